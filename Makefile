@@ -1,0 +1,40 @@
+# The two set-up commands of the README:
+#   make demo   start the demo (embedded mode: one process, SQLite, no other service)
+#   make test   run the whole test suite (lint, types, then every test on SQLite and on PostgreSQL)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint services install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/livecommerce serve --demo
+
+services:
+	bash scripts/services.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install services lint
+	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	LIVECOMMERCE_TEST_BACKEND=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install services
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livecommerce.db*

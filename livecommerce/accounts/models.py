@@ -1,0 +1,47 @@
+"""Users, their roles and the counties they act for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from livecommerce.clock import utcnow
+from livecommerce.types import UTCDateTime
+
+
+class Role(StrEnum):
+    """The four roles of the contract."""
+
+    admin = "admin"
+    organizer = "organizer"
+    cadre = "cadre"
+    viewer = "viewer"
+
+
+class User(SQLModel, table=True):
+    """A person who signs in."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16, index=True)
+    display_name: str = Field(max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    anchor_id: int | None = Field(default=None, foreign_key="anchors.id", index=True)
+    is_active: bool = Field(default=True)
+    # Bumped on logout-everywhere, role or password change: older tokens stop working.
+    token_version: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserCounty(SQLModel, table=True):
+    """A county an organizer or cadre acts within."""
+
+    __tablename__ = "user_counties"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    county_id: int = Field(foreign_key="counties.id", primary_key=True, index=True)

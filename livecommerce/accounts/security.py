@@ -1,0 +1,55 @@
+"""Password hashing (argon2) and signed bearer tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from livecommerce.errors import Unauthorized
+
+_hasher = PasswordHasher()
+# A hash of a random password, verified against when the user does not exist, so that
+# sign-in takes the same time whether or not the username is known.
+_DUMMY_HASH = _hasher.hash("no-such-user-timing-equalizer")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; constant work whether or not a hash exists."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_access_token(*, user_id: int, token_version: int, secret: str, now: datetime, ttl_seconds: int, kind: str = "access") -> str:
+    """A signed token naming the user and the version of their credentials."""
+    payload = {
+        "sub": str(user_id),
+        "ver": token_version,
+        "typ": kind,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def decode_token(token: str, *, secret: str, kind: str = "access") -> dict[str, Any]:
+    """The token's claims, or Unauthorized when it is malformed, forged or expired."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The token has expired; sign in again.") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The token is not valid.") from exc
+    if claims.get("typ", "access") != kind or not str(claims.get("sub", "")).isdigit():
+        raise Unauthorized("The token is not valid.")
+    return claims

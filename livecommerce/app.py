@@ -1,0 +1,123 @@
+"""The composition root: the one place where the app is assembled from its parts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from livecommerce import __version__
+from livecommerce.accounts import service as accounts_service
+from livecommerce.accounts.endpoints import router as accounts_router
+from livecommerce.catalog.endpoints import router as catalog_router
+from livecommerce.clock import Clock
+from livecommerce.components import Component
+from livecommerce.db import Database, create_engine
+from livecommerce.errors import install_error_handlers
+from livecommerce.migrate import upgrade
+from livecommerce.registry import load_models
+from livecommerce.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+ComponentFactory = Callable[[FastAPI], Component | None]
+
+
+def _component_factories() -> list[ComponentFactory]:
+    from schedulers.runtime import build_scheduler
+    from streams.runtime import build_relay
+
+    return [build_relay, build_scheduler]
+
+
+def _routers() -> list[Any]:
+    from livecommerce.ledger.endpoints import router as ledger_router
+    from livecommerce.orders.endpoints import router as orders_router
+    from schedulers.endpoints import router as schedulers_router
+    from streams.endpoints import router as streams_router
+    from web.routes import router as web_router
+
+    return [accounts_router, catalog_router, orders_router, ledger_router, streams_router, schedulers_router, web_router]
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool | None = None) -> FastAPI:
+    """Build an app instance.
+
+    `migrate` applies pending migrations at start-up; by default only in the embedded
+    (SQLite) mode, since at scale a separate `livecommerce migrate` step owns the schema.
+    """
+    settings = settings or Settings()
+    load_models()
+    apply_migrations = settings.is_sqlite if migrate is None else migrate
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if apply_migrations:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        db = Database(create_engine(settings))
+        app.state.db = db
+        if settings.admin_password:
+            async with db.transaction() as session:
+                if await accounts_service.ensure_admin(session, settings.admin_password, app.state.clock.now()):
+                    log.info("admin_created", username="admin")
+        components: list[Component] = []
+        app.state.components = components
+        try:
+            for factory in _component_factories():
+                component = factory(app)
+                if component is not None:
+                    await component.start()
+                    components.append(component)
+            yield
+        finally:
+            for component in reversed(components):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("component_stop_failed", component=component.name)
+            await db.dispose()
+
+    app = FastAPI(
+        title="livecommerce",
+        version=__version__,
+        summary="Live-stream commerce for rural revitalization: every fen of every sale credited home.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    install_error_handlers(app)
+    for router in _routers():
+        app.include_router(router)
+    _add_health_routes(app)
+    return app
+
+
+def _add_health_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The database (and Redis, when configured) are reachable")
+    async def readyz() -> Any:
+        from fastapi.responses import JSONResponse
+
+        checks: dict[str, str] = {}
+        db: Database = app.state.db
+        try:
+            async with asyncio.timeout(2):
+                async with db.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure to reach the database means not ready
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        for component in getattr(app.state, "components", []):
+            check = getattr(component, "readiness", None)
+            if check is not None:
+                checks[component.name] = await check()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)

@@ -1,0 +1,103 @@
+"""Counties, village stations, households, anchors, and the products they sell."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from livecommerce.clock import utcnow
+from livecommerce.types import UTCDateTime
+
+
+class County(SQLModel, table=True):
+    """A county or county-level city whose households the platform serves."""
+
+    __tablename__ = "counties"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    code: str = Field(max_length=32, unique=True, index=True)
+    city: str = Field(max_length=64)
+    province: str = Field(max_length=64)
+
+
+class Station(SQLModel, table=True):
+    """A village-level e-commerce service station."""
+
+    __tablename__ = "stations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    county_id: int = Field(foreign_key="counties.id", index=True)
+    name: str = Field(max_length=128)
+    village: str = Field(max_length=64)
+
+
+class Household(SQLModel, table=True):
+    """A registered poor household that grows what is sold; its name and number are personal data."""
+
+    __tablename__ = "households"
+
+    id: int | None = Field(default=None, primary_key=True)
+    county_id: int = Field(foreign_key="counties.id", index=True)
+    name: str = Field(max_length=64)
+    village: str = Field(max_length=64)
+    registration_no: str = Field(max_length=64)
+
+
+class Anchor(SQLModel, table=True):
+    """An official or cadre who hosts broadcasts."""
+
+    __tablename__ = "anchors"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    title: str = Field(max_length=128)
+    county_id: int = Field(foreign_key="counties.id", index=True)
+
+
+class Product(SQLModel, table=True):
+    """A product for sale with its stock, counted in three buckets.
+
+    `stock` is free to order, `reserved` is held by unpaid orders, `sold` is paid.
+    Ordering moves units stock→reserved, payment reserved→sold, cancel/expiry
+    reserved→stock, refund sold→stock; only staff change the total.
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_nonneg"),
+        CheckConstraint("reserved >= 0", name="reserved_nonneg"),
+        CheckConstraint("sold >= 0", name="sold_nonneg"),
+        CheckConstraint("price_fen > 0", name="price_pos"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    county_id: int = Field(foreign_key="counties.id", index=True)
+    unit: str = Field(max_length=32)
+    price_fen: int
+    stock: int = Field(default=0)
+    reserved: int = Field(default=0)
+    sold: int = Field(default=0)
+    description: str = Field(default="", max_length=2000)
+    image_url: str | None = Field(default=None, max_length=512)
+    is_active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProductSplit(SQLModel, table=True):
+    """One party's share of a product's sales, in basis points (all of a product's sum to 10000)."""
+
+    __tablename__ = "product_splits"
+    __table_args__ = (
+        UniqueConstraint("product_id", "party", name="uq_product_splits_party"),
+        CheckConstraint("bp > 0 AND bp <= 10000", name="bp"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id", index=True, ondelete="CASCADE")
+    party: str = Field(max_length=64)
+    bp: int

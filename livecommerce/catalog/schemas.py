@@ -1,0 +1,157 @@
+"""Request and response shapes for master data."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
+TOTAL_BP = 10000
+
+
+class CountyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    city: str = Field(min_length=1, max_length=64)
+    province: str = Field(min_length=1, max_length=64)
+
+
+class CountyPublic(CountyCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+
+
+class StationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    county_id: int = Field(gt=0)
+    name: str = Field(min_length=1, max_length=128)
+    village: str = Field(min_length=1, max_length=64)
+
+
+class StationPublic(StationCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+
+
+class HouseholdCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    county_id: int = Field(gt=0)
+    name: str = Field(min_length=1, max_length=64)
+    village: str = Field(min_length=1, max_length=64)
+    registration_no: str = Field(min_length=1, max_length=64)
+
+
+class HouseholdPublic(BaseModel):
+    """A household; `name` and `registration_no` are masked unless the caller may see them."""
+
+    id: int
+    county_id: int
+    name: str
+    village: str
+    registration_no: str
+    masked: bool
+
+
+class AnchorCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=128)
+    county_id: int = Field(gt=0)
+
+
+class AnchorPublic(AnchorCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+
+
+class Split(BaseModel):
+    """One party's share of a product's sales in basis points."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    party: str = Field(max_length=32, description='"household:<id>", "station:<id>", "county:<id>" or "platform"')
+    bp: int = Field(gt=0, le=TOTAL_BP)
+
+    @field_validator("party")
+    @classmethod
+    def _party_form(cls, value: str) -> str:
+        if not PARTY_PATTERN.match(value):
+            raise ValueError('party must be "household:<id>", "station:<id>", "county:<id>" or "platform"')
+        return value
+
+
+def _check_splits(splits: list[Split]) -> list[Split]:
+    total = sum(s.bp for s in splits)
+    if total != TOTAL_BP:
+        raise ValueError(f"split basis points must sum to exactly {TOTAL_BP}, got {total}")
+    parties = [s.party for s in splits]
+    if len(set(parties)) != len(parties):
+        raise ValueError("each party may appear only once in splits")
+    return splits
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    county_id: int = Field(gt=0)
+    unit: str = Field(min_length=1, max_length=32)
+    price_fen: int = Field(gt=0, le=100_000_000)
+    stock: int = Field(ge=0, le=100_000_000)
+    splits: list[Split] = Field(min_length=1, max_length=50)
+    description: str = Field(default="", max_length=2000)
+    image_url: str | None = Field(default=None, max_length=512)
+
+    @field_validator("splits")
+    @classmethod
+    def _splits_sum(cls, value: list[Split]) -> list[Split]:
+        return _check_splits(value)
+
+
+class ProductUpdate(BaseModel):
+    """A change by staff: price, total stock (as free units), splits, or description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    price_fen: int | None = Field(default=None, gt=0, le=100_000_000)
+    stock: int | None = Field(default=None, ge=0, le=100_000_000, description="Units free to order.")
+    splits: list[Split] | None = Field(default=None, min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=2000)
+    image_url: str | None = Field(default=None, max_length=512)
+
+    @field_validator("splits")
+    @classmethod
+    def _splits_sum(cls, value: list[Split] | None) -> list[Split] | None:
+        return None if value is None else _check_splits(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ProductUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        return self
+
+
+class ProductPublic(BaseModel):
+    id: int
+    name: str
+    county_id: int
+    unit: str
+    price_fen: int
+    stock: int
+    reserved: int
+    sold: int
+    splits: list[Split]
+    description: str
+    image_url: str | None
+    updated_at: datetime

@@ -1,0 +1,211 @@
+"""Master data: counties, stations, households, anchors and products with their splits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.accounts.auth import Principal
+from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
+from livecommerce.catalog.schemas import (
+    AnchorCreate,
+    CountyCreate,
+    HouseholdCreate,
+    HouseholdPublic,
+    ProductCreate,
+    ProductPublic,
+    ProductUpdate,
+    Split,
+    StationCreate,
+)
+from livecommerce.errors import Conflict, InvalidInput, NotFound
+from livecommerce.masking import mask_identifier, mask_name
+
+
+async def get_county(session: AsyncSession, county_id: int) -> County:
+    """The county, or NotFound."""
+    county = await session.get(County, county_id)
+    if county is None:
+        raise NotFound(f"County {county_id} does not exist.")
+    return county
+
+
+async def _existing_county(session: AsyncSession, county_id: int) -> County:
+    county = await session.get(County, county_id)
+    if county is None:
+        raise InvalidInput(f"County {county_id} does not exist.", extra={"errors": [{"field": "county_id", "message": "unknown county"}]})
+    return county
+
+
+async def create_county(session: AsyncSession, data: CountyCreate) -> County:
+    """Add a county; its code is unique."""
+    county = County(**data.model_dump())
+    try:
+        async with session.begin_nested():
+            session.add(county)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A county with code {data.code!r} exists already.") from exc
+    return county
+
+
+async def create_station(session: AsyncSession, principal: Principal, data: StationCreate) -> Station:
+    """Add a village service station in a county the caller acts for."""
+    await _existing_county(session, data.county_id)
+    principal.require_county(data.county_id)
+    station = Station(**data.model_dump())
+    session.add(station)
+    await session.flush()
+    return station
+
+
+async def create_household(session: AsyncSession, principal: Principal, data: HouseholdCreate) -> Household:
+    """Register a household in a county the caller acts for."""
+    await _existing_county(session, data.county_id)
+    principal.require_county(data.county_id)
+    household = Household(**data.model_dump())
+    session.add(household)
+    await session.flush()
+    return household
+
+
+def household_public(household: Household, principal: Principal | None) -> HouseholdPublic:
+    """The household as this caller may see it: unmasked only for admins and the county's organizers."""
+    assert household.id is not None
+    may_see = principal is not None and principal.is_staff and principal.covers_county(household.county_id)
+    return HouseholdPublic(
+        id=household.id,
+        county_id=household.county_id,
+        name=household.name if may_see else mask_name(household.name),
+        village=household.village,
+        registration_no=household.registration_no if may_see else mask_identifier(household.registration_no),
+        masked=not may_see,
+    )
+
+
+async def create_anchor(session: AsyncSession, principal: Principal, data: AnchorCreate) -> Anchor:
+    """Add an official or cadre who hosts broadcasts."""
+    await _existing_county(session, data.county_id)
+    principal.require_county(data.county_id)
+    anchor = Anchor(**data.model_dump())
+    session.add(anchor)
+    await session.flush()
+    return anchor
+
+
+async def get_anchor(session: AsyncSession, anchor_id: int) -> Anchor:
+    """The anchor, or NotFound."""
+    anchor = await session.get(Anchor, anchor_id)
+    if anchor is None:
+        raise NotFound(f"Anchor {anchor_id} does not exist.")
+    return anchor
+
+
+async def validate_parties(session: AsyncSession, splits: Sequence[Split]) -> None:
+    """Every household, station and county named in the splits must exist."""
+    tables = {"household": Household, "station": Station, "county": County}
+    wanted: dict[str, set[int]] = {}
+    for split in splits:
+        if split.party == "platform":
+            continue
+        kind, raw_id = split.party.split(":")
+        wanted.setdefault(kind, set()).add(int(raw_id))
+    for kind, ids in wanted.items():
+        model = tables[kind]
+        found = set((await session.scalars(select(model.id).where(model.id.in_(ids)))).all())  # type: ignore[attr-defined]
+        missing = sorted(ids - found)
+        if missing:
+            parties = ", ".join(f"{kind}:{i}" for i in missing)
+            raise InvalidInput(
+                f"Unknown split parties: {parties}.", extra={"errors": [{"field": "splits", "message": f"unknown party {parties}"}]}
+            )
+
+
+async def splits_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, list[Split]]:
+    """The splits of each product, in a stable order."""
+    ids = list(product_ids)
+    result: dict[int, list[Split]] = {pid: [] for pid in ids}
+    if not ids:
+        return result
+    rows = await session.scalars(
+        select(ProductSplit).where(col(ProductSplit.product_id).in_(ids)).order_by(col(ProductSplit.product_id), col(ProductSplit.id))
+    )  # type: ignore[attr-defined]
+    for row in rows:
+        result[row.product_id].append(Split(party=row.party, bp=row.bp))
+    return result
+
+
+def product_public(product: Product, splits: list[Split]) -> ProductPublic:
+    """The API view of a product."""
+    assert product.id is not None
+    return ProductPublic(
+        id=product.id,
+        name=product.name,
+        county_id=product.county_id,
+        unit=product.unit,
+        price_fen=product.price_fen,
+        stock=product.stock,
+        reserved=product.reserved,
+        sold=product.sold,
+        splits=splits,
+        description=product.description,
+        image_url=product.image_url,
+        updated_at=product.updated_at,
+    )
+
+
+async def create_product(session: AsyncSession, principal: Principal, data: ProductCreate, now: datetime) -> Product:
+    """Add a product with its splits (validated to sum to 10000 and name real parties)."""
+    await _existing_county(session, data.county_id)
+    principal.require_county(data.county_id)
+    await validate_parties(session, data.splits)
+    fields = data.model_dump(exclude={"splits"})
+    product = Product(**fields, created_at=now, updated_at=now)
+    session.add(product)
+    await session.flush()
+    assert product.id is not None
+    for split in data.splits:
+        session.add(ProductSplit(product_id=product.id, party=split.party, bp=split.bp))
+    await session.flush()
+    return product
+
+
+async def get_product(session: AsyncSession, product_id: int, *, for_update: bool = False) -> Product:
+    """The product, or NotFound; `for_update` locks its row."""
+    stmt = select(Product).where(col(Product.id) == product_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    product = await session.scalar(stmt)
+    if product is None:
+        raise NotFound(f"Product {product_id} does not exist.")
+    return product
+
+
+async def update_product(session: AsyncSession, principal: Principal, product_id: int, data: ProductUpdate, now: datetime) -> Product:
+    """Change a product's price, free stock, splits or description (staff of its county)."""
+    product = await get_product(session, product_id, for_update=True)
+    principal.require_county(product.county_id)
+    changes = data.model_dump(exclude_unset=True, exclude={"splits"})
+    for key, value in changes.items():
+        if value is None and key in ("name", "price_fen", "stock"):
+            continue
+        setattr(product, key, value)
+    if data.splits is not None:
+        await validate_parties(session, data.splits)
+        await session.execute(delete(ProductSplit).where(col(ProductSplit.product_id) == product_id))  # type: ignore[arg-type]
+        for split in data.splits:
+            session.add(ProductSplit(product_id=product_id, party=split.party, bp=split.bp))
+    product.updated_at = now
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def count_rows(session: AsyncSession, model: type) -> int:
+    """How many rows a table has (for the demo loader and health pages)."""
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)

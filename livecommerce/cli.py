@@ -1,0 +1,170 @@
+"""The `livecommerce` command: serve, migrate, run the scheduler worker, manage users, load demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from livecommerce.accounts.models import Role
+from livecommerce.settings import Settings
+
+app = typer.Typer(help="livecommerce: live-stream commerce where every fen is credited home.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(demo_app, name="demo")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    from livecommerce.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo data first and print the demo sign-ins.")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (at scale; the embedded mode uses one).")] = 1,
+) -> None:
+    """Run the web server (embedded mode: one process with SQLite, the in-process bus and scheduler)."""
+    import uvicorn
+
+    from livecommerce.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.env == "prod" and settings.secret_key == Settings.model_fields["secret_key"].default:
+        console.print("[red]Refusing to start in prod with the default secret key: set LIVECOMMERCE_SECRET_KEY.[/red]")
+        raise typer.Exit(2)
+    if demo:
+        _load_demo(settings, print_logins=True)
+    console.print(f"livecommerce serving at [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "livecommerce.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        log_level=settings.log_level.lower(),
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler worker (at scale, exactly one of these runs the jobs)."""
+    from schedulers.worker import run_worker
+
+    settings = _settings()
+    asyncio.run(run_worker(settings))
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[Role, typer.Option(help="admin, organizer, cadre or viewer.")] = Role.viewer,
+    display_name: Annotated[str | None, typer.Option(help="Name shown to others.")] = None,
+    county_id: Annotated[list[int] | None, typer.Option("--county-id", help="A county the user acts for (repeatable).")] = None,
+    anchor_id: Annotated[int | None, typer.Option(help="The anchor a cadre hosts as.")] = None,
+    password: Annotated[str | None, typer.Option(help="Password (prompted for when not given).")] = None,
+) -> None:
+    """Create a user."""
+    from livecommerce.accounts import service
+    from livecommerce.accounts.schemas import UserCreate
+    from livecommerce.errors import LiveCommerceError
+
+    if password is None:
+        password = os.environ.get("LIVECOMMERCE_NEW_USER_PASSWORD") or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    data = UserCreate(
+        username=username,
+        password=password,
+        role=role,
+        display_name=display_name or username,
+        county_ids=county_id or [],
+        anchor_id=anchor_id,
+    )
+
+    async def _create() -> int:
+        async with _database(_settings()) as db, db.transaction() as session:
+            user = await service.create_user(session, data)
+            assert user.id is not None
+            return user.id
+
+    try:
+        user_id = asyncio.run(_create())
+    except LiveCommerceError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]Created {role.value} {username!r}[/green] (id {user_id})")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo data (counties, households, products, anchors, studios, a campaign)."""
+    _load_demo(_settings(), print_logins=True)
+
+
+def _load_demo(settings: Settings, *, print_logins: bool) -> None:
+    from livecommerce.demo import DEMO_PASSWORD, load_demo
+    from livecommerce.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+    async def _load() -> list[tuple[str, str, str]]:
+        async with _database(settings) as db, db.transaction() as session:
+            return await load_demo(session)
+
+    logins = asyncio.run(_load())
+    if print_logins:
+        table = Table(title=f"Demo sign-ins (password for all: {DEMO_PASSWORD})")
+        table.add_column("username")
+        table.add_column("role")
+        table.add_column("who")
+        for username, role, who in logins:
+            table.add_row(username, role, who)
+        console.print(table)
+
+
+class _database:
+    """An async context manager around a short-lived Database (for CLI commands)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from livecommerce.db import Database, create_nullpool_engine
+        from livecommerce.registry import load_models
+
+        load_models()
+        self.db = Database(create_nullpool_engine(settings.database_url))
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        return self.db
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    """Entry point of the `livecommerce` console script."""
+    app()

@@ -1,0 +1,137 @@
+"""Database engines and sessions for SQLite (embedded) and PostgreSQL (at scale)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from livecommerce.settings import Settings
+
+AfterCommitHook = Callable[[AsyncSession], Any]
+
+
+def async_url(url: str) -> URL:
+    """The URL with the async driver this app uses (aiosqlite or asyncpg)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def sync_url(url: str) -> URL:
+    """The URL with a synchronous driver (for Alembic and the APScheduler job store)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def configure_sqlite(sync_engine: Any) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+
+    SQLite's default deferred transactions let two writers read the same state and then
+    fail (or worse, both act on it); taking the write lock at BEGIN makes every
+    read-then-write transaction serializable, which is what stock and ledger need.
+    """
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """An async engine for the configured database, tuned for its backend."""
+    url = async_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            connect_args={"timeout": 30},
+        )
+        configure_sqlite(engine.sync_engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={
+            "timeout": 5,
+            "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
+            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
+        },
+    )
+
+
+def create_nullpool_engine(url: str) -> AsyncEngine:
+    """An engine without pooling, for one-off CLI work and tests."""
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    if engine.url.get_backend_name() == "sqlite":
+        configure_sqlite(engine.sync_engine)
+    return engine
+
+
+class Database:
+    """The engine, its session factory, and hooks that run after each commit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self._after_commit: list[AfterCommitHook] = []
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for SQLite."""
+        return self.engine.url.get_backend_name() == "sqlite"
+
+    def on_commit(self, hook: AfterCommitHook) -> None:
+        """Call `hook(session)` after every successful commit made through `transaction()`."""
+        self._after_commit.append(hook)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on error."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        await self.run_after_commit(session)
+
+    async def run_after_commit(self, session: AsyncSession) -> None:
+        """Run the after-commit hooks (outbox notification and the like)."""
+        for hook in self._after_commit:
+            result = hook(session)
+            if hasattr(result, "__await__"):
+                await result
+        session.info.clear()
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

@@ -1,0 +1,147 @@
+"""The app's error types and their rendering as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class LiveCommerceError(Exception):
+    """Base of every error the app raises on purpose; rendered as problem+json."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class BadRequest(LiveCommerceError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class InvalidInput(LiveCommerceError):
+    status, slug, title = 422, "validation-error", "Invalid input"
+
+
+class Unauthorized(LiveCommerceError):
+    status, slug, title = 401, "unauthorized", "Not signed in"
+
+    def __init__(self, detail: str = "Sign in to do this.", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(LiveCommerceError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(LiveCommerceError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(LiveCommerceError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class OutOfStock(Conflict):
+    slug, title = "out-of-stock", "Out of stock"
+
+
+class InvalidState(Conflict):
+    slug, title = "invalid-state", "Not possible in the current state"
+
+
+class PayloadTooLarge(LiveCommerceError):
+    status, slug, title = 413, "payload-too-large", "Request too large"
+
+
+class RateLimited(LiveCommerceError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(LiveCommerceError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem(status: int, title: str, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A problem+json body."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug or HTTPStatus(status).phrase.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSONResponse with the problem+json media type."""
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error the app can produce as problem+json."""
+
+    @app.exception_handler(LiveCommerceError)
+    async def _domain_error(_request: Request, exc: LiveCommerceError) -> JSONResponse:
+        body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+        return problem_response(exc.status, body, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _location(err.get("loc", ())), "message": err.get("msg", "invalid"), "type": err.get("type")} for err in exc.errors()
+        ]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        body = problem(422, "Invalid input", f"The request is not valid: {fields}.", "validation-error", errors=errors)
+        return problem_response(422, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        phrase = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) else phrase
+        return problem_response(exc.status_code, problem(exc.status_code, phrase, detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(PoolTimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error=type(exc).__name__)
+        body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
+        return problem_response(503, body, {"Retry-After": "2"})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
+            return problem_response(503, body, {"Retry-After": "2"})
+        log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        body = problem(500, "Internal error", "An unexpected database error occurred.", "internal-error")
+        return problem_response(500, body)
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    markers = ("connection", "connect", "cannot", "terminat", "closed", "refused", "timeout")
+    return any(m in text for m in markers)

@@ -1,0 +1,5 @@
+"""Routes of this module."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,94 @@
+"""Orders, their lines and the payments that settle them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from livecommerce.clock import utcnow
+from livecommerce.types import UTCDateTime
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its life."""
+
+    pending_payment = "pending_payment"
+    paid = "paid"
+    cancelled = "cancelled"
+    expired = "expired"
+    refunded = "refunded"
+
+
+class Channel(StrEnum):
+    """How a sale reached its buyer (the grouping of the consumption statistics)."""
+
+    live = "live"
+    unit_subscription = "unit_subscription"
+    physical = "physical"
+
+
+class Order(SQLModel, table=True):
+    """A purchase: in a stream, by a unit's subscription, or through a physical station."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        # A retried request with the same key from the same buyer finds this row instead of
+        # creating a second one; the constraint, not a check in code, is what guarantees it.
+        UniqueConstraint("buyer_id", "idempotency_key", name="uq_orders_buyer_idempotency_key"),
+        CheckConstraint("total_fen >= 0", name="total_nonneg"),
+        Index("ix_orders_status_expires_at", "status", "expires_at"),
+        Index("ix_orders_stream_id_id", "stream_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    stream_id: int | None = Field(default=None, foreign_key="streams.id")
+    channel: str = Field(default=Channel.live, max_length=32, index=True)
+    status: str = Field(default=OrderStatus.pending_payment, max_length=32)
+    idempotency_key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    total_fen: int
+    # Subscriptions and station sales carry who bought or where it was sold.
+    unit_name: str | None = Field(default=None, max_length=128)
+    unit_type: str | None = Field(default=None, max_length=32)
+    station_id: int | None = Field(default=None, foreign_key="stations.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refunded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrderLine(SQLModel, table=True):
+    """One product in an order, with the price it was bought at."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_pos"),
+        CheckConstraint("amount_fen = quantity * unit_price_fen", name="amount"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True, ondelete="CASCADE")
+    product_id: int = Field(foreign_key="products.id", index=True)
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class Payment(SQLModel, table=True):
+    """A provider's confirmation that an order's money arrived; one per provider transaction."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("provider", "provider_txn_id", name="uq_payments_provider_txn"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    provider: str = Field(max_length=32)
+    provider_txn_id: str = Field(max_length=128)
+    amount_fen: int
+    kind: str = Field(default="payment", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

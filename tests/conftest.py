@@ -1,0 +1,153 @@
+"""Shared fixtures: a real database per test run (SQLite or PostgreSQL), the app, clients, factories.
+
+The backend comes from LIVECOMMERCE_TEST_BACKEND (`sqlite`, the default, or `postgresql`).
+PostgreSQL tests create their own database on the server named by LIVECOMMERCE_TEST_PG_URL
+(default: the local server) and drop it afterwards; if the server cannot be reached the run
+fails: backend tests are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.pool import NullPool
+
+from livecommerce.app import create_app
+from livecommerce.clock import Clock
+from livecommerce.db import Database, sync_url
+from livecommerce.migrate import upgrade
+from livecommerce.registry import load_models
+from livecommerce.settings import Settings
+from tests import factories
+
+BACKEND = os.environ.get("LIVECOMMERCE_TEST_BACKEND", "sqlite")
+PG_ADMIN_URL = os.environ.get("LIVECOMMERCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("LIVECOMMERCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def pytest_report_header() -> str:
+    return f"livecommerce backend: {BACKEND}"
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for this test run."""
+    if BACKEND == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        upgrade(url)
+        yield url
+        return
+    if BACKEND != "postgresql":
+        raise pytest.UsageError(f"unknown LIVECOMMERCE_TEST_BACKEND {BACKEND!r}")
+    dbname = f"lc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    url = _pg_url(dbname)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def table_names(database_url: str) -> list[str]:
+    """Every table of the schema (for cleaning between tests)."""
+    return [t.name for t in reversed(load_models().sorted_tables)]
+
+
+@pytest.fixture(scope="session")
+def sync_engine(database_url: str) -> Iterator[Engine]:
+    """A synchronous engine on the test database (for cleaning and direct checks)."""
+    engine = sa_create_engine(sync_url(database_url), poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_database(database_url: str, sync_engine: Engine, table_names: list[str]) -> Iterator[str]:
+    """The test database, emptied after the test."""
+    yield database_url
+    with sync_engine.begin() as conn:
+        if sync_engine.dialect.name == "sqlite":
+            extra = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'apscheduler%'"))]
+            for name in [*extra, *table_names]:
+                conn.execute(text(f'DELETE FROM "{name}"'))
+            if conn.execute(text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first():
+                conn.execute(text("DELETE FROM sqlite_sequence"))
+        else:
+            extra = [
+                r[0]
+                for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename LIKE 'apscheduler%'"))
+            ]
+            names = ", ".join(f'"{n}"' for n in [*extra, *table_names])
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(fresh_database: str) -> Settings:
+    """Settings for an app under test: the test database, no Redis, no scheduler."""
+    return Settings(
+        database_url=fresh_database,
+        redis_url=None,
+        secret_key=TEST_SECRET,
+        run_scheduler=False,
+        rate_limits_enabled=False,
+        redis_prefix=f"lctest{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The clock the app uses; override in a test module for a FrozenClock."""
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[object]:
+    """A started app instance (lifespan run), not listening on a socket."""
+    application = create_app(settings, clock=clock, migrate=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def db(app: object) -> Database:
+    """The app's database."""
+    return app.state.db  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture
+def make(db: Database, settings: Settings) -> factories.Factory:
+    """Factories for test data, writing through the services."""
+    return factories.Factory(db, settings)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(__file__).parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
