@@ -37,12 +37,24 @@ def _component_factories() -> list[ComponentFactory]:
 
 def _routers() -> list[Any]:
     from livecommerce.ledger.endpoints import router as ledger_router
+    from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
     from livecommerce.orders.endpoints import router as orders_router
     from schedulers.endpoints import router as schedulers_router
     from streams.endpoints import router as streams_router
+    from streams.ws import router as ws_router
     from web.routes import router as web_router
 
-    return [accounts_router, catalog_router, orders_router, ledger_router, streams_router, schedulers_router, web_router]
+    return [
+        accounts_router,
+        catalog_router,
+        orders_router,
+        bulk_orders_router,
+        ledger_router,
+        streams_router,
+        ws_router,
+        schedulers_router,
+        web_router,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool | None = None) -> FastAPI:

@@ -1,0 +1,5 @@
+"""Routes for unit subscriptions and physical-channel sales."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

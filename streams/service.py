@@ -1,0 +1,162 @@
+"""Stream lifecycle: created with a booking, started (by hand or at slot start), pinned, ended.
+
+Every transition is a compare-and-set (`UPDATE ... WHERE status = <expected>`), so a double
+click, a retried request and a scheduler job racing a cadre change a stream at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.accounts.auth import Principal
+from livecommerce.catalog.models import Anchor, Product
+from livecommerce.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.events import EventType, append_event, ensure_stream_sequence
+from streams.models import Stream, StreamHost, StreamProduct, StreamStatus
+
+
+async def create_stream(
+    session: AsyncSession,
+    *,
+    title: str,
+    scheduled_start: datetime,
+    scheduled_end: datetime,
+    anchor_ids: Sequence[int],
+    product_ids: Sequence[int],
+    booking_id: int | None = None,
+    studio_id: int | None = None,
+    auto_start: bool = True,
+) -> Stream:
+    """Create a scheduled stream with its hosts and featured products (called when a booking is made)."""
+    stream = Stream(
+        title=title,
+        booking_id=booking_id,
+        studio_id=studio_id,
+        scheduled_start=scheduled_start,
+        scheduled_end=scheduled_end,
+        auto_start=auto_start,
+    )
+    session.add(stream)
+    await session.flush()
+    assert stream.id is not None
+    for anchor_id in dict.fromkeys(anchor_ids):
+        session.add(StreamHost(stream_id=stream.id, anchor_id=anchor_id))
+    for product_id in dict.fromkeys(product_ids):
+        session.add(StreamProduct(stream_id=stream.id, product_id=product_id))
+    await ensure_stream_sequence(session, stream.id)
+    await session.flush()
+    return stream
+
+
+async def get_stream(session: AsyncSession, stream_id: int) -> Stream:
+    """The stream, or NotFound."""
+    stream = await session.get(Stream, stream_id)
+    if stream is None:
+        raise NotFound(f"Stream {stream_id} does not exist.")
+    return stream
+
+
+async def host_anchor_ids(session: AsyncSession, stream_id: int) -> list[int]:
+    """The anchors hosting a stream."""
+    stmt = select(col(StreamHost.anchor_id)).where(col(StreamHost.stream_id) == stream_id).order_by(col(StreamHost.anchor_id))
+    return list((await session.scalars(stmt)).all())
+
+
+async def featured_product_ids(session: AsyncSession, stream_id: int) -> list[int]:
+    """The products that can be ordered in a stream."""
+    stmt = select(col(StreamProduct.product_id)).where(col(StreamProduct.stream_id) == stream_id).order_by(col(StreamProduct.product_id))
+    return list((await session.scalars(stmt)).all())
+
+
+async def stream_county_ids(session: AsyncSession, stream_id: int) -> set[int]:
+    """The counties a stream serves: those of its hosts and of its featured products."""
+    hosts = (
+        select(col(Anchor.county_id))
+        .join(StreamHost, col(StreamHost.anchor_id) == col(Anchor.id))
+        .where(col(StreamHost.stream_id) == stream_id)
+    )
+    products = (
+        select(col(Product.county_id))
+        .join(StreamProduct, col(StreamProduct.product_id) == col(Product.id))
+        .where(col(StreamProduct.stream_id) == stream_id)
+    )
+    return set((await session.scalars(hosts)).all()) | set((await session.scalars(products)).all())
+
+
+async def require_controller(session: AsyncSession, principal: Principal, stream_id: int) -> None:
+    """Only the stream's host cadres, and organizers of its counties (or admins), control it."""
+    if principal.is_admin:
+        return
+    if principal.role == "organizer":
+        if principal.county_ids & await stream_county_ids(session, stream_id):
+            return
+        raise Forbidden("You organize no county this stream serves.")
+    if principal.role == "cadre" and principal.anchor_id is not None and principal.anchor_id in await host_anchor_ids(session, stream_id):
+        return
+    raise Forbidden("Only the stream's hosts and its organizers can control it.")
+
+
+async def _transition(session: AsyncSession, stream_id: int, expected: Sequence[StreamStatus], values: dict[str, object]) -> bool:
+    result = await session.execute(
+        update(Stream)
+        .where(col(Stream.id) == stream_id, col(Stream.status).in_([s.value for s in expected]))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime) -> Stream:
+    """Go live. Idempotent for a stream already live; refused for an ended or cancelled one."""
+    stream = await get_stream(session, stream_id)
+    if await _transition(session, stream_id, [StreamStatus.scheduled], {"status": StreamStatus.live, "started_at": now}):
+        await append_event(session, stream_id, EventType.stream_started, {"started_at": now.isoformat(), "title": stream.title}, ts=now)
+    await session.refresh(stream)
+    if stream.status != StreamStatus.live:
+        raise InvalidState(f"Stream {stream_id} is {stream.status} and cannot go live.")
+    return stream
+
+
+async def end_stream(session: AsyncSession, stream_id: int, *, now: datetime) -> Stream:
+    """End the broadcast. Idempotent for a stream already ended; a scheduled one is refused."""
+    stream = await get_stream(session, stream_id)
+    if await _transition(session, stream_id, [StreamStatus.live], {"status": StreamStatus.ended, "ended_at": now}):
+        await append_event(session, stream_id, EventType.stream_ended, {"ended_at": now.isoformat()}, ts=now)
+    await session.refresh(stream)
+    if stream.status != StreamStatus.ended:
+        raise InvalidState(f"Stream {stream_id} is {stream.status}; only a live stream can end.")
+    return stream
+
+
+async def cancel_stream(session: AsyncSession, stream_id: int) -> bool:
+    """Cancel a stream that never went live (its booking was cancelled); True if it changed."""
+    return await _transition(session, stream_id, [StreamStatus.scheduled], {"status": StreamStatus.cancelled})
+
+
+async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *, now: datetime) -> Stream:
+    """Show one featured product on screen; viewers see it pinned."""
+    stream = await get_stream(session, stream_id)
+    if stream.status != StreamStatus.live:
+        raise InvalidState("Products can be pinned only while the stream is live.")
+    if product_id not in await featured_product_ids(session, stream_id):
+        raise InvalidInput(
+            f"Product {product_id} is not featured in this stream.",
+            extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
+        )
+    product = await session.get(Product, product_id)
+    assert product is not None
+    stream.pinned_product_id = product_id
+    session.add(stream)
+    await append_event(
+        session,
+        stream_id,
+        EventType.product_pinned,
+        {"product_id": product_id, "name": product.name, "price_fen": product.price_fen, "stock": product.stock, "unit": product.unit},
+        ts=now,
+    )
+    return stream

@@ -1,0 +1,5 @@
+"""The websocket relay route."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
