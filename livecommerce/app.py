@@ -9,6 +9,9 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from livecommerce import __version__
@@ -19,9 +22,13 @@ from livecommerce.clock import Clock
 from livecommerce.components import Component
 from livecommerce.db import Database, create_engine
 from livecommerce.errors import install_error_handlers
+from livecommerce.metrics import REGISTRY
 from livecommerce.migrate import upgrade
+from livecommerce.observability import ObservabilityMiddleware
+from livecommerce.ratelimit import RateLimiter
 from livecommerce.registry import load_models
-from livecommerce.settings import Settings
+from livecommerce.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from livecommerce.settings import DEFAULT_SECRET_KEY, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +43,7 @@ def _component_factories() -> list[ComponentFactory]:
 
 
 def _routers() -> list[Any]:
+    from livecommerce.audit.endpoints import router as audit_router
     from livecommerce.ledger.endpoints import router as ledger_router
     from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
     from livecommerce.orders.endpoints import router as orders_router
@@ -53,6 +61,7 @@ def _routers() -> list[Any]:
         streams_router,
         ws_router,
         schedulers_router,
+        audit_router,
         web_router,
     ]
 
@@ -64,6 +73,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     (SQLite) mode, since at scale a separate `livecommerce migrate` step owns the schema.
     """
     settings = settings or Settings()
+    if settings.env == "prod" and settings.secret_key == DEFAULT_SECRET_KEY:
+        raise RuntimeError("LIVECOMMERCE_SECRET_KEY must be set outside the dev (embedded) mode")
     load_models()
     apply_migrations = settings.is_sqlite if migrate is None else migrate
 
@@ -102,7 +113,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware)
     for router in _routers():
         app.include_router(router)
     _add_health_routes(app)
@@ -113,6 +135,10 @@ def _add_health_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics of this instance", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", tags=["health"], summary="The database (and Redis, when configured) are reachable")
     async def readyz() -> Any:

@@ -135,3 +135,13 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+async def insert_or_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, for rows that concurrent transactions may both create."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values).on_conflict_do_nothing()
+    await session.execute(stmt)

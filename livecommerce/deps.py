@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.clock import Clock
 from livecommerce.db import Database
+from livecommerce.ratelimit import RateLimiter
 from livecommerce.settings import Settings
 
 
@@ -29,6 +30,12 @@ def get_clock(request: Request) -> Clock:
     """The app's clock (a controllable one in tests)."""
     clock: Clock = request.app.state.clock
     return clock
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -52,3 +59,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "livecommerce.orders.models",
     "livecommerce.ledger.models",
     "livecommerce.events",
+    "livecommerce.audit.models",
     "streams.models",
     "schedulers.models",
 )

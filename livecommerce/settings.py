@@ -10,6 +10,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEFAULT_RATE_LIMITS = {
+    "sign_in_user": "10/minute",
+    "sign_in_address": "60/minute",
+    "register_address": "20/hour",
+    "orders_buyer": "30/minute",
+    "orders_stream": "200/second",
+}
 
 
 class Settings(BaseSettings):
@@ -29,16 +36,49 @@ class Settings(BaseSettings):
     payment_webhook_secret: str = "dev-webhook-secret"
     sandbox_payments_enabled: bool = True
     rate_limits_enabled: bool = True
+    # Rules in the `limits` notation; override one with e.g. LIVECOMMERCE_RATE_LIMITS='{"orders_buyer": "60/minute"}'.
+    rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # Scheduling
     booking_buffer_minutes: int = Field(default=15, ge=0)
     run_scheduler: bool = True
+    # embedded: the app process runs the jobs (behind the leader lock); worker: `livecommerce scheduler` does; off: nobody.
+    scheduler_mode: Literal["embedded", "worker", "off"] = "embedded"
+    booking_min_notice_minutes: int = Field(default=60, ge=0)
+    anchor_max_broadcasts_per_week: int = Field(default=7, gt=0)
+    anchor_max_air_minutes_per_day: int = Field(default=240, gt=0)
+    reminder_offsets_minutes: list[int] = Field(default_factory=lambda: [1440, 30])
+    no_show_after_minutes: int = Field(default=15, gt=0)
+    close_grace_minutes: int = Field(default=10, ge=0)
+    sweep_interval_seconds: int = Field(default=30, gt=0)
+    order_expiry_interval_seconds: int = Field(default=30, gt=0)
+    digest_hour: int = Field(default=21, ge=0, le=23)
+    misfire_grace_seconds: int = Field(default=300, gt=0)
+    scheduler_lease_seconds: int = Field(default=15, ge=3)
+    scheduler_retry_seconds: float = Field(default=5.0, gt=0)
+    notify_webhook_url: str | None = None
     # Database pool (per app instance)
     db_pool_size: int = Field(default=10, gt=0)
     db_max_overflow: int = Field(default=20, ge=0)
     db_statement_timeout_ms: int = Field(default=15000, gt=0)
     redis_prefix: str = Field(default="lc", pattern=r"^[A-Za-z0-9_:\-]+$")
+    # Real-time relay
+    relay_viewer_buffer: int = Field(default=512, gt=0)  # messages queued per viewer before it is cut off (4008)
+    relay_poll_interval_seconds: float = Field(default=1.0, gt=0)  # outbox safety-net poll
+    relay_coalesce_interval_seconds: float = Field(default=0.4, gt=0)  # sales.updated / viewers.updated at most this often
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
     log_json: bool | None = None
     log_level: str = "INFO"
+
+    @field_validator("rate_limits", mode="after")
+    @classmethod
+    def _merge_rate_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse
+
+        merged = {**DEFAULT_RATE_LIMITS, **value}
+        for rule in merged.values():
+            parse(rule)  # fail at start-up on a typo, not at the first request
+        return merged
 
     @field_validator("redis_url", mode="before")
     @classmethod
