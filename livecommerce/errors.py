@@ -96,9 +96,30 @@ def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] 
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+def _location(err: Any) -> str:
+    if err.get("type") == "json_invalid":
+        return "body"  # the location of a JSON decode error is a character offset, not a field
+    parts = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
     return ".".join(parts) or "body"
+
+
+def _out_of_range(exc: BaseException) -> bool:
+    """True when a database driver refused a bound number as too large (a huge id in a request)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OverflowError):
+            return True
+        if type(current).__name__ == "DataError" and "out of" in str(current) and "range" in str(current):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+def _out_of_range_response() -> JSONResponse:
+    body = problem(422, "Invalid input", "A number in the request is out of range.", "validation-error", errors=[])
+    return problem_response(422, body)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -111,9 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _location(err.get("loc", ())), "message": err.get("msg", "invalid"), "type": err.get("type")} for err in exc.errors()
-        ]
+        errors = [{"field": _location(err), "message": err.get("msg", "invalid"), "type": err.get("type")} for err in exc.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         body = problem(422, "Invalid input", f"The request is not valid: {fields}.", "validation-error", errors=errors)
         return problem_response(422, body)
@@ -131,13 +150,37 @@ def install_error_handlers(app: FastAPI) -> None:
         body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
         return problem_response(503, body, {"Retry-After": "2"})
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite's driver raises this (unwrapped) for an integer wider than 64 bits.
+        log.warning("number_out_of_range", error=str(exc))
+        return _out_of_range_response()
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def _backend_unreachable(_request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg raises plain OSError subclasses when the server is down or restarting.
+        log.warning("backend_unreachable", error=type(exc).__name__)
+        body = problem(503, "Service unavailable", "A backing service is not reachable; try again shortly.", "service-unavailable")
+        return problem_response(503, body, {"Retry-After": "2"})
+
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if _out_of_range(exc):
+            # asyncpg refuses an id beyond int32 before the query runs: bad input, not a fault.
+            log.warning("number_out_of_range", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+            return _out_of_range_response()
         if exc.connection_invalidated or _is_connection_error(exc):
             body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
             return problem_response(503, body, {"Retry-After": "2"})
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         body = problem(500, "Internal error", "An unexpected database error occurred.", "internal-error")
+        return problem_response(500, body)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # A bug; Starlette re-raises it after this response, so it is still logged with its traceback.
+        body = problem(500, "Internal error", "An unexpected error occurred.", "internal-error")
         return problem_response(500, body)
 
 

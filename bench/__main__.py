@@ -1,0 +1,81 @@
+"""Run every benchmark in `bench/`, print one table of results with yardsticks and ratios, write JSON.
+
+Each benchmark module exposes `run(quick: bool) -> dict`. A result may carry a `summary`
+list of rows `{"metric", "value", "unit", "yardstick", "ratio", "goal", "met"}`; other
+numeric leaves are printed as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+BENCHMARKS = ("orders", "ledger", "relay")
+RESULTS = Path(__file__).parent / "results"
+
+
+def _rows(name: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = result.get("summary")
+    if isinstance(rows, list):
+        return [{"bench": name, **r} for r in rows]
+    flat: list[dict[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat.append({"bench": name, "metric": prefix, "value": value})
+
+    walk("", result)
+    return flat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help="benchmarks to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run")
+    args = parser.parse_args()
+    console = Console()
+    results: dict[str, Any] = {"machine": {"python": platform.python_version(), "platform": platform.platform()}, "benchmarks": {}}
+    rows: list[dict[str, Any]] = []
+    for name in args.names:
+        module = importlib.import_module(f"bench.{name}")
+        console.print(f"[bold]running bench.{name}[/bold] ...")
+        started = time.perf_counter()
+        result = module.run(quick=args.quick)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        results["benchmarks"][name] = result
+        rows.extend(_rows(name, result))
+    table = Table(title="livecommerce benchmarks")
+    for column in ("bench", "metric", "value", "unit", "yardstick", "ratio", "goal", "met"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[_fmt(row.get(c)) for c in ("bench", "metric", "value", "unit", "yardstick", "ratio", "goal", "met")])
+    console.print(table)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "all.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    console.print(f"written to {out}")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return str(value)
+
+
+if __name__ == "__main__":
+    main()
