@@ -16,6 +16,7 @@ from livecommerce.deps import SessionDep, SettingsDep
 from livecommerce.errors import Forbidden, Unauthorized
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ async def optional_principal(
     """The caller if a token was sent, None for anonymous callers."""
     if token is None:
         token = request.cookies.get("lc_token")
+        # CSRF: browsers attach the cookie to cross-site requests too, but cannot send a custom
+        # header cross-origin without a CORS preflight (which this app never grants), so a
+        # cookie-authenticated change must carry X-Requested-With (the page scripts send it).
+        if token and request.scope.get("method", "GET") not in _SAFE_METHODS and "x-requested-with" not in request.headers:
+            raise Forbidden("Requests authenticated by the sign-in cookie must send the X-Requested-With header.")
     if not token:
         return None
     principal = await principal_from_token(session, token, settings.secret_key)

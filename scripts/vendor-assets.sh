@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the pinned front-end libraries from npm and copy their browser builds, with their
+# licences, into web/static/vendor. The platform runs on internal networks, so the app serves
+# every asset itself; the vendored files are committed and this script is rerun only to upgrade.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+vendor="$root/web/static/vendor"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cp "$root/package.json" "$work/"
+[ -f "$root/package-lock.json" ] && cp "$root/package-lock.json" "$work/"
+(cd "$work" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error)
+[ -f "$root/package-lock.json" ] || cp "$work/package-lock.json" "$root/package-lock.json"
+
+mkdir -p "$vendor/chartjs"
+src="$work/node_modules/chart.js"
+version="$(node -p "require('$src/package.json').version")"
+# The source map (1 MB) is not shipped, so drop the comment that would make devtools fetch it.
+sed '/^\/\/# sourceMappingURL=/d' "$src/dist/chart.umd.min.js" > "$vendor/chartjs/chart.umd.min.js"
+cp "$src/LICENSE.md" "$vendor/chartjs/LICENSE.md"
+# The UMD build bundles @kurkle/color (MIT); ship its licence alongside.
+cp "$work/node_modules/@kurkle/color/LICENSE.md" "$vendor/chartjs/LICENSE-kurkle-color.md"
+echo "chart.js $version (MIT) from npm" > "$vendor/chartjs/VERSION"
+echo "vendored chart.js $version into ${vendor#"$root"/}/chartjs" >&2
