@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from livecommerce.errors import InvalidInput
+from livecommerce.types import MAX_ID
 
 T = TypeVar("T")
 
@@ -36,11 +37,15 @@ def page_params(
     """Parse `limit` and `cursor` (an opaque id boundary)."""
     after_id: int | None = None
     if cursor:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()):
             raise InvalidInput(
-                "cursor is not one this server gave out", extra={"errors": [{"field": "cursor", "message": "malformed cursor"}]}
+                "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "malformed cursor"}]}
             )
         after_id = int(cursor)
+        if after_id > MAX_ID:
+            raise InvalidInput(
+                "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "cursor out of range"}]}
+            )
     return PageParams(limit=limit, after_id=after_id)
 
 

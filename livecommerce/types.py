@@ -34,3 +34,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# Ids are 32-bit INTEGER columns on PostgreSQL: a larger id in a request is bad input (422),
+# not a lookup (the driver would refuse to bind it).
+MAX_ID = 2**31 - 1

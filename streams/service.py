@@ -7,6 +7,7 @@ click, a retried request and a scheduler job racing a cadre change a stream at m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
@@ -17,7 +18,9 @@ from livecommerce.accounts.auth import Principal
 from livecommerce.catalog.models import Anchor, Product
 from livecommerce.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.events import EventType, append_event, ensure_stream_sequence
+from livecommerce.pagination import PageParams, paginate
 from streams.models import Stream, StreamHost, StreamProduct, StreamStatus
+from streams.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic
 
 
 async def create_stream(
@@ -160,3 +163,83 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
         ts=now,
     )
     return stream
+
+
+async def list_streams(session: AsyncSession, page: PageParams, *, status: StreamStatus | None = None) -> tuple[list[Stream], str | None]:
+    """One page of streams, by id, optionally in one state."""
+    stmt = select(Stream)
+    if status is not None:
+        stmt = stmt.where(col(Stream.status) == status.value)
+    rows, cursor = await paginate(session, stmt, Stream.id, page)  # type: ignore[arg-type]
+    return rows, cursor
+
+
+async def stream_detail(session: AsyncSession, stream_id: int) -> StreamDetail:
+    """The stream with its hosts, its featured products and their live stock, and the pinned product."""
+    stream = await get_stream(session, stream_id)
+    hosts = (
+        await session.scalars(
+            select(Anchor)
+            .join(StreamHost, col(StreamHost.anchor_id) == col(Anchor.id))
+            .where(col(StreamHost.stream_id) == stream_id)
+            .order_by(col(Anchor.id))
+        )
+    ).all()
+    products = (
+        await session.scalars(
+            select(Product)
+            .join(StreamProduct, col(StreamProduct.product_id) == col(Product.id))
+            .where(col(StreamProduct.stream_id) == stream_id)
+            .order_by(col(Product.id))
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    featured = [_featured(p) for p in products]
+    pinned = next((p for p in featured if p.id == stream.pinned_product_id), None)
+    counties = sorted({h.county_id for h in hosts} | {p.county_id for p in products})
+    return StreamDetail(
+        **StreamPublic.model_validate(stream).model_dump(),
+        hosts=[StreamHostPublic(id=h.id or 0, name=h.name, title=h.title, county_id=h.county_id) for h in hosts],
+        products=featured,
+        pinned_product=pinned,
+        county_ids=counties,
+    )
+
+
+def _featured(product: Product) -> FeaturedProduct:
+    assert product.id is not None
+    return FeaturedProduct(
+        id=product.id,
+        name=product.name,
+        county_id=product.county_id,
+        unit=product.unit,
+        price_fen=product.price_fen,
+        stock=product.stock,
+        reserved=product.reserved,
+        sold=product.sold,
+        image_url=product.image_url,
+        description=product.description,
+    )
+
+
+@dataclass(frozen=True)
+class StreamOffer:
+    """What a stream offers for an order, read in one query: its status and featured products' prices."""
+
+    status: str
+    prices: dict[int, int]
+
+
+async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Sequence[int]) -> StreamOffer | None:
+    """The stream's status and the price of each of `product_ids` it features (None for an unknown stream)."""
+    stmt = (
+        select(col(Stream.status), col(Product.id), col(Product.price_fen))
+        .select_from(Stream)
+        .outerjoin(StreamProduct, (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(list(product_ids)))
+        .outerjoin(Product, col(Product.id) == col(StreamProduct.product_id))
+        .where(col(Stream.id) == stream_id)
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})

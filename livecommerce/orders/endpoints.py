@@ -1,5 +1,134 @@
-"""Routes of this module."""
+"""Routes for ordering in a live stream, paying, cancelling, refunding and reading orders."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from livecommerce.accounts.auth import CurrentUser
+from livecommerce.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.errors import Forbidden
+from livecommerce.orders import service
+from livecommerce.orders.models import OrderStatus
+from livecommerce.orders.payments import SIGNATURE_HEADER, SandboxProvider, parse_signed_webhook
+from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate, OrderPublic, PaymentReceipt
+from livecommerce.pagination import Page, PageDep
+from livecommerce.types import MAX_ID
+
+router = APIRouter(prefix="/api", tags=["orders"])
+OrderId = Annotated[int, Path(gt=0, le=MAX_ID, description="The order.")]
+StreamId = Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="A key the client makes up per purchase (a UUID); resending it returns the same order.",
+    ),
+]
+
+
+@router.post(
+    "/streams/{stream_id}/orders",
+    response_model=OrderPublic,
+    status_code=201,
+    summary="Order featured products during a live stream (idempotent by Idempotency-Key)",
+    responses={409: {"description": "Out of stock, stream not live, buyer limit reached, or the key was used for another order"}},
+)
+async def place_order(
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    buyer: CurrentUser,
+    stream_id: StreamId,
+    body: OrderCreate,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> OrderPublic:
+    placed = await service.place_order(session, buyer, stream_id, body, idempotency_key=idempotency_key, settings=settings, now=clock.now())
+    if not placed.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return service.order_public(placed.order, placed.lines)
+
+
+@router.post(
+    "/orders/{order_id}/pay",
+    response_model=OrderPublic,
+    summary="Pay an order with the built-in sandbox provider",
+    responses={409: {"description": "The order was cancelled, expired or refunded"}},
+)
+async def pay_order(session: SessionDep, settings: SettingsDep, clock: ClockDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
+    if not settings.sandbox_payments_enabled:
+        raise Forbidden("Sandbox payments are turned off on this server.")
+    provider = SandboxProvider(settings.payment_webhook_secret)
+    order = await service.pay_with_provider(session, principal, order_id, provider, now=clock.now())
+    return await _public(session, principal, order.id)
+
+
+@router.post(
+    "/payments/webhook",
+    response_model=PaymentReceipt,
+    summary="A payment provider's signed notice (HMAC-SHA256 of the raw body, hex, in X-Signature)",
+    responses={401: {"description": "Unsigned or badly signed; nothing changed"}, 409: {"description": "Amount or order state wrong"}},
+)
+async def payment_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=256)] = None,
+) -> PaymentReceipt:
+    notice = parse_signed_webhook(settings.payment_webhook_secret, await request.body(), signature)
+    settlement = await service.settle_payment(session, notice, now=clock.now())
+    assert settlement.order.id is not None
+    return PaymentReceipt(order_id=settlement.order.id, status=settlement.order.status, replayed=settlement.replayed)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderPublic,
+    summary="Cancel an unpaid order (its buyer); the units go back on sale",
+    responses={409: {"description": "The order was paid, expired or refunded"}},
+)
+async def cancel_order(session: SessionDep, clock: ClockDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
+    order = await service.cancel_order(session, principal, order_id, now=clock.now())
+    return await _public(session, principal, order.id)
+
+
+@router.post(
+    "/orders/{order_id}/refund",
+    response_model=OrderPublic,
+    summary="Refund a paid order (an organizer of the stream's counties); reverses its ledger posting",
+    responses={409: {"description": "The order is not paid"}},
+)
+async def refund_order(session: SessionDep, clock: ClockDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
+    order = await service.refund_order(session, principal, order_id, now=clock.now())
+    return await _public(session, principal, order.id)
+
+
+@router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order (its buyer, or staff of its counties)")
+async def get_order(session: SessionDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
+    return await _public(session, principal, order_id)
+
+
+@router.get("/me/orders", response_model=Page[OrderPublic], summary="The signed-in buyer's orders, oldest first")
+async def my_orders(
+    session: SessionDep,
+    principal: CurrentUser,
+    page: PageDep,
+    stream_id: Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only orders in this stream.")] = None,
+    status: Annotated[OrderStatus | None, Query(description="Only orders in this state.")] = None,
+) -> Page[OrderPublic]:
+    items, cursor = await service.list_buyer_orders(
+        session, principal.id, page, stream_id=stream_id, status=status.value if status is not None else None
+    )
+    return Page(items=items, next_cursor=cursor)
+
+
+async def _public(session: SessionDep, principal: CurrentUser, order_id: int | None) -> OrderPublic:
+    assert order_id is not None
+    order, lines = await service.get_order(session, principal, order_id)
+    return service.order_public(order, lines)

@@ -1,0 +1,333 @@
+"""Orders per second on one hot product through a real uvicorn server, against the framework's floor.
+
+Run with `python -m bench.orders [--quick]`; writes `bench/results/orders.json`.
+
+For SQLite and for PostgreSQL: a fresh database with one live stream featuring one product
+with ample stock and a few hundred buyers; the app runs as one uvicorn process (a
+subprocess, as `livecommerce serve` runs it); a closed-loop load generator in this process
+keeps a fixed number of keep-alive connections busy, each request a new order (new
+Idempotency-Key) of one unit by a rotating buyer. The floor is a bare FastAPI app, served
+the same way, whose endpoint only validates the same body and header and returns 201: what
+the framework and server cost with no database at all. The load generator writes raw
+HTTP/1.1 so that its own cost stays small and equal for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse
+
+from livecommerce.accounts.auth import Principal
+from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.security import create_access_token
+from livecommerce.catalog import service as catalog
+from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split
+from livecommerce.clock import utcnow
+from livecommerce.db import Database, create_nullpool_engine
+from livecommerce.migrate import upgrade
+from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate
+from streams import service as streams_service
+
+RESULTS = Path(__file__).parent / "results"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-secret-key-not-for-production"
+ROOT = Principal(id=0, username="bench", role=Role.admin, display_name="bench")
+BUYERS = 400
+CONCURRENCY = 8
+GOAL_RATIO = 0.30
+GOAL_P99_MS = 50.0
+
+
+def floor_app() -> FastAPI:
+    """The yardstick: the same route, body model and header, no database, no auth."""
+    app = FastAPI()
+
+    @app.post("/api/streams/{stream_id}/orders", status_code=201)
+    async def place(
+        stream_id: int,
+        body: OrderCreate,
+        idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=IDEMPOTENCY_KEY_PATTERN)],
+    ) -> JSONResponse:
+        total = sum(item.quantity for item in body.items)
+        return JSONResponse({"id": 1, "status": "pending_payment", "total_fen": total, "stream_id": stream_id}, status_code=201)
+
+    return app
+
+
+# --- the world ---------------------------------------------------------------------------------
+
+
+async def seed(url: str) -> dict[str, Any]:
+    """One county, one product with ample stock, one live stream, and the buyers' tokens."""
+    db = Database(create_nullpool_engine(url))
+    now = utcnow()
+    try:
+        async with db.transaction() as session:
+            county = await catalog.create_county(session, CountyCreate(name="Yingde", code="BENCH", city="Qingyuan", province="Guangdong"))
+            assert county.id is not None
+            household = await catalog.create_household(
+                session, ROOT, HouseholdCreate(county_id=county.id, name="陈家", village="Shiling", registration_no="R1")
+            )
+            splits = [
+                Split(party=f"household:{household.id}", bp=7000),
+                Split(party=f"county:{county.id}", bp=2000),
+                Split(party="platform", bp=1000),
+            ]
+            product = await catalog.create_product(
+                session,
+                ROOT,
+                ProductCreate(name="Yingde black tea", county_id=county.id, unit="box", price_fen=6800, stock=100_000_000, splits=splits),
+                now,
+            )
+            anchor = await catalog.create_anchor(session, ROOT, AnchorCreate(name="Host", title="County head", county_id=county.id))
+            assert product.id is not None and anchor.id is not None
+            stream = await streams_service.create_stream(
+                session,
+                title="bench",
+                scheduled_start=now,
+                scheduled_end=now + timedelta(hours=4),
+                anchor_ids=[anchor.id],
+                product_ids=[product.id],
+            )
+            assert stream.id is not None
+            await streams_service.start_stream(session, stream.id, now=now)
+            users = [User(username=f"buyer{i}", password_hash="!", role=Role.viewer, display_name=f"买家{i}") for i in range(BUYERS)]
+            session.add_all(users)
+            await session.flush()
+            tokens = [create_access_token(user_id=u.id or 0, token_version=0, secret=SECRET, now=now, ttl_seconds=4 * 3600) for u in users]
+        return {"stream_id": stream.id, "product_id": product.id, "tokens": tokens}
+    finally:
+        await db.dispose()
+
+
+def create_pg_database() -> tuple[str, str]:
+    name = f"lc_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", name
+
+
+def drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """uvicorn in a subprocess, one process, as the operator runs it."""
+    cmd = [sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- the load ----------------------------------------------------------------------------------
+
+
+def order_request(port: int, stream_id: int, product_id: int, token: str) -> bytes:
+    body = json.dumps({"items": [{"product_id": product_id, "quantity": 1}]}).encode()
+    head = (
+        f"POST /api/streams/{stream_id}/orders HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nIdempotency-Key: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, world: dict[str, Any], seconds: float, concurrency: int) -> dict[str, Any]:
+    """Closed loop: `concurrency` connections each send the next order as soon as the last one is answered."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    tokens = world["tokens"]
+    counter = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal counter
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop_at:
+                counter += 1
+                request = order_request(port, world["stream_id"], world["product_id"], tokens[counter % len(tokens)])
+                started = time.perf_counter()
+                writer.write(request)
+                status = await read_response(reader)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    ok = statuses.get(201, 0)
+    return {
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "rate_per_s": round(ok / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
+        "seconds": round(elapsed, 2),
+    }
+
+
+def measure(target: str, env: dict[str, str], world: dict[str, Any], seconds: float) -> dict[str, Any]:
+    port = free_port()
+    proc = start_server(target, port, env)
+    try:
+        asyncio.run(load(port, world, min(1.0, seconds / 3), CONCURRENCY))  # warm-up: imports, pools, caches
+        return asyncio.run(load(port, world, seconds, CONCURRENCY))
+    finally:
+        stop_server(proc)
+
+
+def app_env(url: str) -> dict[str, str]:
+    return {
+        "LIVECOMMERCE_DATABASE_URL": url,
+        "LIVECOMMERCE_SECRET_KEY": SECRET,
+        "LIVECOMMERCE_REDIS_URL": "",
+        "LIVECOMMERCE_RUN_SCHEDULER": "false",
+        "LIVECOMMERCE_RATE_LIMITS_ENABLED": "false",
+        "LIVECOMMERCE_MAX_QUANTITY_PER_BUYER": "100000000",
+        "LIVECOMMERCE_LOG_LEVEL": "WARNING",
+    }
+
+
+def bench_backend(backend: str, seconds: float) -> dict[str, Any]:
+    """Seed a fresh database of one backend and measure the real app on it."""
+    pg_name = None
+    tmp = None
+    if backend == "sqlite":
+        tmp = tempfile.TemporaryDirectory(prefix="lc_bench_")
+        url = f"sqlite:///{tmp.name}/bench.db"
+    else:
+        url, pg_name = create_pg_database()
+    try:
+        upgrade(url)
+        world = asyncio.run(seed(url))
+        return measure("livecommerce.app:create_app", app_env(url), world, seconds)
+    finally:
+        if pg_name:
+            drop_pg_database(pg_name)
+        if tmp:
+            tmp.cleanup()
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Measure the floor and the app on SQLite and PostgreSQL; return figures and summary rows."""
+    seconds = 4.0 if quick else 12.0
+    world_for_floor = {"stream_id": 1, "product_id": 1, "tokens": ["x"]}
+    # The machine is shared: measure the floor before and after the app and use the mean,
+    # so a change in background load between runs skews the ratio less.
+    floors = [measure("bench.orders:floor_app", {}, world_for_floor, seconds)]
+    backends = {backend: bench_backend(backend, seconds) for backend in ("sqlite", "postgresql")}
+    floors.append(measure("bench.orders:floor_app", {}, world_for_floor, seconds))
+    floor = {
+        "rate_per_s": round(statistics.mean(f["rate_per_s"] for f in floors), 1),
+        "p50_ms": round(statistics.mean(f["p50_ms"] for f in floors), 2),
+        "p99_ms": round(statistics.mean(f["p99_ms"] for f in floors), 2),
+        "statuses": floors[0]["statuses"],
+        "runs": floors,
+    }
+    results: dict[str, Any] = {"concurrency": CONCURRENCY, "seconds": seconds, "floor": floor}
+    summary = [
+        {"metric": "floor orders/s (validate + 201)", "value": floor["rate_per_s"], "unit": "req/s"},
+        {"metric": "floor p99", "value": floor["p99_ms"], "unit": "ms"},
+    ]
+    for backend, figures in backends.items():
+        figures["ratio_to_floor"] = round(figures["rate_per_s"] / floor["rate_per_s"], 3) if floor["rate_per_s"] else None
+        results[backend] = figures
+        summary += [
+            {
+                "metric": f"{backend} orders/s",
+                "value": figures["rate_per_s"],
+                "unit": "orders/s",
+                "yardstick": floor["rate_per_s"],
+                "ratio": figures["ratio_to_floor"],
+                "goal": f">= {GOAL_RATIO:.0%} of floor",
+                "met": (figures["ratio_to_floor"] or 0) >= GOAL_RATIO,
+            },
+            {
+                "metric": f"{backend} p99 at that rate",
+                "value": figures["p99_ms"],
+                "unit": "ms",
+                "goal": f"< {GOAL_P99_MS:.0f} ms",
+                "met": (figures["p99_ms"] or 1e9) < GOAL_P99_MS,
+            },
+        ]
+    results["summary"] = summary
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    args = parser.parse_args()
+    results = run(quick=args.quick)
+    print(f"{'':12} {'rate/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}  statuses")
+    for name in ("floor", "sqlite", "postgresql"):
+        r = results[name]
+        ratio = r.get("ratio_to_floor", 1.0)
+        print(f"{name:12} {r['rate_per_s']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {ratio:>7.3f}  {r['statuses']}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "orders.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Queries on orders, their lines and payments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+
+# Two-key advisory locks: this namespace keeps ours apart from anyone else's.
+_BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
+HOLDING_STATUSES = (OrderStatus.pending_payment.value, OrderStatus.paid.value)
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """True when the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def order_by_key(session: AsyncSession, buyer_id: int, idempotency_key: str) -> Order | None:
+    """The buyer's order placed with this idempotency key, if any."""
+    stmt = (
+        select(Order)
+        .where(col(Order.buyer_id) == buyer_id, col(Order.idempotency_key) == idempotency_key)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def get_order(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
+    """The order (locked for the rest of the transaction with `for_update`)."""
+    stmt = select(Order).where(col(Order.id) == order_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).first()
+
+
+async def lines_of(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, list[OrderLine]]:
+    """The lines of each order, by product id."""
+    ids = sorted(set(order_ids))
+    result: dict[int, list[OrderLine]] = {oid: [] for oid in ids}
+    if not ids:
+        return result
+    stmt = select(OrderLine).where(col(OrderLine.order_id).in_(ids)).order_by(col(OrderLine.order_id), col(OrderLine.product_id))
+    for line in await session.scalars(stmt):
+        result[line.order_id].append(line)
+    return result
+
+
+async def lock_buyer(session: AsyncSession, buyer_id: int) -> None:
+    """Serialize one buyer's order placements (PostgreSQL; SQLite transactions are serial already).
+
+    Without it two concurrent orders of one buyer under different keys could both pass
+    the per-buyer quantity cap. An advisory lock keeps us off the users table.
+    """
+    if is_postgresql(session):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, :key)"), {"namespace": _BUYER_LOCK_NAMESPACE, "key": buyer_id % 2**31}
+        )
+
+
+async def held_quantities(session: AsyncSession, buyer_id: int, stream_id: int, product_ids: Sequence[int]) -> dict[int, int]:
+    """Units of each product the buyer holds in this stream's open and paid orders."""
+    stmt = (
+        select(col(OrderLine.product_id), func.sum(col(OrderLine.quantity)))
+        .join(Order, col(Order.id) == col(OrderLine.order_id))
+        .where(
+            col(Order.buyer_id) == buyer_id,
+            col(Order.stream_id) == stream_id,
+            col(Order.status).in_(HOLDING_STATUSES),
+            col(OrderLine.product_id).in_(list(product_ids)),
+        )
+        .group_by(col(OrderLine.product_id))
+    )
+    return {pid: int(total or 0) for pid, total in (await session.execute(stmt)).all()}
+
+
+async def transition(session: AsyncSession, order_ids: Sequence[int], expected: OrderStatus, values: dict[str, Any]) -> list[int]:
+    """Compare-and-set: move the orders still in `expected` to `values`; the ids that moved."""
+    if not order_ids:
+        return []
+    result = await session.execute(
+        update(Order)
+        .where(col(Order.id).in_(list(order_ids)), col(Order.status) == expected.value)
+        .values(**values)
+        .returning(col(Order.id))
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(int(i) for i in result.scalars().all() if i is not None)
+
+
+async def due_order_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Unpaid orders whose reservation has run out, oldest first."""
+    stmt = (
+        select(col(Order.id))
+        .where(col(Order.status) == OrderStatus.pending_payment.value, col(Order.expires_at) <= now)
+        .order_by(col(Order.expires_at), col(Order.id))
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.scalars(stmt)).all() if i is not None]
+
+
+async def payment_by_txn(session: AsyncSession, provider: str, provider_txn_id: str) -> Payment | None:
+    """The payment recorded for a provider transaction, if any."""
+    stmt = select(Payment).where(col(Payment.provider) == provider, col(Payment.provider_txn_id) == provider_txn_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def payment_of(session: AsyncSession, order_id: int) -> Payment | None:
+    """The payment that settled an order."""
+    stmt = select(Payment).where(col(Payment.order_id) == order_id, col(Payment.kind) == "payment").order_by(col(Payment.id))
+    return (await session.scalars(stmt)).first()

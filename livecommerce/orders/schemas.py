@@ -1,0 +1,84 @@
+"""Request and response shapes for orders and payments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from livecommerce.types import MAX_ID
+
+MAX_ITEMS_PER_ORDER = 20
+MAX_QUANTITY_PER_LINE = 10_000
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
+
+
+class OrderItemIn(BaseModel):
+    """One product and how many units of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: int = Field(gt=0, le=MAX_ID)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY_PER_LINE)
+
+
+class OrderCreate(BaseModel):
+    """An order in a live stream: a few featured products."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_product(cls, items: list[OrderItemIn]) -> list[OrderItemIn]:
+        ids = [item.product_id for item in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each product may appear only once; put the total quantity on one line")
+        return items
+
+
+class OrderLinePublic(BaseModel):
+    """One line of an order, at the price it was bought for."""
+
+    product_id: int
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class OrderPublic(BaseModel):
+    """An order as its buyer and staff see it."""
+
+    id: int
+    status: str
+    total_fen: int
+    expires_at: datetime | None
+    stream_id: int | None
+    channel: str
+    items: list[OrderLinePublic]
+    created_at: datetime
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+    refunded_at: datetime | None
+
+
+class PaymentWebhook(BaseModel):
+    """A payment provider's notice that an order's money arrived."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    provider: str = Field(min_length=1, max_length=32)
+    provider_txn_id: str = Field(min_length=1, max_length=128)
+    order_id: int = Field(gt=0, le=MAX_ID)
+    amount_fen: int = Field(ge=0, le=10**12)
+    status: Literal["paid"]
+
+
+class PaymentReceipt(BaseModel):
+    """What a payment notice did: `replayed` is true when it had been applied before."""
+
+    order_id: int
+    status: str
+    replayed: bool
