@@ -1,5 +1,144 @@
-"""Routes of this module."""
+"""Ledger, report and statistics routes (some live under /api/streams, /api/counties, /api/households)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from livecommerce.accounts.auth import StaffUser
+from livecommerce.deps import ClockDep, SessionDep
+from livecommerce.ledger import books, reports
+from livecommerce.ledger.access import parties_in_counties, require_party_visible
+from livecommerce.ledger.schemas import (
+    AccountBalance,
+    ConsumptionStats,
+    CountyStatement,
+    EntryPublic,
+    HouseholdStatement,
+    LedgerCheck,
+    StreamReport,
+)
+from livecommerce.ledger.service import REPORTING_ZONE
+from livecommerce.pagination import Page, PageDep
+
+router = APIRouter(prefix="/api")
+
+PartyPath = Annotated[str, Path(max_length=64, description='"household:<id>", "station:<id>", "county:<id>", "platform" or "clearing".')]
+AsOf = Annotated[datetime | None, Query(description="Balance at this moment (ISO 8601 with offset); default now.")]
+From = Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default 29 days before `to`.")]
+To = Annotated[date | None, Query(alias="to", description="Last day, inclusive (Asia/Shanghai), default today.")]
+
+
+@router.get("/ledger/check", response_model=LedgerCheck, tags=["ledger"], summary="Prove the books balance (admin, organizers)")
+async def check(session: SessionDep, _staff: StaffUser, as_of: AsOf = None) -> LedgerCheck:
+    return await books.check_books(session, as_of=as_of)
+
+
+@router.get(
+    "/ledger/accounts",
+    response_model=Page[AccountBalance],
+    tags=["ledger"],
+    summary="Every account you may see, with its balance now or at `as_of`",
+)
+async def list_accounts(session: SessionDep, principal: StaffUser, page: PageDep, as_of: AsOf = None) -> Page[AccountBalance]:
+    parties = None if principal.is_admin else await parties_in_counties(session, principal.county_ids)
+    items, cursor = await books.list_balances(session, page, as_of=as_of, county_parties=parties)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get(
+    "/ledger/accounts/{party}",
+    response_model=AccountBalance,
+    tags=["ledger"],
+    summary="A party's balance (admins: all; organizers: parties in their counties)",
+)
+async def get_account(session: SessionDep, principal: StaffUser, party: PartyPath, as_of: AsOf = None) -> AccountBalance:
+    await require_party_visible(session, principal, party)
+    return await books.account_balance(session, party, as_of=as_of)
+
+
+@router.get(
+    "/ledger/accounts/{party}/entries", response_model=Page[EntryPublic], tags=["ledger"], summary="A party's entries, oldest first"
+)
+async def account_entries(
+    session: SessionDep,
+    principal: StaffUser,
+    party: PartyPath,
+    page: PageDep,
+    since: Annotated[datetime | None, Query(description="Only entries at or after this moment.")] = None,
+    until: Annotated[datetime | None, Query(description="Only entries before this moment.")] = None,
+) -> Page[EntryPublic]:
+    await require_party_visible(session, principal, party)
+    items, cursor = await books.account_entries(session, party, page, since=since, until=until)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/streams/{stream_id}/report", response_model=StreamReport, tags=["reports"], summary="A stream's sales report (staff)")
+async def stream_report(session: SessionDep, principal: StaffUser, stream_id: int) -> StreamReport:
+    return await reports.stream_report(session, principal, stream_id)
+
+
+@router.get(
+    "/streams/{stream_id}/report.csv",
+    tags=["reports"],
+    summary="A stream's sales report as CSV: one table, `section` telling stream/product/county/household/party rows apart",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def stream_report_csv(session: SessionDep, principal: StaffUser, stream_id: int) -> Response:
+    report = await reports.stream_report(session, principal, stream_id)
+    return Response(
+        reports.stream_report_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="stream-{stream_id}-report.csv"'},
+    )
+
+
+@router.get(
+    "/counties/{county_id}/statement",
+    response_model=CountyStatement,
+    tags=["reports"],
+    summary="A county's sales and account movements over a period (its staff)",
+)
+async def county_statement(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, county_id: int, start: From = None, end: To = None
+) -> CountyStatement:
+    principal.require_county(county_id)
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    return await reports.county_statement(session, county_id, first, last)
+
+
+@router.get(
+    "/households/{household_id}/statement",
+    response_model=HouseholdStatement,
+    tags=["reports"],
+    summary="A household's account over a period (staff of its county)",
+)
+async def household_statement(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, household_id: int, start: From = None, end: To = None
+) -> HouseholdStatement:
+    household = await reports.get_household(session, household_id)
+    principal.require_county(household.county_id)
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    return await reports.household_statement(session, household, first, last)
+
+
+@router.get(
+    "/stats/consumption",
+    response_model=ConsumptionStats,
+    tags=["reports"],
+    summary="Sales credited to poverty alleviation, by county or by channel (staff)",
+)
+async def consumption(
+    session: SessionDep,
+    _staff: StaffUser,
+    clock: ClockDep,
+    start: From = None,
+    end: To = None,
+    group_by: Annotated[Literal["county", "channel"], Query(description="`county` or `channel`.")] = "county",
+) -> ConsumptionStats:
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    return await reports.consumption_stats(session, first, last, group_by)

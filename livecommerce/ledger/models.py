@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from livecommerce.clock import utcnow
@@ -23,7 +23,7 @@ class LedgerAccount(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     party: str = Field(max_length=64, unique=True, index=True)
     kind: str = Field(max_length=16)
-    balance_fen: int = Field(default=0)
+    balance_fen: int = Field(default=0, sa_type=BigInteger)  # 32 bits would overflow at ~21M yuan
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -60,7 +60,58 @@ class LedgerEntry(SQLModel, table=True):
     transaction_id: int = Field(foreign_key="ledger_transactions.id", index=True)
     account_id: int = Field(foreign_key="ledger_accounts.id")
     direction: str = Field(max_length=8)
-    amount_fen: int
+    amount_fen: int = Field(sa_type=BigInteger)
     order_line_id: int | None = Field(default=None, foreign_key="order_lines.id")
     product_id: int | None = Field(default=None, foreign_key="products.id")
+    # The county the line's produce came from, and (on the clearing side only) its units:
+    # enough to rebuild every report from the entries alone.
+    county_id: int | None = Field(default=None)
+    quantity: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SalesAggregate(SQLModel, table=True):
+    """Running sales figures of one stream, kept in the same transaction as each posting.
+
+    `product_id = 0` is the stream as a whole; `party = ''` is one product's lines; a row
+    with both set is one party's share of one product. Reports read these few rows
+    instead of scanning entries, so they stay fast however many orders a stream has.
+    """
+
+    __tablename__ = "sales_aggregates"
+    __table_args__ = (UniqueConstraint("stream_id", "product_id", "party", name="uq_sales_aggregates_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream_id: int
+    product_id: int
+    party: str = Field(default="", max_length=64)
+    county_id: int = Field(default=0)
+    orders: int = Field(default=0, sa_type=BigInteger)
+    units: int = Field(default=0, sa_type=BigInteger)
+    gross_fen: int = Field(default=0, sa_type=BigInteger)
+    refunded_orders: int = Field(default=0, sa_type=BigInteger)
+    refunded_units: int = Field(default=0, sa_type=BigInteger)
+    refunded_fen: int = Field(default=0, sa_type=BigInteger)
+
+
+class SalesDaily(SQLModel, table=True):
+    """Sales of one county's produce through one channel on one day (Asia/Shanghai), for statistics.
+
+    Sales count on the day they were paid, refunds on the day they were refunded.
+    """
+
+    __tablename__ = "sales_daily"
+    __table_args__ = (UniqueConstraint("day", "county_id", "channel", name="uq_sales_daily_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    county_id: int
+    channel: str = Field(max_length=32)
+    orders: int = Field(default=0, sa_type=BigInteger)
+    units: int = Field(default=0, sa_type=BigInteger)
+    gross_fen: int = Field(default=0, sa_type=BigInteger)
+    household_fen: int = Field(default=0, sa_type=BigInteger)
+    refunded_orders: int = Field(default=0, sa_type=BigInteger)
+    refunded_units: int = Field(default=0, sa_type=BigInteger)
+    refunded_fen: int = Field(default=0, sa_type=BigInteger)
+    refunded_household_fen: int = Field(default=0, sa_type=BigInteger)

@@ -1,14 +1,43 @@
 """Posting paid sales to the double-entry ledger, and reversing them on refund.
 
-Interface fixed for the orders module; the ledger work fills in the bodies.
+A sale debits the clearing account (money received) with each line's amount and credits
+every split party its share; a refund posts the mirror image, linked to the sale. Entries
+are only ever inserted. Account balances and the sales aggregates move in the same
+transaction, each account and aggregate row touched once per posting and always in the
+same order (sorted keys), so concurrent postings serialize on the rows they share without
+deadlocking. Idempotency and the at-most-once reversal rest on unique constraints.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from livecommerce.errors import Conflict, InvalidState
+from livecommerce.ledger.allocation import allocate
+from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
+
+CLEARING = "clearing"
+PLATFORM = "platform"
+# Daily statistics are bucketed by the calendar day in China, the zone the contract displays in.
+REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
+
+ACCOUNTS: Table = LedgerAccount.__table__  # type: ignore[attr-defined]
+TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[attr-defined]
+ENTRIES: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
+AGGREGATES: Table = SalesAggregate.__table__  # type: ignore[attr-defined]
+DAILY: Table = SalesDaily.__table__  # type: ignore[attr-defined]
+
+SALE_COUNTERS = ("orders", "units", "gross_fen")
+REFUND_COUNTERS = ("refunded_orders", "refunded_units", "refunded_fen")
 
 
 @dataclass(frozen=True)
@@ -42,18 +71,261 @@ class StreamTotals:
     paid_orders: int
     units: int
     refunded_fen: int
+    refunded_orders: int = 0
+    refunded_units: int = 0
+
+    @property
+    def net_fen(self) -> int:
+        """Sales less refunds."""
+        return self.gmv_fen - self.refunded_fen
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One entry to be written: which account, which side, how much, and for which line."""
+
+    party: str
+    direction: str
+    amount_fen: int
+    order_line_id: int | None = None
+    product_id: int | None = None
+    county_id: int | None = None
+    quantity: int | None = None
+
+    def mirrored(self) -> Leg:
+        """The same entry on the other side (for a reversal)."""
+        other = "credit" if self.direction == "debit" else "debit"
+        return Leg(self.party, other, self.amount_fen, self.order_line_id, self.product_id, self.county_id, self.quantity)
+
+
+def account_kind(party: str) -> str:
+    """`household`, `station`, `county`, `platform` or `clearing`."""
+    return party.split(":", 1)[0]
+
+
+def balance_sign(party: str, direction: str) -> int:
+    """+1 when an entry on this side raises the account's balance, -1 when it lowers it.
+
+    Clearing holds money received, so debits raise it; every other account is money owed
+    to a party, raised by credits.
+    """
+    debit_normal = party == CLEARING
+    return 1 if (direction == "debit") == debit_normal else -1
+
+
+def sale_legs(sale: Sale) -> list[Leg]:
+    """The entries of a sale: per line, a clearing debit and one credit per party with a share."""
+    if not sale.lines:
+        raise ValueError("a sale needs at least one line")
+    total = sum(line.amount_fen for line in sale.lines)
+    if sale.total_fen and sale.total_fen != total:
+        raise ValueError(f"sale total {sale.total_fen} differs from its lines' sum {total}")
+    legs: list[Leg] = []
+    for line in sale.lines:
+        if line.amount_fen <= 0 or line.quantity <= 0:
+            raise ValueError("a sale line needs a positive amount and quantity")
+        ids = {"order_line_id": line.order_line_id, "product_id": line.product_id, "county_id": line.county_id}
+        legs.append(Leg(CLEARING, "debit", line.amount_fen, quantity=line.quantity, **ids))
+        for party, share in allocate(line.amount_fen, line.splits):
+            if share:
+                legs.append(Leg(party, "credit", share, **ids))
+    return legs
+
+
+def _upsert(session: AsyncSession, table: Table) -> Any:
+    """INSERT with ON CONFLICT support for the session's backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def _open_transaction(
+    session: AsyncSession, *, kind: str, order_id: int, channel: str, stream_id: int | None, reverses_id: int | None, now: datetime
+) -> int | None:
+    """Insert the journal transaction; None if the unique constraints say it exists already.
+
+    ON CONFLICT DO NOTHING instead of a check: a concurrent duplicate waits on the unique
+    index until the first commits and then inserts nothing.
+    """
+    values = {"kind": kind, "order_id": order_id, "channel": channel, "stream_id": stream_id, "reverses_id": reverses_id, "created_at": now}
+    stmt = _upsert(session, TRANSACTIONS).values(values).on_conflict_do_nothing().returning(TRANSACTIONS.c.id)
+    tx_id = (await session.execute(stmt)).scalar()
+    return None if tx_id is None else int(tx_id)
+
+
+async def _write_entries(session: AsyncSession, transaction_id: int, legs: list[Leg], now: datetime) -> None:
+    """Move each account's balance once (creating it on first use), then insert the entries."""
+    deltas: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        deltas[leg.party] += balance_sign(leg.party, leg.direction) * leg.amount_fen
+    rows = [{"party": p, "kind": account_kind(p), "balance_fen": deltas[p], "created_at": now} for p in sorted(deltas)]
+    upsert = _upsert(session, ACCOUNTS)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[ACCOUNTS.c.party],
+        set_={"balance_fen": ACCOUNTS.c.balance_fen + upsert.excluded.balance_fen},
+    ).returning(ACCOUNTS.c.id, ACCOUNTS.c.party, sort_by_parameter_order=True)
+    # One statement for every account of the posting (executemany, so it compiles once and
+    # is cached); rows are locked in the sorted order of `rows`.
+    account_ids = {party: account_id for account_id, party in (await session.execute(upsert, rows)).all()}
+    entries = [
+        {
+            "transaction_id": transaction_id,
+            "account_id": account_ids[leg.party],
+            "direction": leg.direction,
+            "amount_fen": leg.amount_fen,
+            "order_line_id": leg.order_line_id,
+            "product_id": leg.product_id,
+            "county_id": leg.county_id,
+            "quantity": leg.quantity,
+            "created_at": now,
+        }
+        for leg in legs
+    ]
+    await session.execute(insert(ENTRIES), entries)
+
+
+def _counter_names(refund: bool) -> tuple[str, str, str]:
+    orders, units, gross = REFUND_COUNTERS if refund else SALE_COUNTERS
+    return orders, units, gross
+
+
+def stream_aggregate_rows(stream_id: int, legs: Iterable[Leg], *, refund: bool) -> list[dict[str, Any]]:
+    """The aggregate increments of one sale's legs (always the sale's own, uncrossed legs)."""
+    orders, units, gross = _counter_names(refund)
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def row(product_id: int, party: str, county_id: int) -> dict[str, Any]:
+        key = (product_id, party)
+        if key not in rows:
+            rows[key] = {"stream_id": stream_id, "product_id": product_id, "party": party, "county_id": county_id}
+            rows[key].update(dict.fromkeys(SALE_COUNTERS + REFUND_COUNTERS, 0))
+        return rows[key]
+
+    whole = row(0, "", 0)
+    whole[orders] = 1
+    for leg in legs:
+        product_id, county_id = leg.product_id or 0, leg.county_id or 0
+        if leg.party == CLEARING:
+            whole[units] += leg.quantity or 0
+            whole[gross] += leg.amount_fen
+            line = row(product_id, "", county_id)
+            line[orders] = 1
+            line[units] += leg.quantity or 0
+            line[gross] += leg.amount_fen
+        else:
+            row(product_id, leg.party, county_id)[gross] += leg.amount_fen
+    return [rows[key] for key in sorted(rows)]
+
+
+def daily_rows(day: date, channel: str, legs: Iterable[Leg], *, refund: bool) -> list[dict[str, Any]]:
+    """The per-(day, county, channel) increments of one sale's legs."""
+    orders, units, gross = _counter_names(refund)
+    household = "refunded_household_fen" if refund else "household_fen"
+    rows: dict[int, dict[str, Any]] = {}
+    for leg in legs:
+        county_id = leg.county_id or 0
+        if county_id not in rows:
+            rows[county_id] = {"day": day, "county_id": county_id, "channel": channel}
+            rows[county_id].update(dict.fromkeys((*SALE_COUNTERS, *REFUND_COUNTERS, "household_fen", "refunded_household_fen"), 0))
+            rows[county_id][orders] = 1
+        if leg.party == CLEARING:
+            rows[county_id][units] += leg.quantity or 0
+            rows[county_id][gross] += leg.amount_fen
+        elif account_kind(leg.party) == "household":
+            rows[county_id][household] += leg.amount_fen
+    return [rows[key] for key in sorted(rows)]
+
+
+async def _add_to(session: AsyncSession, table: Table, key: list[str], rows: list[dict[str, Any]], counters: Iterable[str]) -> None:
+    """Upsert increments into an aggregate table (rows already in key order)."""
+    if not rows:
+        return
+    stmt = _upsert(session, table)
+    stmt = stmt.on_conflict_do_update(index_elements=key, set_={c: table.c[c] + stmt.excluded[c] for c in counters})
+    await session.execute(stmt, rows)
+
+
+async def _aggregate(session: AsyncSession, *, channel: str, stream_id: int | None, legs: list[Leg], now: datetime, refund: bool) -> None:
+    counters = _counter_names(refund)
+    if stream_id is not None:
+        await _add_to(
+            session, AGGREGATES, ["stream_id", "product_id", "party"], stream_aggregate_rows(stream_id, legs, refund=refund), counters
+        )
+    day = now.astimezone(REPORTING_ZONE).date()
+    household = "refunded_household_fen" if refund else "household_fen"
+    await _add_to(session, DAILY, ["day", "county_id", "channel"], daily_rows(day, channel, legs, refund=refund), (*counters, household))
 
 
 async def credit_sale(session: AsyncSession, sale: Sale, *, now: datetime) -> bool:
     """Post the balanced entries of a paid sale; False (and nothing posted) if it was posted before."""
-    raise NotImplementedError
+    legs = sale_legs(sale)
+    tx_id = await _open_transaction(
+        session, kind="sale", order_id=sale.order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=None, now=now
+    )
+    if tx_id is None:
+        return False
+    await _write_entries(session, tx_id, legs, now)
+    await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=False)
+    return True
 
 
 async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -> None:
     """Post the exact reversal of an order's sale posting; Conflict if it was reversed already."""
-    raise NotImplementedError
+    sale = (
+        await session.execute(
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.channel, TRANSACTIONS.c.stream_id).where(
+                TRANSACTIONS.c.order_id == order_id, TRANSACTIONS.c.kind == "sale"
+            )
+        )
+    ).first()
+    if sale is None:
+        raise InvalidState(f"Order {order_id} has no sale posting to reverse.")
+    tx_id = await _open_transaction(
+        session, kind="reversal", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=sale.id, now=now
+    )
+    if tx_id is None:
+        raise Conflict(f"Order {order_id} has been refunded already.")
+    legs = await posted_legs(session, sale.id)
+    await _write_entries(session, tx_id, [leg.mirrored() for leg in legs], now)
+    await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=True)
+
+
+async def posted_legs(session: AsyncSession, transaction_id: int) -> list[Leg]:
+    """The entries of one journal transaction, in the order they were written."""
+    rows = await session.execute(
+        select(
+            ACCOUNTS.c.party,
+            ENTRIES.c.direction,
+            ENTRIES.c.amount_fen,
+            ENTRIES.c.order_line_id,
+            ENTRIES.c.product_id,
+            ENTRIES.c.county_id,
+            ENTRIES.c.quantity,
+        )
+        .join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
+        .where(ENTRIES.c.transaction_id == transaction_id)
+        .order_by(ENTRIES.c.id)
+    )
+    return [Leg(*row) for row in rows.all()]
 
 
 async def stream_totals(session: AsyncSession, stream_id: int) -> StreamTotals:
     """GMV, paid orders, units and refunds of a stream, from running aggregates."""
-    raise NotImplementedError
+    row = (
+        await session.execute(
+            select(*(AGGREGATES.c[c] for c in SALE_COUNTERS + REFUND_COUNTERS)).where(
+                AGGREGATES.c.stream_id == stream_id, AGGREGATES.c.product_id == 0, AGGREGATES.c.party == ""
+            )
+        )
+    ).first()
+    if row is None:
+        return StreamTotals(gmv_fen=0, paid_orders=0, units=0, refunded_fen=0)
+    orders, units, gross, refunded_orders, refunded_units, refunded_fen = (int(v) for v in row)
+    return StreamTotals(
+        gmv_fen=gross,
+        paid_orders=orders,
+        units=units,
+        refunded_fen=refunded_fen,
+        refunded_orders=refunded_orders,
+        refunded_units=refunded_units,
+    )

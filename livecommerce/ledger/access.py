@@ -1,0 +1,71 @@
+"""Who may see which ledger account.
+
+Admins see every account. Organizers see the accounts of parties within their counties
+(the county itself, its stations, its households); the platform's and the clearing
+account are for admins only. Everyone else sees none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.accounts.auth import Principal
+from livecommerce.catalog.models import County, Household, Station
+from livecommerce.errors import Forbidden, NotFound
+from livecommerce.ledger.service import CLEARING, PLATFORM
+
+PARTY = re.compile(r"^(household|station|county):([1-9][0-9]{0,17})$|^platform$|^clearing$")
+
+
+async def county_of_party(session: AsyncSession, party: str) -> int | None:
+    """The county a party belongs to (None for the platform and clearing); NotFound for unknown parties."""
+    match = PARTY.match(party)
+    if match is None:
+        raise NotFound(f"No such account: {party!r}.")
+    if party in (PLATFORM, CLEARING):
+        return None
+    kind, raw_id = match.group(1), int(match.group(2))
+    county_id: int | None = None
+    if kind == "county":
+        county = await session.get(County, raw_id)
+        county_id = None if county is None else county.id
+    elif kind == "station":
+        station = await session.get(Station, raw_id)
+        county_id = None if station is None else station.county_id
+    else:
+        household = await session.get(Household, raw_id)
+        county_id = None if household is None else household.county_id
+    if county_id is None:
+        raise NotFound(f"No such account: {party!r}.")
+    return county_id
+
+
+async def require_party_visible(session: AsyncSession, principal: Principal, party: str) -> None:
+    """Raise unless the principal may see this party's account."""
+    county_id = await county_of_party(session, party)
+    if principal.is_admin:
+        return
+    if not principal.is_staff:
+        raise Forbidden("Only admins and organizers see ledger accounts.")
+    if county_id is None:
+        raise Forbidden("Only admins see the platform's and the clearing account.")
+    principal.require_county(county_id)
+
+
+def may_see_household(principal: Principal | None, county_id: int) -> bool:
+    """Household names are shown unmasked only to staff of the household's county."""
+    return principal is not None and principal.is_staff and principal.covers_county(county_id)
+
+
+async def parties_in_counties(session: AsyncSession, county_ids: Iterable[int]) -> list[str]:
+    """Every party of these counties: the counties, their stations and their households."""
+    ids = sorted(county_ids)
+    if not ids:
+        return []
+    stations = (await session.scalars(select(col(Station.id)).where(col(Station.county_id).in_(ids)))).all()
+    households = (await session.scalars(select(col(Household.id)).where(col(Household.county_id).in_(ids)))).all()
+    return [f"county:{i}" for i in ids] + [f"station:{i}" for i in stations] + [f"household:{i}" for i in households]

@@ -1,0 +1,320 @@
+"""Reports built from the running aggregates (streams, statistics) and from account entries (statements)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import TableClause, column, func, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from livecommerce.accounts.auth import Principal
+from livecommerce.catalog.models import County, Household, Product, Station
+from livecommerce.errors import InvalidInput, NotFound
+from livecommerce.ledger.access import may_see_household
+from livecommerce.ledger.books import signed_amount
+from livecommerce.ledger.schemas import (
+    AccountMovement,
+    ChannelSales,
+    ConsumptionGroup,
+    ConsumptionStats,
+    CountySales,
+    CountyStatement,
+    HouseholdCredit,
+    HouseholdStatement,
+    PartyCredit,
+    ProductCredit,
+    ProductSales,
+    SalesFigures,
+    StreamReport,
+)
+from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, DAILY, ENTRIES, REPORTING_ZONE, account_kind
+from livecommerce.masking import mask_name
+
+CHANNELS = ("live", "unit_subscription", "physical")
+MAX_PERIOD_DAYS = 3660
+# `livecommerce` may not import `streams` (dependencies point the other way); the report
+# only needs to know that the stream exists, so it names the table without its model.
+_STREAMS: TableClause = table("streams", column("id"))
+_FIGURES = ("orders", "units", "gross_fen", "refunded_orders", "refunded_units", "refunded_fen", "household_fen", "refunded_household_fen")
+
+
+async def _names(session: AsyncSession, model: Any, ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
+    return {int(i): str(n) for i, n in rows.all()}
+
+
+async def stream_report(session: AsyncSession, principal: Principal | None, stream_id: int) -> StreamReport:
+    """A stream's sales from its aggregate rows: a handful of rows, however many orders."""
+    if await session.scalar(select(_STREAMS.c.id).where(_STREAMS.c.id == stream_id)) is None:
+        raise NotFound(f"Stream {stream_id} does not exist.")
+    rows = (await session.execute(select(AGGREGATES).where(AGGREGATES.c.stream_id == stream_id))).mappings().all()
+    whole = next((r for r in rows if r["product_id"] == 0), None)
+    lines = [r for r in rows if r["product_id"] != 0 and r["party"] == ""]
+    shares = [r for r in rows if r["product_id"] != 0 and r["party"] != ""]
+    product_names = await _names(session, Product, (r["product_id"] for r in lines))
+    county_names = await _names(session, County, (r["county_id"] for r in lines))
+
+    by_product = [
+        ProductSales(
+            product_id=r["product_id"],
+            name=product_names.get(r["product_id"], ""),
+            county_id=r["county_id"],
+            orders=r["orders"],
+            units=r["units"],
+            gross_fen=r["gross_fen"],
+            refunded_units=r["refunded_units"],
+            refunded_fen=r["refunded_fen"],
+            net_units=r["units"] - r["refunded_units"],
+            net_fen=r["gross_fen"] - r["refunded_fen"],
+        )
+        for r in sorted(lines, key=lambda r: r["product_id"])
+    ]
+    counties: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in lines:
+        figures = counties[r["county_id"]]
+        figures[0] += r["units"]
+        figures[1] += r["gross_fen"]
+        figures[2] += r["refunded_fen"]
+    by_county = [
+        CountySales(county_id=cid, name=county_names.get(cid, ""), units=u, gross_fen=g, refunded_fen=rf, net_fen=g - rf)
+        for cid, (u, g, rf) in sorted(counties.items())
+    ]
+    parties: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in shares:
+        parties[r["party"]][0] += r["gross_fen"]
+        parties[r["party"]][1] += r["refunded_fen"]
+    by_party = [PartyCredit(party=p, credited_fen=c, reversed_fen=rv, net_fen=c - rv) for p, (c, rv) in sorted(parties.items())]
+    by_household = await _household_credits(session, principal, by_party)
+    totals = {k: (whole[k] if whole else 0) for k in ("orders", "units", "gross_fen", "refunded_orders", "refunded_units", "refunded_fen")}
+    return StreamReport(
+        stream_id=stream_id,
+        gmv_fen=totals["gross_fen"],
+        paid_orders=totals["orders"],
+        refunded_fen=totals["refunded_fen"],
+        refunded_orders=totals["refunded_orders"],
+        net_fen=totals["gross_fen"] - totals["refunded_fen"],
+        units=totals["units"],
+        refunded_units=totals["refunded_units"],
+        net_units=totals["units"] - totals["refunded_units"],
+        by_product=by_product,
+        by_county=by_county,
+        by_household=by_household,
+        by_party=by_party,
+    )
+
+
+async def _household_credits(session: AsyncSession, principal: Principal | None, credits: Sequence[PartyCredit]) -> list[HouseholdCredit]:
+    ids = [int(c.party.split(":")[1]) for c in credits if account_kind(c.party) == "household"]
+    households = {} if not ids else {h.id: h for h in (await session.execute(select(Household).where(Household.id.in_(ids)))).scalars()}  # type: ignore[union-attr,attr-defined]
+    result = []
+    for credit in credits:
+        if account_kind(credit.party) != "household":
+            continue
+        household = households.get(int(credit.party.split(":")[1]))
+        if household is None:
+            continue
+        visible = may_see_household(principal, household.county_id)
+        result.append(
+            HouseholdCredit(
+                **credit.model_dump(),
+                household_id=household.id,  # type: ignore[arg-type]
+                county_id=household.county_id,
+                name=household.name if visible else mask_name(household.name),
+                masked=not visible,
+            )
+        )
+    return result
+
+
+def _csv_cell(value: object) -> object:
+    # Names are user input: keep a spreadsheet from reading one as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def stream_report_csv(report: StreamReport) -> str:
+    """The report as one tidy table: a row per figure set, its section naming what the row is."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "id", "name", "county_id", "orders", "units", "gross_fen", "refunded_fen", "net_fen"])
+    writer.writerow(
+        ["stream", report.stream_id, "", "", report.paid_orders, report.units, report.gmv_fen, report.refunded_fen, report.net_fen]
+    )
+    for p in report.by_product:
+        writer.writerow(
+            ["product", p.product_id, _csv_cell(p.name), p.county_id, p.orders, p.units, p.gross_fen, p.refunded_fen, p.net_fen]
+        )
+    for c in report.by_county:
+        writer.writerow(["county", c.county_id, _csv_cell(c.name), c.county_id, "", c.units, c.gross_fen, c.refunded_fen, c.net_fen])
+    for h in report.by_household:
+        writer.writerow(["household", h.household_id, _csv_cell(h.name), h.county_id, "", "", h.credited_fen, h.reversed_fen, h.net_fen])
+    for party in report.by_party:
+        writer.writerow(["party", party.party, "", "", "", "", party.credited_fen, party.reversed_fen, party.net_fen])
+    return out.getvalue()
+
+
+def period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """A closed range of days, by default the last 30 ending today; 422 when it runs backwards or is too long."""
+    end = end or today
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise InvalidInput("`from` is after `to`.", extra={"errors": [{"field": "from", "message": "must not be after `to`"}]})
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise InvalidInput(
+            f"A period may span at most {MAX_PERIOD_DAYS} days.", extra={"errors": [{"field": "from", "message": "period too long"}]}
+        )
+    return start, end
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC instants where the first day begins and the day after the last begins (in the reporting zone)."""
+    begin = datetime.combine(start, time.min, REPORTING_ZONE).astimezone(UTC)
+    finish = datetime.combine(end + timedelta(days=1), time.min, REPORTING_ZONE).astimezone(UTC)
+    return begin, finish
+
+
+def _figures(values: dict[str, int]) -> dict[str, int]:
+    f = {k: int(values.get(k) or 0) for k in _FIGURES}
+    f["net_fen"] = f["gross_fen"] - f["refunded_fen"]
+    f["net_household_fen"] = f["household_fen"] - f["refunded_household_fen"]
+    return f
+
+
+async def _daily(session: AsyncSession, start: date, end: date, group: Any, *where: Any) -> dict[Any, dict[str, int]]:
+    stmt = (
+        select(group.label("grp"), *(func.sum(DAILY.c[k]).label(k) for k in _FIGURES))
+        .where(DAILY.c.day >= start, DAILY.c.day <= end, *where)
+        .group_by(group)
+    )
+    return {r["grp"]: _figures(dict(r)) for r in (await session.execute(stmt)).mappings().all()}
+
+
+async def movements(session: AsyncSession, parties: Sequence[str], begin: datetime, finish: datetime) -> dict[str, tuple[int, int, int]]:
+    """Per party: balance before `begin`, and what raised and lowered it in [begin, finish)."""
+    if not parties:
+        return {}
+    effect = signed_amount()
+    rows = await session.execute(
+        select(
+            ACCOUNTS.c.party,
+            func.sum(effect).filter(ENTRIES.c.created_at < begin),
+            func.sum(effect).filter(ENTRIES.c.created_at >= begin, effect > 0),
+            func.sum(-effect).filter(ENTRIES.c.created_at >= begin, effect < 0),
+        )
+        .select_from(ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id))
+        .where(ACCOUNTS.c.party.in_(list(parties)), ENTRIES.c.created_at < finish)
+        .group_by(ACCOUNTS.c.party)
+    )
+    return {party: (int(o or 0), int(c or 0), int(d or 0)) for party, o, c, d in rows.all()}
+
+
+def _movement(party: str, name: str | None, moved: tuple[int, int, int] | None) -> AccountMovement:
+    opening, credited, debited = moved or (0, 0, 0)
+    return AccountMovement(
+        party=party,
+        name=name,
+        opening_balance_fen=opening,
+        credited_fen=credited,
+        debited_fen=debited,
+        closing_balance_fen=opening + credited - debited,
+    )
+
+
+async def county_statement(session: AsyncSession, county_id: int, start: date, end: date) -> CountyStatement:
+    """A county's sales by channel over a period, and the movements of its, its stations' and its households' accounts."""
+    county = await session.get(County, county_id)
+    if county is None:
+        raise NotFound(f"County {county_id} does not exist.")
+    by_channel = await _daily(session, start, end, DAILY.c.channel, DAILY.c.county_id == county_id)
+    total = _figures({k: sum(f[k] for f in by_channel.values()) for k in _FIGURES})
+    stations = (
+        await session.execute(
+            select(col(Station.id), col(Station.name)).where(col(Station.county_id) == county_id).order_by(col(Station.id))
+        )
+    ).all()  # type: ignore[arg-type]
+    households = (
+        await session.execute(
+            select(col(Household.id), col(Household.name)).where(col(Household.county_id) == county_id).order_by(col(Household.id))
+        )
+    ).all()  # type: ignore[arg-type]
+    named = [(f"county:{county_id}", county.name)]
+    named += [(f"station:{i}", n) for i, n in stations]
+    named += [(f"household:{i}", n) for i, n in households]
+    moved = await movements(session, [p for p, _ in named], *day_bounds(start, end))
+    return CountyStatement(
+        county_id=county_id,
+        name=county.name,
+        period_from=start,
+        period_to=end,
+        timezone=str(REPORTING_ZONE),
+        sales=SalesFigures(**total),
+        by_channel=[ChannelSales(channel=c, **by_channel.get(c, _figures({}))) for c in CHANNELS],
+        accounts=[_movement(p, n, moved.get(p)) for p, n in named],
+    )
+
+
+async def get_household(session: AsyncSession, household_id: int) -> Household:
+    """The household, or NotFound."""
+    household = await session.get(Household, household_id)
+    if household is None:
+        raise NotFound(f"Household {household_id} does not exist.")
+    return household
+
+
+async def household_statement(session: AsyncSession, household: Household, start: date, end: date) -> HouseholdStatement:
+    """A household's account over a period, with what each product brought it."""
+    assert household.id is not None
+    party = f"household:{household.id}"
+    begin, finish = day_bounds(start, end)
+    moved = await movements(session, [party], begin, finish)
+    rows = await session.execute(
+        select(ENTRIES.c.product_id, ENTRIES.c.direction, func.sum(ENTRIES.c.amount_fen))
+        .select_from(ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id))
+        .where(ACCOUNTS.c.party == party, ENTRIES.c.created_at >= begin, ENTRIES.c.created_at < finish)
+        .group_by(ENTRIES.c.product_id, ENTRIES.c.direction)
+    )
+    per_product: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for product_id, direction, amount in rows.all():
+        per_product[int(product_id or 0)][0 if direction == "credit" else 1] += int(amount)
+    names = await _names(session, Product, per_product)
+    return HouseholdStatement(
+        household_id=household.id,
+        name=household.name,
+        county_id=household.county_id,
+        village=household.village,
+        period_from=start,
+        period_to=end,
+        timezone=str(REPORTING_ZONE),
+        account=_movement(party, household.name, moved.get(party)),
+        by_product=[
+            ProductCredit(product_id=pid, name=names.get(pid, ""), credited_fen=c, reversed_fen=r, net_fen=c - r)
+            for pid, (c, r) in sorted(per_product.items())
+        ],
+    )
+
+
+async def consumption_stats(session: AsyncSession, start: date, end: date, group_by: str) -> ConsumptionStats:
+    """Sales credited to poverty alleviation in a period, by county or by channel, from the daily aggregates."""
+    column_ = DAILY.c.county_id if group_by == "county" else DAILY.c.channel
+    groups = await _daily(session, start, end, column_)
+    total = _figures({k: sum(f[k] for f in groups.values()) for k in _FIGURES})
+    if group_by == "county":
+        names = await _names(session, County, groups)
+        items = [
+            ConsumptionGroup(key=f"county:{cid}", county_id=cid, name=names.get(cid), **figures) for cid, figures in sorted(groups.items())
+        ]
+    else:
+        items = [ConsumptionGroup(key=c, channel=c, **groups.get(c, _figures({}))) for c in CHANNELS]
+    return ConsumptionStats(
+        period_from=start, period_to=end, group_by=group_by, timezone=str(REPORTING_ZONE), items=items, total=SalesFigures(**total)
+    )

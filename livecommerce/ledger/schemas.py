@@ -1,0 +1,178 @@
+"""Response shapes of the ledger, report and statistics endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+
+class AccountBalance(BaseModel):
+    """A party's balance: what the platform owes it (for `clearing`, the money received)."""
+
+    party: str
+    kind: str
+    balance_fen: int
+    as_of: datetime | None = Field(default=None, description="The balance at this moment; null means now.")
+
+
+class EntryPublic(BaseModel):
+    """One entry of an account, with the effect it had on the balance."""
+
+    id: int
+    transaction_id: int
+    kind: str = Field(description="`sale` or `reversal`.")
+    order_id: int
+    channel: str
+    stream_id: int | None
+    direction: str
+    amount_fen: int
+    balance_effect_fen: int = Field(description="+amount when the entry raised the balance, -amount when it lowered it.")
+    product_id: int | None
+    created_at: datetime
+
+
+class LedgerCheck(BaseModel):
+    """Proof that the books balance, recomputed from the entries."""
+
+    balanced: bool = Field(description="Debits equal credits, every transaction balances, and every running balance matches its entries.")
+    total_debits_fen: int
+    total_credits_fen: int
+    transactions_checked: int
+    unbalanced_transactions: int
+    accounts_checked: int
+    mismatched_accounts: list[str] = Field(description="Parties whose stored balance differs from the sum of their entries.")
+    as_of: datetime | None = None
+
+
+class ProductSales(BaseModel):
+    product_id: int
+    name: str
+    county_id: int
+    orders: int
+    units: int
+    gross_fen: int
+    refunded_units: int
+    refunded_fen: int
+    net_units: int
+    net_fen: int
+
+
+class CountySales(BaseModel):
+    county_id: int
+    name: str
+    units: int
+    gross_fen: int
+    refunded_fen: int
+    net_fen: int
+
+
+class PartyCredit(BaseModel):
+    """What one party was credited from a stream's sales, and what refunds took back."""
+
+    party: str
+    credited_fen: int
+    reversed_fen: int
+    net_fen: int
+
+
+class HouseholdCredit(PartyCredit):
+    household_id: int
+    county_id: int
+    name: str = Field(description="Masked unless the caller is staff of the household's county.")
+    masked: bool
+
+
+class StreamReport(BaseModel):
+    """A stream's sales: gross (every payment), refunds, and net, overall and broken down."""
+
+    stream_id: int
+    gmv_fen: int = Field(description="Every paid order's amount, refunded or not.")
+    paid_orders: int
+    refunded_fen: int
+    refunded_orders: int
+    net_fen: int
+    units: int
+    refunded_units: int
+    net_units: int
+    by_product: list[ProductSales]
+    by_county: list[CountySales]
+    by_household: list[HouseholdCredit]
+    by_party: list[PartyCredit] = Field(description="Every party credited: households, stations, counties, the platform.")
+
+
+class SalesFigures(BaseModel):
+    """Sales in a period: paid ones on the day paid, refunds on the day refunded."""
+
+    orders: int = 0
+    units: int = 0
+    gross_fen: int = 0
+    refunded_orders: int = 0
+    refunded_units: int = 0
+    refunded_fen: int = 0
+    net_fen: int = 0
+    household_fen: int = Field(default=0, description="The part of gross credited to households.")
+    refunded_household_fen: int = 0
+    net_household_fen: int = 0
+
+
+class ChannelSales(SalesFigures):
+    channel: str
+
+
+class AccountMovement(BaseModel):
+    """An account over a period: opening balance, what came in and went out, closing balance."""
+
+    party: str
+    name: str | None = None
+    opening_balance_fen: int
+    credited_fen: int
+    debited_fen: int
+    closing_balance_fen: int
+
+
+class CountyStatement(BaseModel):
+    county_id: int
+    name: str
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+    timezone: str
+    sales: SalesFigures
+    by_channel: list[ChannelSales]
+    accounts: list[AccountMovement] = Field(description="The county's own account, its stations' and its households'.")
+
+
+class ProductCredit(BaseModel):
+    product_id: int
+    name: str
+    credited_fen: int
+    reversed_fen: int
+    net_fen: int
+
+
+class HouseholdStatement(BaseModel):
+    household_id: int
+    name: str
+    county_id: int
+    village: str
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+    timezone: str
+    account: AccountMovement
+    by_product: list[ProductCredit]
+
+
+class ConsumptionGroup(SalesFigures):
+    key: str = Field(description="`county:<id>` or the channel name.")
+    county_id: int | None = None
+    name: str | None = None
+    channel: str | None = None
+
+
+class ConsumptionStats(BaseModel):
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+    group_by: str
+    timezone: str
+    items: list[ConsumptionGroup]
+    total: SalesFigures
