@@ -1,5 +1,192 @@
-"""Routes of this module."""
+"""Scheduling routes: studios, campaigns, slots, bookings, anchor availability and the iCalendar feed."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from livecommerce.accounts.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
+from livecommerce.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.errors import Forbidden, Unauthorized
+from livecommerce.pagination import Page, PageDep
+from schedulers import calendar, service
+from schedulers.models import BookingStatus
+from schedulers.schemas import (
+    AnchorLimits,
+    Availability,
+    BookingCreate,
+    BookingPublic,
+    CampaignCreate,
+    CampaignPublic,
+    EffectiveLimits,
+    FeedLink,
+    SlotCreate,
+    SlotPublic,
+    StudioCreate,
+    StudioPublic,
+)
+
+router = APIRouter(prefix="/api", tags=["scheduling"])
+
+From = Annotated[AwareDatetime | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
+CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
+    409: {"description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ...).'}
+}
+
+
+@router.post("/studios", response_model=StudioPublic, status_code=201, summary="Add a studio (a room or channel)")
+async def create_studio(session: SessionDep, _staff: StaffUser, body: StudioCreate) -> StudioPublic:
+    return StudioPublic.model_validate(await service.create_studio(session, body), from_attributes=True)
+
+
+@router.get("/studios", response_model=Page[StudioPublic], summary="List studios")
+async def list_studios(session: SessionDep, _user: CurrentUser, page: PageDep) -> Page[StudioPublic]:
+    rows, cursor = await service.list_studios(session, page)
+    return Page(items=[StudioPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.post("/campaigns", response_model=CampaignPublic, status_code=201, summary="Add a campaign")
+async def create_campaign(session: SessionDep, _staff: StaffUser, body: CampaignCreate) -> CampaignPublic:
+    return CampaignPublic.model_validate(await service.create_campaign(session, body), from_attributes=True)
+
+
+@router.get("/campaigns", response_model=Page[CampaignPublic], summary="List campaigns")
+async def list_campaigns(session: SessionDep, _user: CurrentUser, page: PageDep) -> Page[CampaignPublic]:
+    rows, cursor = await service.list_campaigns(session, page)
+    return Page(items=[CampaignPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.post("/slots", response_model=SlotPublic, status_code=201, summary="Add a slot of studio time", responses=CONFLICT_RESPONSES)
+async def create_slot(session: SessionDep, _staff: StaffUser, settings: SettingsDep, body: SlotCreate) -> SlotPublic:
+    slot = await service.create_slot(session, body, settings=settings)
+    return SlotPublic(**slot.model_dump())
+
+
+@router.get("/slots", response_model=Page[SlotPublic], summary="List slots, optionally only open ones")
+async def list_slots(
+    session: SessionDep,
+    _user: CurrentUser,
+    page: PageDep,
+    starts_from: From = None,
+    starts_to: To = None,
+    studio_id: Annotated[int | None, Query(gt=0, description="Only this studio.")] = None,
+    open: Annotated[bool, Query(description="Only slots without an active booking.")] = False,
+) -> Page[SlotPublic]:
+    items, cursor = await service.list_slots(
+        session, page, starts_from=starts_from, starts_to=starts_to, studio_id=studio_id, open_only=open
+    )
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post(
+    "/bookings",
+    response_model=BookingPublic,
+    status_code=201,
+    summary="Book anchors into a slot (creates its stream)",
+    responses=CONFLICT_RESPONSES,
+)
+async def create_booking(
+    session: SessionDep, principal: CadreOrStaff, settings: SettingsDep, clock: ClockDep, body: BookingCreate
+) -> BookingPublic:
+    booking = await service.create_booking(session, principal, body, settings=settings, now=clock.now())
+    return await service.booking_public(session, booking)
+
+
+@router.get("/bookings", response_model=Page[BookingPublic], summary="List bookings by anchor, time and status")
+async def list_bookings(
+    session: SessionDep,
+    _user: CadreOrStaff,
+    page: PageDep,
+    anchor_id: Annotated[int | None, Query(gt=0, description="Only this anchor's bookings.")] = None,
+    starts_from: From = None,
+    starts_to: To = None,
+    status: Annotated[BookingStatus | None, Query(description="Only bookings in this state.")] = None,
+) -> Page[BookingPublic]:
+    items, cursor = await service.list_bookings(
+        session, page, anchor_id=anchor_id, starts_from=starts_from, starts_to=starts_to, status=status
+    )
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/bookings/{booking_id}", response_model=BookingPublic, summary="One booking")
+async def get_booking(session: SessionDep, _user: CadreOrStaff, booking_id: int) -> BookingPublic:
+    return await service.booking_public(session, await service.get_booking(session, booking_id))
+
+
+@router.post("/bookings/{booking_id}/confirm", response_model=BookingPublic, summary="Confirm a requested booking (organizer)")
+async def confirm_booking(session: SessionDep, principal: StaffUser, clock: ClockDep, booking_id: int) -> BookingPublic:
+    booking = await service.confirm_booking(session, principal, booking_id, now=clock.now())
+    return await service.booking_public(session, booking)
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel", response_model=BookingPublic, summary="Cancel a booking that has not gone live, and its stream"
+)
+async def cancel_booking(session: SessionDep, principal: CadreOrStaff, clock: ClockDep, booking_id: int) -> BookingPublic:
+    booking = await service.cancel_booking(session, principal, booking_id, now=clock.now())
+    return await service.booking_public(session, booking)
+
+
+@router.get("/anchors/{anchor_id}/availability", response_model=Availability, summary="An anchor's weekly availability windows")
+async def get_availability(session: SessionDep, _user: CadreOrStaff, anchor_id: int) -> Availability:
+    return await service.get_availability(session, anchor_id)
+
+
+@router.put("/anchors/{anchor_id}/availability", response_model=Availability, summary="Replace an anchor's weekly availability windows")
+async def set_availability(session: SessionDep, principal: CadreOrStaff, anchor_id: int, body: Availability) -> Availability:
+    return await service.set_availability(session, principal, anchor_id, body)
+
+
+@router.get("/anchors/{anchor_id}/limits", response_model=EffectiveLimits, summary="An anchor's booking limits")
+async def get_limits(session: SessionDep, _user: CadreOrStaff, settings: SettingsDep, anchor_id: int) -> EffectiveLimits:
+    return await service.get_limits(session, anchor_id, settings=settings)
+
+
+@router.put("/anchors/{anchor_id}/limits", response_model=EffectiveLimits, summary="Set an anchor's booking limits (organizer)")
+async def set_limits(
+    session: SessionDep, principal: StaffUser, settings: SettingsDep, anchor_id: int, body: AnchorLimits
+) -> EffectiveLimits:
+    return await service.set_limits(session, principal, anchor_id, body, settings=settings)
+
+
+@router.get("/anchors/{anchor_id}/schedule-feed", response_model=FeedLink, summary="The subscription link of an anchor's calendar feed")
+async def schedule_feed(request: Request, session: SessionDep, principal: CadreOrStaff, settings: SettingsDep, anchor_id: int) -> FeedLink:
+    await service.require_schedule_reader(session, principal, anchor_id)
+    token = calendar.feed_token(settings, anchor_id)
+    url = str(request.url_for("anchor_schedule_ics", anchor_id=anchor_id).include_query_params(token=token))
+    return FeedLink(url=url, token=token)
+
+
+@router.get(
+    "/anchors/{anchor_id}/schedule.ics",
+    name="anchor_schedule_ics",
+    summary="An anchor's bookings as an iCalendar feed (bearer token, or ?token= from schedule-feed)",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}, "description": "An iCalendar document."}},
+)
+async def schedule_ics(
+    session: SessionDep,
+    principal: OptionalUser,
+    settings: SettingsDep,
+    clock: ClockDep,
+    anchor_id: int,
+    token: Annotated[str | None, Query(max_length=64, description="The feed token, for calendar apps.")] = None,
+) -> Response:
+    if token is not None and calendar.feed_token_valid(settings, anchor_id, token):
+        anchor = await service.get_anchor(session, anchor_id)
+    elif principal is None:
+        raise Unauthorized("Sign in, or use the feed link with its token.")
+    elif principal.role == "viewer":
+        raise Forbidden("Only the anchor and its organizers can read this schedule.")
+    else:
+        anchor = await service.require_schedule_reader(session, principal, anchor_id)
+    body = await calendar.anchor_calendar(session, anchor, settings=settings, now=clock.now())
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="anchor-{anchor_id}.ics"', "Cache-Control": "private, max-age=300"},
+    )

@@ -98,3 +98,57 @@ class BookingProduct(SQLModel, table=True):
 
     booking_id: int = Field(foreign_key="bookings.id", primary_key=True, ondelete="CASCADE")
     product_id: int = Field(foreign_key="products.id", primary_key=True)
+
+
+ACTIVE_BOOKING_STATUSES = (BookingStatus.requested, BookingStatus.confirmed, BookingStatus.live)
+
+
+class AnchorAvailability(SQLModel, table=True):
+    """A weekly window (local time of the scheduling zone) in which an anchor can broadcast."""
+
+    __tablename__ = "anchor_availability"
+    __table_args__ = (
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("start_minute >= 0 AND end_minute <= 1440 AND end_minute > start_minute", name="window"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    anchor_id: int = Field(foreign_key="anchors.id", index=True, ondelete="CASCADE")
+    weekday: int  # 0 = Monday
+    start_minute: int  # minutes after local midnight
+    end_minute: int
+
+
+class AnchorLimit(SQLModel, table=True):
+    """Per-anchor overrides of the booking limits in the settings."""
+
+    __tablename__ = "anchor_limits"
+
+    anchor_id: int = Field(foreign_key="anchors.id", primary_key=True, ondelete="CASCADE")
+    max_broadcasts_per_week: int | None = Field(default=None)
+    max_air_minutes_per_day: int | None = Field(default=None)
+
+
+class SentNotification(SQLModel, table=True):
+    """A notification that went out; the unique key is what makes a reminder go out once."""
+
+    __tablename__ = "sent_notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True, index=True)
+    kind: str = Field(max_length=32)
+    booking_id: int | None = Field(default=None, index=True)
+    county_id: int | None = Field(default=None)
+    recipients: str = Field(default="", max_length=2000)
+    content: str = Field(default="", max_length=4000)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """The leader lease of the scheduler where no advisory lock exists (SQLite)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: str = Field(max_length=64, primary_key=True)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,78 @@
+"""An anchor's schedule as an iCalendar feed that calendar apps can subscribe to.
+
+Times are written in UTC (`...Z`) so every calendar converts them right, wherever its user is;
+`X-WR-TIMEZONE` tells apps to display them in the scheduling zone. Event UIDs are
+`booking-<id>@livecommerce`, stable across fetches, so an app updates an event in place, and a
+cancelled booking stays in the feed as `STATUS:CANCELLED` so subscribers see it go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.catalog.models import Anchor
+from livecommerce.settings import Settings
+from schedulers.models import Booking, BookingAnchor, BookingStatus, Slot, Studio
+from streams.models import Stream
+
+FEED_PAST = timedelta(days=90)  # how far back the feed reaches
+_ICAL_STATUS = {
+    BookingStatus.requested: "TENTATIVE",
+    BookingStatus.confirmed: "CONFIRMED",
+    BookingStatus.live: "CONFIRMED",
+    BookingStatus.ended: "CONFIRMED",
+    BookingStatus.cancelled: "CANCELLED",
+    BookingStatus.no_show: "CANCELLED",
+}
+
+
+def feed_token(settings: Settings, anchor_id: int) -> str:
+    """The secret that lets a calendar app read one anchor's feed without signing in."""
+    digest = hmac.new(settings.secret_key.encode(), f"schedule-feed:{anchor_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def feed_token_valid(settings: Settings, anchor_id: int, token: str) -> bool:
+    """Constant-time check of a feed token."""
+    return hmac.compare_digest(feed_token(settings, anchor_id), token)
+
+
+async def anchor_calendar(session: AsyncSession, anchor: Anchor, *, settings: Settings, now: datetime) -> bytes:
+    """The anchor's bookings from 90 days ago onwards, as an iCalendar document."""
+    stmt = (
+        select(Booking, Stream, Studio)
+        .join(BookingAnchor, col(BookingAnchor.booking_id) == col(Booking.id))
+        .join(Slot, col(Slot.id) == col(Booking.slot_id))
+        .join(Studio, col(Studio.id) == col(Slot.studio_id))
+        .outerjoin(Stream, col(Stream.id) == col(Booking.stream_id))
+        .where(col(BookingAnchor.anchor_id) == anchor.id, col(Booking.ends_at) > now - FEED_PAST)
+        .order_by(col(Booking.starts_at), col(Booking.id))
+    )
+    cal = Calendar()
+    cal.add("prodid", "-//livecommerce//schedule//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", f"{anchor.name} — broadcasts")
+    cal.add("x-wr-timezone", settings.timezone)
+    for booking, stream, studio in (await session.execute(stmt)).all():
+        event = Event()
+        event.add("uid", f"booking-{booking.id}@livecommerce")
+        event.add("dtstamp", now)
+        event.add("dtstart", booking.starts_at)
+        event.add("dtend", booking.ends_at)
+        event.add("summary", stream.title if stream else f"Broadcast {booking.id}")
+        event.add("location", f"{studio.name} ({studio.platform})")
+        event.add("description", f"Booking {booking.id}: {booking.status}")
+        event.add("status", _ICAL_STATUS[BookingStatus(booking.status)])
+        # Bumped on every state change so subscribers replace their copy.
+        event.add("sequence", list(BookingStatus).index(BookingStatus(booking.status)))
+        event.add("last-modified", booking.cancelled_at or booking.confirmed_at or booking.created_at)
+        cal.add_component(event)
+    return bytes(cal.to_ical())

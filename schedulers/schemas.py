@@ -1,0 +1,194 @@
+"""Request and response shapes for studios, campaigns, slots, bookings and anchor availability."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_ID = 2**31 - 1
+Id = Field(gt=0, le=MAX_ID)
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class StudioCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    platform: str = Field(min_length=1, max_length=64, description="Where it broadcasts, e.g. douyin, kuaishou, wechat-channels.")
+
+
+class StudioPublic(StudioCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CampaignCreate:
+        self.starts_at, self.ends_at = _utc(self.starts_at), _utc(self.ends_at)
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class CampaignPublic(BaseModel):
+    id: int
+    name: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SlotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    studio_id: int = Id
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    campaign_id: int | None = Field(default=None, gt=0, le=MAX_ID)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SlotCreate:
+        self.starts_at, self.ends_at = _utc(self.starts_at), _utc(self.ends_at)
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if (self.ends_at - self.starts_at).total_seconds() > 24 * 3600:
+            raise ValueError("a slot lasts at most 24 hours")
+        return self
+
+
+class SlotPublic(BaseModel):
+    id: int
+    studio_id: int
+    campaign_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    booking_id: int | None = Field(default=None, description="The active booking of this slot, if any.")
+
+
+class BookingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slot_id: int = Id
+    anchor_ids: list[int] = Field(min_length=1, max_length=10, description="The host first, then co-hosts.")
+    product_ids: list[int] = Field(default_factory=list, max_length=100)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    auto_start: bool = Field(default=True, description="Go live by itself at the slot's start once confirmed.")
+
+    @field_validator("anchor_ids", "product_ids")
+    @classmethod
+    def _ids(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 or v > MAX_ID for v in value):
+            raise ValueError("ids are positive integers")
+        if len(set(value)) != len(value):
+            raise ValueError("ids must not repeat")
+        return value
+
+
+class BookingPublic(BaseModel):
+    id: int
+    status: str
+    stream_id: int | None
+    slot_id: int
+    studio_id: int
+    starts_at: datetime
+    ends_at: datetime
+    auto_start: bool
+    anchor_ids: list[int]
+    product_ids: list[int]
+    created_by: int | None
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class Clash(BaseModel):
+    """One reason a booking cannot be made (an item of the 409's `conflicts`)."""
+
+    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit")
+    booking_id: int | None = None
+    anchor_id: int | None = None
+    studio_id: int | None = None
+    slot_id: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    detail: str = ""
+
+
+class AvailabilityWindow(BaseModel):
+    """A weekly window in the scheduling zone (Asia/Shanghai): weekday 0 = Monday, times HH:MM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekday: int = Field(ge=0, le=6)
+    starts: str = Field(description="HH:MM local time")
+    ends: str = Field(description="HH:MM local time, 24:00 for midnight")
+
+    @field_validator("starts", "ends")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("time must be HH:MM")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AvailabilityWindow:
+        if minutes_of(self.ends) <= minutes_of(self.starts):
+            raise ValueError("ends must be after starts")
+        return self
+
+
+def minutes_of(hhmm: str) -> int:
+    """Minutes after midnight of an HH:MM string."""
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def hhmm_of(minutes: int) -> str:
+    """HH:MM of minutes after midnight."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class Availability(BaseModel):
+    """An anchor's weekly windows; none means always available."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    windows: list[AvailabilityWindow] = Field(default_factory=list, max_length=70)
+
+
+class AnchorLimits(BaseModel):
+    """Per-anchor limits; null falls back to the platform default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_broadcasts_per_week: int | None = Field(default=None, gt=0, le=100)
+    max_air_minutes_per_day: int | None = Field(default=None, gt=0, le=1440)
+
+
+class EffectiveLimits(BaseModel):
+    anchor_id: int
+    max_broadcasts_per_week: int
+    max_air_minutes_per_day: int
+    overrides: AnchorLimits
+
+
+class FeedLink(BaseModel):
+    """A subscription URL for calendar apps (they cannot send a bearer token)."""
+
+    url: str
+    token: str
