@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,30 @@ def main() -> None:
     parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 180)  # a log file gets the table unwrapped
     results: dict[str, Any] = {"machine": {"python": platform.python_version(), "platform": platform.platform()}, "benchmarks": {}}
     rows: list[dict[str, Any]] = []
+    failed: list[str] = []
     for name in args.names:
-        module = importlib.import_module(f"bench.{name}")
         console.print(f"[bold]running bench.{name}[/bold] ...")
         started = time.perf_counter()
-        result = module.run(quick=args.quick)
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            result = module.run(quick=args.quick)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bench.{name}":
+                raise
+            result = {"error": f"bench/{name}.py does not exist"}
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            console.print_exception()
+            result = {"error": f"{type(exc).__name__}: {exc}"}
         result["seconds"] = round(time.perf_counter() - started, 1)
         results["benchmarks"][name] = result
-        rows.extend(_rows(name, result))
+        if "error" in result:
+            failed.append(name)
+            rows.append({"bench": name, "metric": "error", "value": result["error"]})
+        else:
+            rows.extend(_rows(name, result))
     table = Table(title="livecommerce benchmarks")
     for column in ("bench", "metric", "value", "unit", "yardstick", "ratio", "goal", "met"):
         table.add_column(column)
@@ -65,6 +79,9 @@ def main() -> None:
     out = RESULTS / "all.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     console.print(f"written to {out}")
+    if failed:
+        console.print(f"[red]failed: {', '.join(failed)}[/red]")
+        raise SystemExit(1)
 
 
 def _fmt(value: Any) -> str:

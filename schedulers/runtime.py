@@ -35,6 +35,7 @@ from sqlmodel import col, select
 from livecommerce.clock import Clock
 from livecommerce.components import Component
 from livecommerce.db import Database, sync_url
+from livecommerce.metrics import JOB_RUNS
 from livecommerce.settings import Settings
 from schedulers import jobs
 from schedulers.jobs import JobContext
@@ -196,6 +197,8 @@ class SchedulerComponent:
 
     def _on_event(self, ev: JobExecutionEvent) -> None:
         # Called in APScheduler's thread.
+        outcome = {EVENT_JOB_MISSED: "missed", EVENT_JOB_ERROR: "failed"}.get(ev.code, "ok")
+        JOB_RUNS.labels(_job_kind(ev.job_id), outcome).inc()
         if ev.code == EVENT_JOB_MISSED:
             self.missed.append(ev.job_id)
             log.warning("job_missed", job_id=ev.job_id, scheduled=str(ev.scheduled_run_time))
@@ -264,6 +267,11 @@ class SchedulerComponent:
             self._scheduled.pop(job_id, None)
         self._scheduled.update({s.id: s.run_at for s in changed})
         return len(stale) + len(changed)
+
+
+def _job_kind(job_id: str) -> str:
+    """The job's kind without the booking id ("booking-12:start" -> "booking:start"), to keep metric labels few."""
+    return f"booking:{job_id.split(':', 1)[1]}" if job_id.startswith("booking-") and ":" in job_id else job_id
 
 
 def _booking_of(job_id: str) -> int | None:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from livecommerce.errors import Conflict, InvalidState
 from livecommerce.ledger.allocation import allocate
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
+from livecommerce.metrics import LEDGER_POSTINGS
 
 CLEARING = "clearing"
 PLATFORM = "platform"
@@ -266,6 +267,7 @@ async def credit_sale(session: AsyncSession, sale: Sale, *, now: datetime) -> bo
         return False
     await _write_entries(session, tx_id, legs, now)
     await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=False)
+    LEDGER_POSTINGS.labels("sale").inc()
     return True
 
 
@@ -288,6 +290,7 @@ async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -
     legs = await posted_legs(session, sale.id)
     await _write_entries(session, tx_id, [leg.mirrored() for leg in legs], now)
     await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=True)
+    LEDGER_POSTINGS.labels("reversal").inc()
 
 
 async def posted_legs(session: AsyncSession, transaction_id: int) -> list[Leg]:
