@@ -1,5 +1,125 @@
-"""The websocket relay route."""
+"""The websocket relay route: `WS /ws/streams/{id}?since=<seq>`.
 
-from fastapi import APIRouter
+Messages are the outbox envelopes `{"seq", "type", "stream_id", "ts", "data"}`, one JSON
+object each, seq rising by exactly 1. With `since`, every event after it comes first.
+Staff (admins, organizers) get `data` whole; everyone else a filtered copy with buyers masked.
+
+Refused handshakes answer with a problem+json HTTP response: 401 (bad token), 404 (unknown
+stream), 422 (bad `since`). Close codes after the handshake:
+- 1000 normal, 1001 the server is shutting down (reconnect elsewhere with `since`),
+- 1011 an internal error (reconnect with `since`),
+- 4008 this client stopped reading: its socket took no data while its bounded queue
+  (`relay_viewer_buffer` messages) filled, or for over 5 s while it caught up from history
+  (reconnect with `since`). Bursts alone never cut a reader: they are read from history.
+Keepalive pings come from the server (uvicorn's ping interval/timeout) and cut dead peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from livecommerce.accounts.auth import Principal, principal_from_token
+from livecommerce.db import Database
+from livecommerce.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
+from livecommerce.settings import Settings
+from streams.models import Stream
+from streams.relay.hub import Relay
 
 router = APIRouter()
+log = structlog.get_logger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 30.0
+
+
+def _token(websocket: WebSocket) -> str | None:
+    token = websocket.query_params.get("token")
+    if token:
+        return token
+    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    return websocket.cookies.get("lc_token") or None
+
+
+def _since(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("since")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise _BadSince()
+    return int(raw)
+
+
+class _BadSince(LiveCommerceError):
+    status, slug, title = 422, "validation-error", "Invalid input"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "since must be a non-negative integer seq.",
+            extra={"errors": [{"field": "query.since", "message": "must be a non-negative integer"}]},
+        )
+
+
+async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
+    db: Database = websocket.app.state.db
+    settings: Settings = websocket.app.state.settings
+    async with db.sessionmaker() as session:
+        if await session.get(Stream, stream_id) is None:
+            raise NotFound(f"Stream {stream_id} does not exist.")
+        token = _token(websocket)
+        return await principal_from_token(session, token, settings.secret_key) if token else None
+
+
+@router.websocket("/ws/streams/{stream_id}", name="stream_events")
+async def stream_events(websocket: WebSocket, stream_id: int) -> None:
+    """Relay a stream's events: the history after `since`, then live ones."""
+    relay: Relay = websocket.app.state.relay
+    try:
+        since = _since(websocket)
+        principal = await _admit(websocket, stream_id)
+    except LiveCommerceError as exc:
+        body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+        headers = exc.headers if isinstance(exc, Unauthorized) else None
+        await websocket.send_denial_response(problem_response(exc.status, body, headers))
+        return
+    # Joined before the handshake completes: once a client is connected, nothing committed is missed.
+    viewer = await relay.join(stream_id, websocket.send_text, since=since, staff=principal is not None and principal.is_staff)
+    try:
+        await websocket.accept()
+    except BaseException:
+        await relay.leave(viewer)
+        raise
+    viewer.start()
+    reader = asyncio.create_task(_read_until_disconnect(websocket), name=f"ws-reader-{stream_id}")
+    try:
+        waiting: set[asyncio.Future[object]] = {reader, viewer.closing}  # type: ignore[arg-type]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if viewer.closing.done() and not reader.done():
+            closing = viewer.closing.result()
+            reader.cancel()
+            if closing.code is not None:
+                # A stalled peer may never drain its buffer; give up on the close frame then.
+                try:
+                    async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                        await websocket.close(closing.code, closing.reason)
+                except Exception as exc:  # the peer is gone or not reading: nothing more to do
+                    log.warning("relay_close_failed", stream_id=stream_id, code=closing.code, error=type(exc).__name__)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        await relay.leave(viewer)
+
+
+async def _read_until_disconnect(websocket: WebSocket) -> None:
+    # Viewers have nothing to say; reading keeps flow control moving and notices the close.
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return

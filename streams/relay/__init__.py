@@ -1,0 +1,1 @@
+"""The real-time relay: outbox events fanned out to websocket viewers across app instances."""
