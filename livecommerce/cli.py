@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from livecommerce.accounts.models import Role
 from livecommerce.settings import Settings
+
+if TYPE_CHECKING:
+    from livecommerce.db import Database
 
 app = typer.Typer(help="livecommerce: live-stream commerce where every fen is credited home.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -54,7 +57,7 @@ def serve(
         raise typer.Exit(2)
     if demo:
         _load_demo(settings, print_logins=True)
-    console.print(f"livecommerce serving at [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)")
+    console.print(f"livecommerce serving at [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)", soft_wrap=True)
     uvicorn.run(
         "livecommerce.app:create_app",
         factory=True,
@@ -64,15 +67,22 @@ def serve(
         log_level=settings.log_level.lower(),
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
+        log_config=None,  # keep configure_logging's handler: uvicorn's access and error logs go through structlog too
     )
 
 
 @app.command()
 def scheduler() -> None:
-    """Run the scheduler worker (at scale, exactly one of these runs the jobs)."""
+    """Run the scheduler worker (at scale, exactly one of these runs the jobs; the others wait to take over)."""
+    from livecommerce.logging import configure_logging
     from schedulers.worker import run_worker
 
     settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.scheduler_mode == "embedded" and settings.run_scheduler:
+        console.print(
+            "[yellow]LIVECOMMERCE_SCHEDULER_MODE is embedded: app instances also contend for the jobs (set it to worker).[/yellow]"
+        )
     asyncio.run(run_worker(settings))
 
 
@@ -86,23 +96,32 @@ def users_create(
     password: Annotated[str | None, typer.Option(help="Password (prompted for when not given).")] = None,
 ) -> None:
     """Create a user."""
+    from pydantic import ValidationError
+
     from livecommerce.accounts import service
     from livecommerce.accounts.schemas import UserCreate
     from livecommerce.errors import LiveCommerceError
 
+    settings = _settings()
+    _require_schema(settings)
     if password is None:
         password = os.environ.get("LIVECOMMERCE_NEW_USER_PASSWORD") or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    data = UserCreate(
-        username=username,
-        password=password,
-        role=role,
-        display_name=display_name or username,
-        county_ids=county_id or [],
-        anchor_id=anchor_id,
-    )
+    try:
+        data = UserCreate(
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name or username,
+            county_ids=county_id or [],
+            anchor_id=anchor_id,
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]{'.'.join(str(p) for p in error['loc'])}: {error['msg']}[/red]")
+        raise typer.Exit(1) from exc
 
     async def _create() -> int:
-        async with _database(_settings()) as db, db.transaction() as session:
+        async with _database(settings) as db, db.transaction() as session:
             user = await service.create_user(session, data)
             assert user.id is not None
             return user.id
@@ -119,6 +138,17 @@ def users_create(
 def demo_load() -> None:
     """Load the demo data (counties, households, products, anchors, studios, a campaign)."""
     _load_demo(_settings(), print_logins=True)
+
+
+def _require_schema(settings: Settings) -> None:
+    """Bring an embedded (SQLite) database up to date; at scale, refuse until `livecommerce migrate` has run."""
+    from livecommerce.migrate import pending_revisions, upgrade
+
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    elif pending_revisions(settings.database_url):
+        console.print("[red]The database schema is not up to date: run `livecommerce migrate` first.[/red]")
+        raise typer.Exit(1)
 
 
 def _load_demo(settings: Settings, *, print_logins: bool) -> None:
@@ -152,7 +182,7 @@ class _database:
         load_models()
         self.db = Database(create_nullpool_engine(settings.database_url))
 
-    async def __aenter__(self):  # type: ignore[no-untyped-def]
+    async def __aenter__(self) -> Database:
         return self.db
 
     async def __aexit__(self, *exc: object) -> None:
@@ -163,6 +193,28 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def cluster(
+    instances: Annotated[int, typer.Option(min=1, help="App instances (on the ports after --port).")] = 2,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the round-robin front; instances take the next ones.")] = 8000,
+) -> None:
+    """Run the scaled-out topology as local processes: migrate, N instances, one scheduler worker, a front."""
+    from livecommerce.cluster import run_cluster
+    from livecommerce.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if settings.is_sqlite or not settings.redis_url:
+        console.print(
+            "[yellow]Running at scale wants PostgreSQL and Redis: set LIVECOMMERCE_DATABASE_URL and LIVECOMMERCE_REDIS_URL.[/yellow]"
+        )
+    console.print(
+        f"front: [bold]http://{host}:{port}/[/bold]; instances: " + ", ".join(f"http://{host}:{port + 1 + i}" for i in range(instances))
+    )
+    run_cluster(instances, host, port)
 
 
 def main() -> None:

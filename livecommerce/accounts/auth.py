@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from livecommerce.accounts.models import Role, User, UserCounty
 from livecommerce.accounts.security import decode_token
@@ -52,19 +53,37 @@ class Principal:
 
 async def load_principal(session: AsyncSession, user_id: int, token_version: int | None) -> Principal:
     """The principal for a user id from a token; Unauthorized if the user is gone or the token revoked."""
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active or (token_version is not None and token_version != user.token_version):
+    # One round trip: the user joined to its counties (one row per county, or one with NULL).
+    rows = (await session.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all()
+    if not rows:
         raise Unauthorized("The token is no longer valid; sign in again.")
-    county_ids = frozenset((await session.scalars(select(col(UserCounty.county_id)).where(col(UserCounty.user_id) == user_id))).all())
-    assert user.id is not None
+    _, username, role, display_name, anchor_id, is_active, current_version, _ = rows[0]
+    if not is_active or (token_version is not None and token_version != current_version):
+        raise Unauthorized("The token is no longer valid; sign in again.")
     return Principal(
-        id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        display_name=user.display_name,
-        anchor_id=user.anchor_id,
-        county_ids=county_ids,
+        id=user_id,
+        username=username,
+        role=Role(role),
+        display_name=display_name,
+        anchor_id=anchor_id,
+        county_ids=frozenset(row[7] for row in rows if row[7] is not None),
     )
+
+
+_PRINCIPAL_ROWS = (
+    select(
+        col(User.id),
+        col(User.username),
+        col(User.role),
+        col(User.display_name),
+        col(User.anchor_id),
+        col(User.is_active),
+        col(User.token_version),
+        col(UserCounty.county_id),
+    )
+    .outerjoin(UserCounty, col(UserCounty.user_id) == col(User.id))
+    .where(col(User.id) == bindparam("user_id"))
+)
 
 
 async def principal_from_token(session: AsyncSession, token: str, secret: str) -> Principal:
@@ -79,17 +98,26 @@ async def optional_principal(
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal | None:
-    """The caller if a token was sent, None for anonymous callers."""
+    """The caller if a token was sent, None for anonymous callers.
+
+    A bad bearer token is an error (401); a stale `lc_token` cookie, which the browser keeps
+    sending by itself, only makes the caller anonymous, so public endpoints keep working.
+    """
     if token is None:
-        token = request.cookies.get("lc_token")
+        cookie = request.cookies.get("lc_token")
+        if not cookie:
+            return None
         # CSRF: browsers attach the cookie to cross-site requests too, but cannot send a custom
         # header cross-origin without a CORS preflight (which this app never grants), so a
         # cookie-authenticated change must carry X-Requested-With (the page scripts send it).
-        if token and request.scope.get("method", "GET") not in _SAFE_METHODS and "x-requested-with" not in request.headers:
+        if request.scope.get("method", "GET") not in _SAFE_METHODS and "x-requested-with" not in request.headers:
             raise Forbidden("Requests authenticated by the sign-in cookie must send the X-Requested-With header.")
-    if not token:
-        return None
-    principal = await principal_from_token(session, token, settings.secret_key)
+        try:
+            principal = await principal_from_token(session, cookie, settings.secret_key)
+        except Unauthorized:
+            return None
+    else:
+        principal = await principal_from_token(session, token, settings.secret_key)
     request.state.principal = principal
     return principal
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from livecommerce.accounts.models import Role
+from livecommerce.types import MAX_ID
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 Password = Field(min_length=8, max_length=128)
@@ -39,8 +41,8 @@ class UserCreate(BaseModel):
     password: str = Password
     role: Role
     display_name: str = Field(min_length=1, max_length=64)
-    county_ids: list[int] = Field(default_factory=list, max_length=100)
-    anchor_id: int | None = None
+    county_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(default_factory=list, max_length=100)
+    anchor_id: int | None = Field(default=None, gt=0, le=MAX_ID)
 
 
 class UserPublic(BaseModel):

@@ -25,7 +25,7 @@ class AuditRecord(SQLModel, table=True):
     target: str = Field(max_length=64)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True, index=True)
 
 
 class AuditHead(SQLModel, table=True):

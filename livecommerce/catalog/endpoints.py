@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
 from livecommerce.accounts.auth import AdminUser, CurrentUser, StaffUser
@@ -25,34 +25,45 @@ from livecommerce.catalog.schemas import (
 )
 from livecommerce.deps import ClockDep, SessionDep
 from livecommerce.pagination import Page, PageDep, paginate
+from livecommerce.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["master data"])
-CountyFilter = Annotated[int | None, Query(gt=0, description="Only this county.")]
+CountyFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this county.")]
+CountyId = Annotated[int, Path(gt=0, le=MAX_ID)]
+StationId = Annotated[int, Path(gt=0, le=MAX_ID)]
+HouseholdId = Annotated[int, Path(gt=0, le=MAX_ID)]
+AnchorId = Annotated[int, Path(gt=0, le=MAX_ID)]
+ProductId = Annotated[int, Path(gt=0, le=MAX_ID)]
 
 
 @router.post("/counties", response_model=CountyPublic, status_code=201, summary="Add a county (admin)")
 async def create_county(session: SessionDep, _admin: AdminUser, body: CountyCreate) -> County:
+    """Add a county or county-level city."""
     return await service.create_county(session, body)
 
 
 @router.get("/counties", response_model=Page[CountyPublic], summary="List counties")
 async def list_counties(session: SessionDep, page: PageDep) -> Page[CountyPublic]:
+    """Every county, by id."""
     rows, cursor = await paginate(session, select(County), County.id, page)  # type: ignore[arg-type]
     return Page(items=[CountyPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 
 @router.get("/counties/{county_id}", response_model=CountyPublic, summary="One county")
-async def get_county(session: SessionDep, county_id: int) -> County:
+async def get_county(session: SessionDep, county_id: CountyId) -> County:
+    """A county by id."""
     return await service.get_county(session, county_id)
 
 
 @router.post("/stations", response_model=StationPublic, status_code=201, summary="Add a village service station")
 async def create_station(session: SessionDep, principal: StaffUser, body: StationCreate) -> Station:
+    """Add a village service station in a county you act for."""
     return await service.create_station(session, principal, body)
 
 
 @router.get("/stations", response_model=Page[StationPublic], summary="List village service stations")
 async def list_stations(session: SessionDep, page: PageDep, county_id: CountyFilter = None) -> Page[StationPublic]:
+    """Village service stations, optionally of one county."""
     stmt = select(Station)
     if county_id is not None:
         stmt = stmt.where(col(Station.county_id) == county_id)
@@ -60,8 +71,15 @@ async def list_stations(session: SessionDep, page: PageDep, county_id: CountyFil
     return Page(items=[StationPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 
+@router.get("/stations/{station_id}", response_model=StationPublic, summary="One village service station")
+async def get_station(session: SessionDep, station_id: StationId) -> Station:
+    """A village service station by id."""
+    return await service.get_station(session, station_id)
+
+
 @router.post("/households", response_model=HouseholdPublic, status_code=201, summary="Register a household")
 async def create_household(session: SessionDep, principal: StaffUser, body: HouseholdCreate) -> HouseholdPublic:
+    """Register a household in a county you act for."""
     household = await service.create_household(session, principal, body)
     return service.household_public(household, principal)
 
@@ -70,6 +88,7 @@ async def create_household(session: SessionDep, principal: StaffUser, body: Hous
 async def list_households(
     session: SessionDep, principal: CurrentUser, page: PageDep, county_id: CountyFilter = None
 ) -> Page[HouseholdPublic]:
+    """Households, optionally of one county; personal data masked outside your scope."""
     stmt = select(Household)
     if county_id is not None:
         stmt = stmt.where(col(Household.county_id) == county_id)
@@ -77,13 +96,21 @@ async def list_households(
     return Page(items=[service.household_public(r, principal) for r in rows], next_cursor=cursor)
 
 
+@router.get("/households/{household_id}", response_model=HouseholdPublic, summary="One household (masked outside your scope)")
+async def get_household(session: SessionDep, principal: CurrentUser, household_id: HouseholdId) -> HouseholdPublic:
+    """A household by id; its name and registration number unmasked only for admins and the county's organizers."""
+    return service.household_public(await service.get_household(session, household_id), principal)
+
+
 @router.post("/anchors", response_model=AnchorPublic, status_code=201, summary="Add an anchor (an official or cadre who hosts)")
 async def create_anchor(session: SessionDep, principal: StaffUser, body: AnchorCreate) -> Anchor:
+    """Add an official or cadre who hosts broadcasts, in a county you act for."""
     return await service.create_anchor(session, principal, body)
 
 
 @router.get("/anchors", response_model=Page[AnchorPublic], summary="List anchors")
 async def list_anchors(session: SessionDep, page: PageDep, county_id: CountyFilter = None) -> Page[AnchorPublic]:
+    """Anchors, optionally of one county."""
     stmt = select(Anchor)
     if county_id is not None:
         stmt = stmt.where(col(Anchor.county_id) == county_id)
@@ -92,18 +119,21 @@ async def list_anchors(session: SessionDep, page: PageDep, county_id: CountyFilt
 
 
 @router.get("/anchors/{anchor_id}", response_model=AnchorPublic, summary="One anchor")
-async def get_anchor(session: SessionDep, anchor_id: int) -> Anchor:
+async def get_anchor(session: SessionDep, anchor_id: AnchorId) -> Anchor:
+    """An anchor by id."""
     return await service.get_anchor(session, anchor_id)
 
 
 @router.post("/products", response_model=ProductPublic, status_code=201, summary="Add a product with its splits")
 async def create_product(session: SessionDep, principal: StaffUser, clock: ClockDep, body: ProductCreate) -> ProductPublic:
+    """Add a product with splits summing to 10000 basis points, in a county you act for."""
     product = await service.create_product(session, principal, body, clock.now())
     return service.product_public(product, body.splits)
 
 
 @router.get("/products", response_model=Page[ProductPublic], summary="List products")
 async def list_products(session: SessionDep, page: PageDep, county_id: CountyFilter = None) -> Page[ProductPublic]:
+    """Products with their stock and splits, optionally of one county."""
     stmt = select(Product)
     if county_id is not None:
         stmt = stmt.where(col(Product.county_id) == county_id)
@@ -113,13 +143,17 @@ async def list_products(session: SessionDep, page: PageDep, county_id: CountyFil
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, summary="One product with stock, reserved and sold")
-async def get_product(session: SessionDep, product_id: int) -> ProductPublic:
+async def get_product(session: SessionDep, product_id: ProductId) -> ProductPublic:
+    """A product by id."""
     product = await service.get_product(session, product_id)
     assert product.id is not None
     return service.product_public(product, (await service.splits_of(session, [product.id]))[product.id])
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic, summary="Change price, free stock, splits or description")
-async def update_product(session: SessionDep, principal: StaffUser, clock: ClockDep, product_id: int, body: ProductUpdate) -> ProductPublic:
+async def update_product(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, product_id: ProductId, body: ProductUpdate
+) -> ProductPublic:
+    """Change a product of a county you act for."""
     product = await service.update_product(session, principal, product_id, body, clock.now())
     return service.product_public(product, (await service.splits_of(session, [product_id]))[product_id])

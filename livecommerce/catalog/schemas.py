@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from livecommerce.types import MAX_ID
+
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000
 
@@ -29,7 +31,7 @@ class CountyPublic(CountyCreate):
 class StationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    county_id: int = Field(gt=0)
+    county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=128)
     village: str = Field(min_length=1, max_length=64)
 
@@ -43,7 +45,7 @@ class StationPublic(StationCreate):
 class HouseholdCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    county_id: int = Field(gt=0)
+    county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=64)
     village: str = Field(min_length=1, max_length=64)
     registration_no: str = Field(min_length=1, max_length=64)
@@ -65,7 +67,7 @@ class AnchorCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=128)
-    county_id: int = Field(gt=0)
+    county_id: int = Field(gt=0, le=MAX_ID)
 
 
 class AnchorPublic(AnchorCreate):
@@ -87,7 +89,19 @@ class Split(BaseModel):
     def _party_form(cls, value: str) -> str:
         if not PARTY_PATTERN.match(value):
             raise ValueError('party must be "household:<id>", "station:<id>", "county:<id>" or "platform"')
+        if value != "platform" and int(value.split(":")[1]) > MAX_ID:
+            raise ValueError("party id out of range")
         return value
+
+    @property
+    def kind(self) -> str:
+        """household, station, county or platform."""
+        return self.party.split(":")[0]
+
+    @property
+    def party_id(self) -> int | None:
+        """The household, station or county id (None for the platform)."""
+        return None if self.party == "platform" else int(self.party.split(":")[1])
 
 
 def _check_splits(splits: list[Split]) -> list[Split]:
@@ -104,7 +118,7 @@ class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
-    county_id: int = Field(gt=0)
+    county_id: int = Field(gt=0, le=MAX_ID)
     unit: str = Field(min_length=1, max_length=32)
     price_fen: int = Field(gt=0, le=100_000_000)
     stock: int = Field(ge=0, le=100_000_000)
@@ -139,7 +153,13 @@ class ProductUpdate(BaseModel):
     def _not_empty(self) -> ProductUpdate:
         if not self.model_fields_set:
             raise ValueError("nothing to change")
+        nulled = sorted(f for f in self.model_fields_set & NOT_NULL_PRODUCT_FIELDS if getattr(self, f) is None)
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self
+
+
+NOT_NULL_PRODUCT_FIELDS = frozenset({"name", "price_fen", "stock", "splits", "description"})
 
 
 class ProductPublic(BaseModel):

@@ -74,6 +74,22 @@ async def create_household(session: AsyncSession, principal: Principal, data: Ho
     return household
 
 
+async def get_household(session: AsyncSession, household_id: int) -> Household:
+    """The household, or NotFound."""
+    household = await session.get(Household, household_id)
+    if household is None:
+        raise NotFound(f"Household {household_id} does not exist.")
+    return household
+
+
+async def get_station(session: AsyncSession, station_id: int) -> Station:
+    """The station, or NotFound."""
+    station = await session.get(Station, station_id)
+    if station is None:
+        raise NotFound(f"Station {station_id} does not exist.")
+    return station
+
+
 def household_public(household: Household, principal: Principal | None) -> HouseholdPublic:
     """The household as this caller may see it: unmasked only for admins and the county's organizers."""
     assert household.id is not None
@@ -106,24 +122,42 @@ async def get_anchor(session: AsyncSession, anchor_id: int) -> Anchor:
     return anchor
 
 
-async def validate_parties(session: AsyncSession, splits: Sequence[Split]) -> None:
-    """Every household, station and county named in the splits must exist."""
-    tables = {"household": Household, "station": Station, "county": County}
+async def validate_parties(session: AsyncSession, splits: Sequence[Split], county_id: int) -> None:
+    """Every household and station named in the splits must exist in the product's county; a county party must be that county.
+
+    Money follows the product home: an organizer cannot route a share to another county's households.
+    """
+    tables: dict[str, type[Household] | type[Station]] = {"household": Household, "station": Station}
     wanted: dict[str, set[int]] = {}
     for split in splits:
-        if split.party == "platform":
-            continue
-        kind, raw_id = split.party.split(":")
-        wanted.setdefault(kind, set()).add(int(raw_id))
-    for kind, ids in wanted.items():
-        model = tables[kind]
-        found = set((await session.scalars(select(model.id).where(model.id.in_(ids)))).all())  # type: ignore[attr-defined]
-        missing = sorted(ids - found)
-        if missing:
-            parties = ", ".join(f"{kind}:{i}" for i in missing)
-            raise InvalidInput(
-                f"Unknown split parties: {parties}.", extra={"errors": [{"field": "splits", "message": f"unknown party {parties}"}]}
-            )
+        if split.party_id is not None:
+            wanted.setdefault(split.kind, set()).add(split.party_id)
+    unknown: list[str] = []
+    elsewhere: list[str] = []
+    for kind, ids in sorted(wanted.items()):
+        found: set[int]
+        home: set[int]
+        if kind == "county":
+            found = {int(i) for i in (await session.scalars(select(col(County.id)).where(col(County.id).in_(ids)))).all() if i is not None}
+            home = {county_id} & found
+        else:
+            model = tables[kind]
+            rows = (await session.execute(select(model.id, model.county_id).where(col(model.id).in_(ids)))).all()
+            found = {int(row[0]) for row in rows}
+            home = {int(row[0]) for row in rows if row[1] == county_id}
+        unknown += [f"{kind}:{i}" for i in sorted(ids - found)]
+        elsewhere += [f"{kind}:{i}" for i in sorted(found - home)]
+    if unknown:
+        parties = ", ".join(unknown)
+        raise InvalidInput(
+            f"Unknown split parties: {parties}.", extra={"errors": [{"field": "splits", "message": f"unknown party {parties}"}]}
+        )
+    if elsewhere:
+        parties = ", ".join(elsewhere)
+        raise InvalidInput(
+            f"Split parties outside the product's county: {parties}.",
+            extra={"errors": [{"field": "splits", "message": f"party outside the product's county: {parties}"}]},
+        )
 
 
 async def splits_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, list[Split]]:
@@ -163,7 +197,7 @@ async def create_product(session: AsyncSession, principal: Principal, data: Prod
     """Add a product with its splits (validated to sum to 10000 and name real parties)."""
     await _existing_county(session, data.county_id)
     principal.require_county(data.county_id)
-    await validate_parties(session, data.splits)
+    await validate_parties(session, data.splits, data.county_id)
     fields = data.model_dump(exclude={"splits"})
     product = Product(**fields, created_at=now, updated_at=now)
     session.add(product)
@@ -190,13 +224,10 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     """Change a product's price, free stock, splits or description (staff of its county)."""
     product = await get_product(session, product_id, for_update=True)
     principal.require_county(product.county_id)
-    changes = data.model_dump(exclude_unset=True, exclude={"splits"})
-    for key, value in changes.items():
-        if value is None and key in ("name", "price_fen", "stock"):
-            continue
+    for key, value in data.model_dump(exclude_unset=True, exclude={"splits"}).items():
         setattr(product, key, value)
     if data.splits is not None:
-        await validate_parties(session, data.splits)
+        await validate_parties(session, data.splits, product.county_id)
         await session.execute(delete(ProductSplit).where(col(ProductSplit.product_id) == product_id))  # type: ignore[arg-type]
         for split in data.splits:
             session.add(ProductSplit(product_id=product_id, party=split.party, bp=split.bp))

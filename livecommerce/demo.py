@@ -1,0 +1,489 @@
+"""Demo data after the story that started it all: officials of northern Guangdong as "carrying anchors".
+
+In 2020 county heads, deputy party secretaries and village first secretaries of Qingyuan and
+Shaoguan went on camera to sell their villages' eggs, rice, honey and tea; Guangdong credited
+23.1 billion yuan of consumption poverty alleviation in eight months. The people below are
+invented; the places and produce are the story's.
+
+`load_demo` is idempotent: master data and users are looked up by their natural keys before
+anything is added, and the broadcast schedule is added only with its campaign, so a second
+run changes nothing and returns the same sign-ins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, select
+
+from livecommerce.accounts import service as accounts
+from livecommerce.accounts.auth import Principal
+from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.schemas import UserCreate
+from livecommerce.accounts.security import verify_password
+from livecommerce.catalog import service as catalog
+from livecommerce.catalog.models import Anchor, County, Household, Product, Station
+from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split, StationCreate
+from livecommerce.clock import utcnow
+
+DEMO_PASSWORD = "fupin-2020"
+CAMPAIGN_NAME = "消费扶贫月 Consumer Poverty Alleviation Month"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_LOADER = Principal(id=0, username="demo", role=Role.admin, display_name="demo loader")
+
+Login = tuple[str, str, str]
+M = TypeVar("M", bound=SQLModel)
+
+
+@dataclass(frozen=True)
+class _County:
+    key: str
+    name: str
+    code: str
+    city: str
+
+
+@dataclass(frozen=True)
+class _Station:
+    key: str
+    county: str
+    name: str
+    village: str
+
+
+@dataclass(frozen=True)
+class _Household:
+    key: str
+    county: str
+    name: str
+    village: str
+    registration_no: str
+
+
+@dataclass(frozen=True)
+class _Product:
+    key: str
+    county: str
+    name: str
+    unit: str
+    price_fen: int
+    stock: int
+    households: tuple[str, ...]
+    station: str
+    description: str
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    key: str
+    county: str
+    name: str
+    title: str
+
+
+@dataclass(frozen=True)
+class _User:
+    username: str
+    role: Role
+    display_name: str
+    counties: tuple[str, ...] = ()
+    anchor: str | None = None
+
+
+COUNTIES = (
+    _County("fogang", "佛冈县 Fogang", "441821", "清远市 Qingyuan"),
+    _County("yingde", "英德市 Yingde", "441881", "清远市 Qingyuan"),
+    _County("nanxiong", "南雄市 Nanxiong", "440282", "韶关市 Shaoguan"),
+)
+PROVINCE = "广东省 Guangdong"
+
+STATIONS = (
+    _Station("wangtian", "fogang", "水头镇王田村电商服务站", "王田村"),
+    _Station("jinggang", "fogang", "迳头镇井冈村电商服务站", "井冈村"),
+    _Station("baoshan", "fogang", "高岗镇宝山村电商服务站", "宝山村"),
+    _Station("shuangfeng", "fogang", "石角镇双峰村电商服务站", "双峰村"),
+    _Station("lianzhang", "yingde", "连江口镇连樟村电商服务站", "连樟村"),
+    _Station("huatang", "yingde", "西牛镇花塘村电商服务站", "花塘村"),
+    _Station("lingtan", "nanxiong", "珠玑镇灵潭村电商服务站", "灵潭村"),
+    _Station("pingtian", "nanxiong", "坪田镇坪田村电商服务站", "坪田村"),
+)
+
+HOUSEHOLDS = (
+    _Household("zhu_guoqiang", "fogang", "朱国强", "王田村", "441821-0103-0012"),
+    _Household("zhu_yumei", "fogang", "朱玉梅", "王田村", "441821-0103-0027"),
+    _Household("huang_weidong", "fogang", "黄伟东", "井冈村", "441821-0207-0005"),
+    _Household("huang_xiuying", "fogang", "黄秀英", "井冈村", "441821-0207-0031"),
+    _Household("he_zhiming", "fogang", "何志明", "宝山村", "441821-0311-0008"),
+    _Household("li_shaohua", "fogang", "李少华", "双峰村", "441821-0405-0016"),
+    _Household("lu_fusheng", "yingde", "陆福生", "连樟村", "441881-1102-0003"),
+    _Household("lu_guilan", "yingde", "陆桂兰", "连樟村", "441881-1102-0019"),
+    _Household("deng_weixiong", "yingde", "邓伟雄", "花塘村", "441881-0806-0022"),
+    _Household("ye_jianming", "nanxiong", "叶建明", "灵潭村", "440282-0504-0010"),
+    _Household("zeng_desheng", "nanxiong", "曾德胜", "坪田村", "440282-0901-0007"),
+    _Household("zhong_meiling", "nanxiong", "钟美玲", "坪田村", "440282-0901-0025"),
+)
+
+PRODUCTS = (
+    _Product(
+        "eggs",
+        "fogang",
+        "广生源鸡蛋 Guangshengyuan eggs",
+        "盒(30枚)",
+        4990,
+        600,
+        ("zhu_guoqiang", "zhu_yumei"),
+        "wangtian",
+        "Free-range eggs from hens raised under the lychee trees of Wangtian village.",
+    ),
+    _Product(
+        "rice",
+        "fogang",
+        "金仙米 Jinxianmei rice",
+        "袋(5kg)",
+        6900,
+        400,
+        ("huang_weidong", "huang_xiuying"),
+        "jinggang",
+        "Fragrant late-season rice grown on Jinggang village's terraces.",
+    ),
+    _Product(
+        "honey",
+        "fogang",
+        "春忠宝蜂蜜 Chunzhongbao honey",
+        "瓶(500g)",
+        8800,
+        250,
+        ("he_zhiming",),
+        "baoshan",
+        "Wild-flower honey from hives kept in the hills of Gaogang.",
+    ),
+    _Product(
+        "arrowroot",
+        "fogang",
+        "双峰葛粉 Shuangfeng arrowroot powder",
+        "袋(500g)",
+        4500,
+        300,
+        ("li_shaohua",),
+        "shuangfeng",
+        "Hand-washed kudzu root starch, a Fogang staple for cooling soups.",
+    ),
+    _Product(
+        "black_tea",
+        "yingde",
+        "英德红茶 Yingde black tea",
+        "罐(250g)",
+        12800,
+        200,
+        ("lu_fusheng", "lu_guilan"),
+        "lianzhang",
+        "Yinghong No. 9 black tea picked and rolled in Lianzhang village.",
+    ),
+    _Product(
+        "bamboo_shoots",
+        "yingde",
+        "西牛麻竹笋 Xiniu bamboo shoots",
+        "袋(500g)",
+        2990,
+        500,
+        ("deng_weixiong",),
+        "huatang",
+        "Sun-dried ma bamboo shoots from Huatang village.",
+    ),
+    _Product(
+        "selenium_rice",
+        "nanxiong",
+        "南雄富硒大米 Nanxiong selenium-rich rice",
+        "袋(5kg)",
+        5990,
+        400,
+        ("ye_jianming",),
+        "lingtan",
+        "Rice from the red soil of the Nanxiong basin near the ancient Zhuji lane.",
+    ),
+    _Product(
+        "ginkgo",
+        "nanxiong",
+        "坪田银杏 Pingtian ginkgo nuts",
+        "袋(500g)",
+        3990,
+        300,
+        ("zeng_desheng",),
+        "pingtian",
+        "Ginkgo nuts from the thousand-year-old groves of Pingtian.",
+    ),
+    _Product(
+        "cured_duck",
+        "nanxiong",
+        "南雄板鸭 Nanxiong cured duck",
+        "只",
+        7800,
+        150,
+        ("zhong_meiling",),
+        "pingtian",
+        "Pressed and air-dried in the winter wind, the Nanxiong way.",
+    ),
+)
+
+ANCHORS = (
+    _Anchor("fogang_head", "fogang", "黄建华", "佛冈县县长 County head of Fogang"),
+    _Anchor("fogang_deputy", "fogang", "李文静", "佛冈县委副书记 Deputy party secretary of Fogang"),
+    _Anchor("wangtian_secretary", "fogang", "周晓明", "王田村第一书记 First secretary of Wangtian village"),
+    _Anchor("jinggang_secretary", "fogang", "朱永福", "井冈村党支部书记 Party branch secretary of Jinggang village"),
+    _Anchor("yingde_vice_mayor", "yingde", "邓海燕", "英德市副市长 Vice mayor of Yingde"),
+    _Anchor("lianzhang_secretary", "yingde", "梁志勇", "连樟村第一书记 First secretary of Lianzhang village"),
+    _Anchor("nanxiong_vice_mayor", "nanxiong", "钟国平", "南雄市副市长 Vice mayor of Nanxiong"),
+    _Anchor("pingtian_secretary", "nanxiong", "何春梅", "坪田村党支部书记 Party branch secretary of Pingtian village"),
+)
+
+USERS = (
+    _User("admin", Role.admin, "平台管理员 Platform admin"),
+    _User("organizer_fogang", Role.organizer, "佛冈县电商办 Fogang e-commerce office", ("fogang",)),
+    _User("organizer_north", Role.organizer, "英德·南雄消费扶贫专班 Yingde & Nanxiong task force", ("yingde", "nanxiong")),
+    _User("cadre_huang", Role.cadre, "黄建华", ("fogang",), "fogang_head"),
+    _User("cadre_zhou", Role.cadre, "周晓明", ("fogang",), "wangtian_secretary"),
+    _User("cadre_liang", Role.cadre, "梁志勇", ("yingde",), "lianzhang_secretary"),
+    _User("cadre_zhong", Role.cadre, "钟国平", ("nanxiong",), "nanxiong_vice_mayor"),
+    _User("viewer_li", Role.viewer, "李小姐"),
+    _User("viewer_chen", Role.viewer, "陈先生"),
+)
+
+STUDIOS = (
+    ("media_centre", "佛冈县融媒体中心直播间 Fogang media centre studio", "抖音 Douyin"),
+    ("livestream_base", "清远消费扶贫直播基地 Qingyuan livestream base", "快手 Kuaishou"),
+)
+
+
+async def _find(session: AsyncSession, model: type[M], **where: Any) -> M | None:
+    return (await session.scalars(select(model).filter_by(**where).limit(1))).first()
+
+
+class _Loader:
+    """Adds whatever of the demo is missing, remembering ids by the keys above."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.counties: dict[str, County] = {}
+        self.stations: dict[str, Station] = {}
+        self.households: dict[str, Household] = {}
+        self.products: dict[str, Product] = {}
+        self.anchors: dict[str, Anchor] = {}
+
+    async def master_data(self) -> None:
+        s = self.session
+        for c in COUNTIES:
+            county = await _find(s, County, code=c.code)
+            if county is None:
+                county = await catalog.create_county(s, CountyCreate(name=c.name, code=c.code, city=c.city, province=PROVINCE))
+            self.counties[c.key] = county
+        for st in STATIONS:
+            cid = self._county_id(st.county)
+            station = await _find(s, Station, county_id=cid, name=st.name)
+            if station is None:
+                station = await catalog.create_station(s, _LOADER, StationCreate(county_id=cid, name=st.name, village=st.village))
+            self.stations[st.key] = station
+        for h in HOUSEHOLDS:
+            cid = self._county_id(h.county)
+            household = await _find(s, Household, county_id=cid, registration_no=h.registration_no)
+            if household is None:
+                household_data = HouseholdCreate(county_id=cid, name=h.name, village=h.village, registration_no=h.registration_no)
+                household = await catalog.create_household(s, _LOADER, household_data)
+            self.households[h.key] = household
+        for a in ANCHORS:
+            cid = self._county_id(a.county)
+            anchor = await _find(s, Anchor, county_id=cid, name=a.name)
+            if anchor is None:
+                anchor = await catalog.create_anchor(s, _LOADER, AnchorCreate(name=a.name, title=a.title, county_id=cid))
+            self.anchors[a.key] = anchor
+        for p in PRODUCTS:
+            cid = self._county_id(p.county)
+            product = await _find(s, Product, county_id=cid, name=p.name)
+            if product is None:
+                data = ProductCreate(
+                    name=p.name,
+                    county_id=cid,
+                    unit=p.unit,
+                    price_fen=p.price_fen,
+                    stock=p.stock,
+                    splits=self._splits(p),
+                    description=p.description,
+                )
+                product = await catalog.create_product(s, _LOADER, data, self.now)
+            self.products[p.key] = product
+
+    def _county_id(self, key: str) -> int:
+        county_id = self.counties[key].id
+        assert county_id is not None
+        return county_id
+
+    def _splits(self, p: _Product) -> list[Split]:
+        """70% to the households that grew it, 10% each to the village station, the county and the platform."""
+        share, rest = divmod(7000, len(p.households))
+        splits = [Split(party=f"household:{self.households[h].id}", bp=share + (rest if i == 0 else 0)) for i, h in enumerate(p.households)]
+        splits.append(Split(party=f"station:{self.stations[p.station].id}", bp=1000))
+        splits.append(Split(party=f"county:{self._county_id(p.county)}", bp=1000))
+        splits.append(Split(party="platform", bp=1000))
+        return splits
+
+    async def users(self) -> list[Login]:
+        logins: list[Login] = []
+        for u in USERS:
+            existing = await _find(self.session, User, username=u.username)
+            if existing is None:
+                data = UserCreate(
+                    username=u.username,
+                    password=DEMO_PASSWORD,
+                    role=u.role,
+                    display_name=u.display_name,
+                    county_ids=[self._county_id(c) for c in u.counties],
+                    anchor_id=self.anchors[u.anchor].id if u.anchor else None,
+                )
+                await accounts.create_user(self.session, data)
+                logins.append((u.username, u.role.value, self._who(u)))
+            elif _demo_password_works(existing):
+                logins.append((u.username, existing.role, self._who(u)))
+            else:
+                logins.append((u.username, existing.role, "(existing account with its own password)"))
+        return logins
+
+    def _who(self, u: _User) -> str:
+        if u.anchor is not None:
+            anchor = next(a for a in ANCHORS if a.key == u.anchor)
+            return f"{anchor.name}, {anchor.title}"
+        return u.display_name
+
+    async def schedule(self) -> None:
+        """The campaign, its studios, slots and bookings: one broadcast live now, four coming up, two open slots."""
+        # Imported here: the demo is part of the composition root, the one place that reaches outward.
+        from schedulers.models import Booking, BookingAnchor, BookingProduct, BookingStatus, Campaign, Slot, Studio
+        from streams import service as streams
+
+        s = self.session
+        if await _find(s, Campaign, name=CAMPAIGN_NAME) is not None:
+            return
+        today = self.now.astimezone(SHANGHAI).date()
+
+        def local(days: int, hour: int) -> datetime:
+            return datetime.combine(today + timedelta(days=days), time(hour), SHANGHAI)
+
+        campaign = Campaign(
+            name=CAMPAIGN_NAME,
+            description=(
+                "Officials and village cadres of Qingyuan and Shaoguan host live broadcasts of their villages' produce; "
+                "every fen is credited to the households, stations and counties behind it."
+            ),
+            starts_at=local(-7, 0),
+            ends_at=local(23, 0),
+        )
+        s.add(campaign)
+        studios: dict[str, Studio] = {}
+        for key, name, platform in STUDIOS:
+            studio = await _find(s, Studio, name=name) or Studio(name=name, platform=platform)
+            s.add(studio)
+            studios[key] = studio
+        await s.flush()
+
+        async def book(
+            studio_key: str,
+            starts_at: datetime,
+            title: str,
+            anchor_keys: tuple[str, ...],
+            product_keys: tuple[str, ...],
+            status: BookingStatus,
+        ) -> None:
+            ends_at = starts_at + timedelta(hours=2)
+            slot = Slot(
+                studio_id=self._id(studios[studio_key]), campaign_id=campaign.id, starts_at=starts_at, ends_at=ends_at, created_at=self.now
+            )
+            s.add(slot)
+            await s.flush()
+            assert slot.id is not None
+            booking = Booking(
+                slot_id=slot.id,
+                status=status,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                created_at=self.now,
+                confirmed_at=None if status is BookingStatus.requested else self.now,
+            )
+            s.add(booking)
+            await s.flush()
+            assert booking.id is not None
+            anchor_ids = [self._id(self.anchors[k]) for k in anchor_keys]
+            product_ids = [self._id(self.products[k]) for k in product_keys]
+            s.add_all([BookingAnchor(booking_id=booking.id, anchor_id=a) for a in anchor_ids])
+            s.add_all([BookingProduct(booking_id=booking.id, product_id=p) for p in product_ids])
+            stream = await streams.create_stream(
+                s,
+                title=title,
+                scheduled_start=starts_at,
+                scheduled_end=ends_at,
+                anchor_ids=anchor_ids,
+                product_ids=product_ids,
+                booking_id=booking.id,
+                studio_id=studios[studio_key].id,
+            )
+            assert stream.id is not None
+            booking.stream_id = stream.id
+            s.add(booking)
+            await s.flush()
+            if status is BookingStatus.live:
+                await streams.start_stream(s, stream.id, now=self.now)
+                await streams.pin_product(s, stream.id, product_ids[0], now=self.now)
+
+        half_hour = self.now.replace(minute=self.now.minute - self.now.minute % 30, second=0, microsecond=0)
+        await book(
+            "media_centre", half_hour - timedelta(minutes=30), "县长带货：佛冈好物专场 The county head sells Fogang's best",
+            ("fogang_head", "wangtian_secretary"), ("eggs", "rice", "honey", "arrowroot"), BookingStatus.live,
+        )  # fmt: skip
+        await book(
+            "livestream_base", half_hour + timedelta(hours=4), "英德红茶直播间 Yingde black tea, live from Lianzhang",
+            ("yingde_vice_mayor", "lianzhang_secretary"), ("black_tea", "bamboo_shoots"), BookingStatus.confirmed,
+        )  # fmt: skip
+        await book(
+            "media_centre", local(1, 20), "第一书记带你逛王田村 A first secretary's tour of Wangtian",
+            ("wangtian_secretary", "jinggang_secretary"), ("eggs", "rice"), BookingStatus.confirmed,
+        )  # fmt: skip
+        await book(
+            "livestream_base", local(2, 10), "珠玑古巷好物 Nanxiong's harvest from the Zhuji lane",
+            ("nanxiong_vice_mayor", "pingtian_secretary"), ("selenium_rice", "ginkgo", "cured_duck"), BookingStatus.confirmed,
+        )  # fmt: skip
+        await book(
+            "media_centre", local(3, 20), "县委副书记的丰收专场 The deputy secretary's harvest special",
+            ("fogang_deputy",), ("honey", "arrowroot"), BookingStatus.requested,
+        )  # fmt: skip
+        for studio_key, starts_at in (("media_centre", local(4, 20)), ("livestream_base", local(4, 10))):
+            s.add(
+                Slot(
+                    studio_id=self._id(studios[studio_key]),
+                    campaign_id=campaign.id,
+                    starts_at=starts_at,
+                    ends_at=starts_at + timedelta(hours=2),
+                )
+            )
+        await s.flush()
+
+    @staticmethod
+    def _id(row: Any) -> int:
+        row_id = row.id
+        assert isinstance(row_id, int)
+        return row_id
+
+
+def _demo_password_works(user: User) -> bool:
+    return verify_password(user.password_hash, DEMO_PASSWORD)
+
+
+async def load_demo(session: AsyncSession, *, now: datetime | None = None) -> list[Login]:
+    """Add the demo's counties, households, products, anchors, users and broadcasts; return the sign-ins."""
+    loader = _Loader(session, now or utcnow())
+    await loader.master_data()
+    logins = await loader.users()
+    await loader.schedule()
+    await session.flush()
+    return logins

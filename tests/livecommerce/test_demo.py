@@ -1,0 +1,173 @@
+"""The demo data: what it holds, that its sign-ins work, and that loading it twice changes nothing."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
+
+from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.schemas import UserCreate
+from livecommerce.accounts.service import create_user
+from livecommerce.catalog.models import Household, Product, ProductSplit, Station
+from livecommerce.db import Database
+from livecommerce.demo import CAMPAIGN_NAME, DEMO_PASSWORD, load_demo
+from livecommerce.events import OutboxEvent
+from livecommerce.registry import load_models
+from schedulers.models import Booking, Campaign, Slot
+from streams.models import Stream, StreamHost, StreamStatus
+
+NOW = datetime(2020, 10, 17, 11, 40, tzinfo=UTC)  # 19:40 in Guangdong, on Poverty Alleviation Day
+
+
+async def load(db: Database, now: datetime = NOW) -> list[tuple[str, str, str]]:
+    async with db.transaction() as session:
+        return await load_demo(session, now=now)
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in load_models().sorted_tables}
+
+
+class TestLoadDemo:
+    async def test_returns_a_sign_in_for_every_role(self, db: Database) -> None:
+        logins = await load(db)
+        roles = {role for _, role, _ in logins}
+        assert roles == {"admin", "organizer", "cadre", "viewer"}
+        assert sum(role == "viewer" for _, role, _ in logins) == 2
+        assert {"admin", "organizer_fogang", "organizer_north"} <= {u for u, _, _ in logins}
+
+    async def test_holds_the_story_s_counties_and_produce(self, db: Database) -> None:
+        await load(db)
+        async with db.transaction() as session:
+            names = set((await session.scalars(select(col(Product.name)))).all())
+            households = (await session.scalars(select(Household))).all()
+        for produce in ("广生源鸡蛋", "金仙米", "春忠宝蜂蜜", "双峰葛粉", "英德红茶", "南雄"):
+            assert any(produce in n for n in names), produce
+        assert len({h.county_id for h in households}) == 3
+        assert all(h.registration_no and h.village for h in households)
+
+    async def test_every_product_splits_exactly_10000_bp_within_its_county(self, db: Database) -> None:
+        await load(db)
+        async with db.transaction() as session:
+            products = {p.id: p for p in (await session.scalars(select(Product))).all()}
+            splits = (await session.scalars(select(ProductSplit))).all()
+            household_county = {h.id: h.county_id for h in (await session.scalars(select(Household))).all()}
+            station_county = {s.id: s.county_id for s in (await session.scalars(select(Station))).all()}
+        totals: dict[int, int] = {}
+        for split in splits:
+            totals[split.product_id] = totals.get(split.product_id, 0) + split.bp
+            county_id = products[split.product_id].county_id
+            kind, _, raw_id = split.party.partition(":")
+            if kind == "household":
+                assert household_county[int(raw_id)] == county_id
+            elif kind == "station":
+                assert station_county[int(raw_id)] == county_id
+            elif kind == "county":
+                assert int(raw_id) == county_id
+            else:
+                assert split.party == "platform"
+        assert totals == {pid: 10000 for pid in products}
+
+    async def test_one_broadcast_is_live_and_others_are_coming_up(self, db: Database) -> None:
+        await load(db)
+        async with db.transaction() as session:
+            streams = (await session.scalars(select(Stream).order_by(col(Stream.scheduled_start)))).all()
+            bookings = {b.stream_id: b for b in (await session.scalars(select(Booking))).all()}
+            events = (await session.scalars(select(OutboxEvent).order_by(col(OutboxEvent.seq)))).all()
+            campaign = (await session.scalars(select(Campaign))).one()
+            open_slots = (
+                await session.scalars(select(Slot).where(col(Slot.id).not_in(select(col(Booking.slot_id)))))  # type: ignore[arg-type]
+            ).all()
+        live = [s for s in streams if s.status == StreamStatus.live]
+        upcoming = [s for s in streams if s.status == StreamStatus.scheduled]
+        assert len(live) == 1
+        assert live[0].scheduled_start <= NOW < live[0].scheduled_end
+        assert live[0].pinned_product_id is not None
+        assert len(upcoming) >= 3 and all(s.scheduled_start > NOW for s in upcoming)
+        assert bookings[live[0].id].status == "live"
+        assert {bookings[s.id].status for s in upcoming} <= {"confirmed", "requested"}
+        assert [e.type for e in events if e.stream_id == live[0].id] == ["stream.started", "product.pinned"]
+        assert campaign.name == CAMPAIGN_NAME and campaign.starts_at <= NOW < campaign.ends_at
+        assert len(open_slots) >= 1
+
+    @pytest.mark.parametrize("shanghai_hour", [0.2, 8.9, 15.99, 19.5, 23.75])
+    async def test_no_anchor_or_studio_is_double_booked_whatever_the_hour(self, db: Database, shanghai_hour: float) -> None:
+        await load(db, now=datetime(2020, 10, 16, 16, tzinfo=UTC) + timedelta(hours=shanghai_hour))
+        async with db.transaction() as session:
+            streams = (await session.scalars(select(Stream))).all()
+            hosts = (await session.scalars(select(StreamHost))).all()
+        windows: dict[str, list[tuple[datetime, datetime]]] = {}
+        by_id = {s.id: s for s in streams}
+        for stream in streams:
+            windows.setdefault(f"studio:{stream.studio_id}", []).append((stream.scheduled_start, stream.scheduled_end))
+        for host in hosts:
+            stream = by_id[host.stream_id]
+            windows.setdefault(f"anchor:{host.anchor_id}", []).append((stream.scheduled_start, stream.scheduled_end))
+        assert len(windows) > 2
+        for booked in windows.values():
+            for (_, end), (next_start, _) in itertools.pairwise(sorted(booked)):
+                assert end + timedelta(minutes=15) <= next_start
+
+    async def test_a_second_load_changes_nothing_and_returns_the_same_sign_ins(self, db: Database, sync_engine: Engine) -> None:
+        first = await load(db)
+        before = row_counts(sync_engine)
+        second = await load(db, now=NOW + timedelta(days=1))
+        assert second == first
+        assert row_counts(sync_engine) == before
+
+    async def test_an_existing_admin_keeps_its_password_and_is_flagged(self, db: Database) -> None:
+        async with db.transaction() as session:
+            await create_user(session, UserCreate(username="admin", password="the operator's own", role=Role.admin, display_name="Ops"))
+        logins = {u: who for u, _, who in await load(db)}
+        assert "own password" in logins["admin"]
+        async with db.transaction() as session:
+            admins = (await session.scalars(select(User).where(col(User.username) == "admin"))).all()
+        assert [a.display_name for a in admins] == ["Ops"]
+
+
+class TestDemoSignIns:
+    async def _token(self, client: httpx.AsyncClient, username: str) -> dict[str, str]:
+        r = await client.post("/api/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def test_every_demo_login_signs_in(self, client: httpx.AsyncClient, db: Database) -> None:
+        for username, role, _ in await load(db):
+            me = (await client.get("/api/me", headers=await self._token(client, username))).json()
+            assert me["role"] == role
+
+    async def test_organizers_see_their_own_households_unmasked_only(self, client: httpx.AsyncClient, db: Database) -> None:
+        await load(db)
+
+        async def households(username: str) -> list[dict[str, Any]]:
+            r = await client.get("/api/households", params={"limit": 200}, headers=await self._token(client, username))
+            items: list[dict[str, Any]] = r.json()["items"]
+            return items
+
+        counties = (await client.get("/api/counties")).json()["items"]
+        fogang_id = next(c["id"] for c in counties if c["code"] == "441821")
+
+        def masked_by_county(items: list[dict[str, Any]]) -> dict[bool, set[bool]]:
+            seen: dict[bool, set[bool]] = {True: set(), False: set()}
+            for h in items:
+                seen[h["county_id"] == fogang_id].add(h["masked"])
+            return seen
+
+        assert masked_by_county(await households("organizer_fogang")) == {True: {False}, False: {True}}
+        assert masked_by_county(await households("organizer_north")) == {True: {True}, False: {False}}
+        assert masked_by_county(await households("admin")) == {True: {False}, False: {False}}
+        assert masked_by_county(await households("viewer_li")) == {True: {True}, False: {True}}
+        assert masked_by_county(await households("cadre_huang")) == {True: {True}, False: {True}}
+
+    async def test_cadres_host_as_their_anchor(self, client: httpx.AsyncClient, db: Database) -> None:
+        await load(db)
+        me = (await client.get("/api/me", headers=await self._token(client, "cadre_huang"))).json()
+        anchor = (await client.get(f"/api/anchors/{me['anchor_id']}")).json()
+        assert anchor["name"] == "黄建华" and "县长" in anchor["title"]
