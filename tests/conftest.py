@@ -95,8 +95,16 @@ def fresh_database(database_url: str, sync_engine: Engine, table_names: list[str
                 r[0]
                 for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename LIKE 'apscheduler%'"))
             ]
-            names = ", ".join(f'"{n}"' for n in [*extra, *table_names])
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # DELETE with triggers off (FK checks and the ledger's append-only guards) and a
+            # sequence reset is several times faster than TRUNCATE on these tiny tables.
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text("; ".join(f'DELETE FROM "{n}"' for n in [*extra, *table_names])))
+            conn.execute(
+                text(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'S' AND n.nspname = 'public'"
+                )
+            )
 
 
 @pytest.fixture
