@@ -74,7 +74,8 @@ def table_names(database_url: str) -> list[str]:
 @pytest.fixture(scope="session")
 def sync_engine(database_url: str) -> Iterator[Engine]:
     """A synchronous engine on the test database (for cleaning and direct checks)."""
-    engine = sa_create_engine(sync_url(database_url), poolclass=NullPool)
+    connect_args = {"timeout": 30} if database_url.startswith("sqlite") else {}
+    engine = sa_create_engine(sync_url(database_url), poolclass=NullPool, connect_args=connect_args)
     yield engine
     engine.dispose()
 
