@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="livecommerce: live-stream commerce where every fen is credited home.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -138,6 +140,26 @@ def users_create(
 def demo_load() -> None:
     """Load the demo data (counties, households, products, anchors, studios, a campaign)."""
     _load_demo(_settings(), print_logins=True)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain; exit 1 when a record was edited, removed or reordered."""
+    from livecommerce.audit.service import Verification, verify
+
+    settings = _settings()
+    _require_schema(settings)
+
+    async def _verify() -> Verification:
+        async with _database(settings) as db, db.transaction() as session:
+            return await verify(session)
+
+    result = asyncio.run(_verify())
+    if not result.ok:
+        where = f" at record {result.first_bad_id}" if result.first_bad_id is not None else ""
+        console.print(f"[red]The audit chain is broken{where}: {result.reason}[/red] ({result.records} records verified before it)")
+        raise typer.Exit(1)
+    console.print(f"[green]The audit chain is whole[/green] ({result.records} records)")
 
 
 def _require_schema(settings: Settings) -> None:

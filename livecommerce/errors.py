@@ -128,6 +128,18 @@ def _out_of_range(exc: BaseException) -> bool:
     return False
 
 
+def _unstorable_text(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a text value it cannot store (a NUL character in a request's string)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in ("CharacterNotInRepertoireError", "UntranslatableCharacterError"):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def _out_of_range_response() -> JSONResponse:
     body = problem(422, "Invalid input", "A number in the request is out of range.", "validation-error", errors=[])
     return problem_response(422, body)
@@ -186,6 +198,16 @@ def install_error_handlers(app: FastAPI) -> None:
             # asyncpg refuses an id beyond int32 before the query runs: bad input, not a fault.
             log.warning("number_out_of_range", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
             return _out_of_range_response()
+        if _unstorable_text(exc):
+            log.warning("unstorable_text", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+            body = problem(
+                422,
+                "Invalid input",
+                "A text in the request contains a character that cannot be stored (NUL).",
+                "validation-error",
+                errors=[],
+            )
+            return problem_response(422, body)
         if exc.connection_invalidated or _is_connection_error(exc):
             body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
             return problem_response(503, body, {"Retry-After": "2"})

@@ -9,6 +9,7 @@ JSON object per line whoever logged it. Context bound with `structlog.contextvar
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -16,6 +17,10 @@ import structlog
 from structlog.types import EventDict, Processor
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|access_token|refresh_token|signature)=)[^&#]*", re.IGNORECASE)
+# Drivers that log every statement with its parameters at DEBUG (password hashes, household
+# names, registration numbers; SQLAlchemy even at INFO): kept at WARNING or above whatever the app's level.
+PARAMETER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "psycopg")
 
 
 def _uvicorn_access_fields(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
@@ -25,6 +30,8 @@ def _uvicorn_access_fields(_logger: Any, _name: str, event_dict: EventDict) -> E
     record = event_dict.get("_record")
     if record is not None and record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
         client, method, path, http_version, status = args
+        # Calendar feeds and websockets carry credentials in `?token=`: never log them.
+        path = _SECRET_QUERY.sub(r"\1[redacted]", str(path))
         event_dict.update(event="access", client=client, method=method, path=path, http_version=http_version, status=status)
     return event_dict
 
@@ -72,3 +79,5 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    for name in PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     admin_password: str | None = None
     access_token_ttl_seconds: int = Field(default=3600, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     reservation_ttl_seconds: int = Field(default=900, gt=0)
     max_quantity_per_buyer: int = Field(default=20, gt=0)
     payment_webhook_secret: str = "dev-webhook-secret"
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="lc", pattern=r"^[A-Za-z0-9_:\-]+$")
     # Real-time relay
     relay_viewer_buffer: int = Field(default=512, gt=0)  # messages queued per viewer before it is cut off (4008)
+    relay_viewer_buffer_bytes: int = Field(default=256 * 1024, gt=0)  # unsent bytes per fast-path viewer before it reads from history
+    relay_fast_path: bool = True  # write pre-encoded frames straight to uvicorn's websocket transports
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)  # outbox safety-net poll
     relay_coalesce_interval_seconds: float = Field(default=0.4, gt=0)  # sales.updated / viewers.updated at most this often
     max_body_bytes: int = Field(default=256 * 1024, gt=0)

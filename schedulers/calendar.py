@@ -40,7 +40,8 @@ def feed_token(settings: Settings, anchor_id: int) -> str:
 
 def feed_token_valid(settings: Settings, anchor_id: int, token: str) -> bool:
     """Constant-time check of a feed token."""
-    return hmac.compare_digest(feed_token(settings, anchor_id), token)
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes instead.
+    return hmac.compare_digest(feed_token(settings, anchor_id).encode(), token.encode("utf-8", "surrogatepass"))
 
 
 async def anchor_calendar(session: AsyncSession, anchor: Anchor, *, settings: Settings, now: datetime) -> bytes:

@@ -18,6 +18,7 @@ from sqlmodel import col, delete, select
 
 from livecommerce.accounts.auth import Principal
 from livecommerce.accounts.models import Role
+from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, Product
 from livecommerce.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, OutOfStock
 from livecommerce.pagination import PageParams, paginate
@@ -261,6 +262,8 @@ async def create_booking(session: AsyncSession, principal: Principal, data: Book
         session.add(BookingAnchor(booking_id=booking.id, anchor_id=anchor_id))
     for product_id in data.product_ids:
         session.add(BookingProduct(booking_id=booking.id, product_id=product_id))
+    details = {"slot_id": data.slot_id, "anchor_ids": list(data.anchor_ids), "product_ids": list(data.product_ids)}
+    await audit.record(session, principal, "booking.created", f"booking:{booking.id}", details, now=now)
     names = {a.id: a.name for a in anchors}
     title = data.title or " & ".join(names[i] for i in data.anchor_ids) + " live"
     stream = await streams.create_stream(
@@ -412,6 +415,8 @@ async def confirm_booking(session: AsyncSession, principal: Principal, booking_i
         raise Forbidden("Only the organizers of this booking's counties can confirm it.")
     changed = await transition(session, booking_id, BookingStatus.confirmed, now=now)
     await session.refresh(booking)
+    if changed:
+        await audit.record(session, principal, "booking.confirmed", f"booking:{booking_id}", {}, now=now)
     if not changed and booking.status != BookingStatus.confirmed:
         raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be confirmed.")
     return booking
@@ -426,6 +431,7 @@ async def cancel_booking(session: AsyncSession, principal: Principal, booking_id
     changed = await transition(session, booking_id, BookingStatus.cancelled, now=now)
     await session.refresh(booking)
     if changed:
+        await audit.record(session, principal, "booking.cancelled", f"booking:{booking_id}", {"stream_id": booking.stream_id}, now=now)
         if booking.stream_id is not None:
             await streams.cancel_stream(session, booking.stream_id)
     elif booking.status != BookingStatus.cancelled:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.accounts.auth import Principal
+from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, Product
 from livecommerce.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.events import EventType, append_event, ensure_stream_sequence
@@ -141,8 +142,8 @@ async def cancel_stream(session: AsyncSession, stream_id: int) -> bool:
     return await _transition(session, stream_id, [StreamStatus.scheduled], {"status": StreamStatus.cancelled})
 
 
-async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *, now: datetime) -> Stream:
-    """Show one featured product on screen; viewers see it pinned."""
+async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *, now: datetime, actor: Principal | None = None) -> Stream:
+    """Show one featured product on screen; viewers see it pinned (audited, as `actor` or the system)."""
     stream = await get_stream(session, stream_id)
     if stream.status != StreamStatus.live:
         raise InvalidState("Products can be pinned only while the stream is live.")
@@ -153,8 +154,10 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
         )
     product = await session.get(Product, product_id)
     assert product is not None
+    previous = stream.pinned_product_id
     stream.pinned_product_id = product_id
     session.add(stream)
+    await audit.record(session, actor, "stream.product_pinned", f"stream:{stream_id}", {"from": previous, "to": product_id}, now=now)
     await append_event(
         session,
         stream_id,

@@ -14,8 +14,9 @@ from livecommerce.accounts import service as accounts
 from livecommerce.accounts.auth import Principal
 from livecommerce.accounts.models import Role
 from livecommerce.accounts.security import create_access_token
-from livecommerce.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.deps import ClockDep, SessionDep, SettingsDep, get_rate_limiter
 from livecommerce.errors import NotFound, Unauthorized
+from livecommerce.ratelimit_deps import check_sign_in
 from schedulers.calendar import feed_token
 from streams import service as streams_service
 from web import queries
@@ -253,6 +254,8 @@ async def login(
     wants_json = "x-requested-with" in request.headers
     if not same_origin(request):
         return JSONResponse({"detail": "Cross-site sign-in refused."}, status_code=403)
+    # The same limits as the API's sign-in, or this form would be the way around them.
+    await check_sign_in(get_rate_limiter(request), request, username)
     try:
         user = await accounts.authenticate(session, username, password)
     except Unauthorized:

@@ -45,3 +45,14 @@ class UserCounty(SQLModel, table=True):
 
     user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
     county_id: int = Field(foreign_key="counties.id", primary_key=True, index=True)
+
+
+class RefreshTokenUse(SQLModel, table=True):
+    """A refresh token that was exchanged once; a second exchange means it was stolen."""
+
+    __tablename__ = "refresh_token_uses"
+
+    jti: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    used_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

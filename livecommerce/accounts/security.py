@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,26 +35,43 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+async def hash_password_async(password: str) -> str:
+    """`hash_password` off the event loop (argon2 takes tens of milliseconds of CPU)."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """`verify_password` off the event loop."""
+    return await asyncio.to_thread(verify_password, password_hash, password)
+
+
 def create_access_token(*, user_id: int, token_version: int, secret: str, now: datetime, ttl_seconds: int, kind: str = "access") -> str:
     """A signed token naming the user and the version of their credentials."""
-    payload = {
+    payload: dict[str, Any] = {
         "sub": str(user_id),
         "ver": token_version,
         "typ": kind,
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
     }
+    if kind == "refresh":
+        # A refresh token is single-use: its id is recorded when it is exchanged.
+        payload["jti"] = secrets.token_hex(16)
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
 def decode_token(token: str, *, secret: str, kind: str = "access") -> dict[str, Any]:
     """The token's claims, or Unauthorized when it is malformed, forged or expired."""
     try:
-        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "ver"]})
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired; sign in again.") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The token is not valid.") from exc
     if claims.get("typ", "access") != kind or not (str(claims.get("sub", "")).isascii() and str(claims.get("sub", "")).isdigit()):
+        raise Unauthorized("The token is not valid.")
+    if not isinstance(claims.get("ver"), int) or isinstance(claims.get("ver"), bool):
+        raise Unauthorized("The token is not valid.")
+    if kind == "refresh" and not isinstance(claims.get("jti"), str):
         raise Unauthorized("The token is not valid.")
     return claims

@@ -1,27 +1,92 @@
-"""Sign-in, registration and user administration."""
+"""Sign-in, tokens and their revocation, registration and user administration."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import Role, User, UserCounty
-from livecommerce.accounts.schemas import UserCreate, UserPublic
-from livecommerce.accounts.security import hash_password, verify_password
+from livecommerce.accounts.auth import Principal, load_principal
+from livecommerce.accounts.models import RefreshTokenUse, Role, User, UserCounty
+from livecommerce.accounts.schemas import PasswordChange, Token, UserCreate, UserPublic, UserUpdate
+from livecommerce.accounts.security import create_access_token, decode_token, hash_password_async, verify_password_async
+from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
-from livecommerce.errors import Conflict, InvalidInput, Unauthorized
+from livecommerce.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.settings import Settings
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:
     """The user whose credentials these are; Unauthorized otherwise (same answer either way)."""
     user = await session.scalar(select(User).where(col(User.username) == username))
-    ok = verify_password(user.password_hash if user else None, password)
+    ok = await verify_password_async(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         raise Unauthorized("Wrong username or password.")
     return user
+
+
+def issue_tokens(user_id: int, token_version: int, settings: Settings, now: datetime) -> Token:
+    """A fresh access token and a single-use refresh token, both bound to the credential version."""
+    common: dict[str, Any] = {"user_id": user_id, "token_version": token_version, "secret": settings.secret_key, "now": now}
+    return Token(
+        access_token=create_access_token(**common, ttl_seconds=settings.access_token_ttl_seconds),
+        expires_in=settings.access_token_ttl_seconds,
+        refresh_token=create_access_token(**common, ttl_seconds=settings.refresh_token_ttl_seconds, kind="refresh"),
+        refresh_expires_in=settings.refresh_token_ttl_seconds,
+    )
+
+
+async def exchange_refresh_token(session: AsyncSession, refresh_token: str, settings: Settings, now: datetime) -> Token | None:
+    """A new token pair for a valid, unused refresh token.
+
+    None when the token was used before: one of its two holders is a thief, so every token of
+    the user is revoked (the caller must commit that and answer 401).
+    """
+    claims = decode_token(refresh_token, secret=settings.secret_key, kind="refresh")
+    principal = await load_principal(session, int(claims["sub"]), claims["ver"])
+    expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    await session.execute(
+        delete(RefreshTokenUse).where(col(RefreshTokenUse.user_id) == principal.id, col(RefreshTokenUse.expires_at) < now)  # type: ignore[arg-type]
+    )
+    try:
+        async with session.begin_nested():
+            session.add(RefreshTokenUse(jti=claims["jti"][:32], user_id=principal.id, used_at=now, expires_at=expires_at))
+            await session.flush()
+    except IntegrityError:
+        await revoke_tokens(session, principal.id)
+        await audit.record(session, principal, "user.refresh_token_reused", f"user:{principal.id}", {}, now=now)
+        return None
+    return issue_tokens(principal.id, claims["ver"], settings, now)
+
+
+async def revoke_tokens(session: AsyncSession, user_id: int) -> int:
+    """Bump the user's credential version, so every token issued before stops working; the new version."""
+    await session.execute(update(User).where(col(User.id) == user_id).values(token_version=User.token_version + 1))  # type: ignore[operator]
+    version = await session.scalar(select(col(User.token_version)).where(col(User.id) == user_id))
+    return int(version or 0)
+
+
+async def logout(session: AsyncSession, principal: Principal, now: datetime) -> None:
+    """Revoke every token of the caller (sign out everywhere)."""
+    await revoke_tokens(session, principal.id)
+    await audit.record(session, principal, "user.logout", f"user:{principal.id}", {}, now=now)
+
+
+async def change_password(session: AsyncSession, principal: Principal, data: PasswordChange, settings: Settings, now: datetime) -> Token:
+    """Set a new password after checking the current one; revokes older tokens and returns a fresh pair."""
+    user = await session.get(User, principal.id)
+    if user is None or not await verify_password_async(user.password_hash, data.current_password):
+        raise InvalidInput("The current password is wrong.", extra={"errors": [{"field": "current_password", "message": "wrong password"}]})
+    user.password_hash = await hash_password_async(data.new_password)
+    session.add(user)
+    await session.flush()
+    version = await revoke_tokens(session, principal.id)
+    await audit.record(session, principal, "user.password_changed", f"user:{principal.id}", {}, now=now)
+    return issue_tokens(principal.id, version, settings, now)
 
 
 async def _insert_user(session: AsyncSession, user: User) -> User:
@@ -36,23 +101,32 @@ async def _insert_user(session: AsyncSession, user: User) -> User:
 
 async def register_viewer(session: AsyncSession, username: str, password: str, display_name: str) -> User:
     """Create a viewer account."""
-    user = User(username=username, password_hash=hash_password(password), role=Role.viewer, display_name=display_name)
+    user = User(username=username, password_hash=await hash_password_async(password), role=Role.viewer, display_name=display_name)
     return await _insert_user(session, user)
 
 
-async def create_user(session: AsyncSession, data: UserCreate) -> User:
-    """Create a user of any role, with the counties they act for."""
-    county_ids = sorted(set(data.county_ids))
-    if county_ids:
-        found = set((await session.scalars(select(col(County.id)).where(col(County.id).in_(county_ids)))).all())  # type: ignore[union-attr]
-        missing = [c for c in county_ids if c not in found]
-        if missing:
-            raise InvalidInput(f"Unknown county ids: {missing}.", extra={"errors": [{"field": "county_ids", "message": "unknown county"}]})
-    if data.anchor_id is not None and await session.get(Anchor, data.anchor_id) is None:
+async def _check_counties(session: AsyncSession, county_ids: list[int]) -> None:
+    if not county_ids:
+        return
+    found = set((await session.scalars(select(col(County.id)).where(col(County.id).in_(county_ids)))).all())
+    missing = [c for c in county_ids if c not in found]
+    if missing:
+        raise InvalidInput(f"Unknown county ids: {missing}.", extra={"errors": [{"field": "county_ids", "message": "unknown county"}]})
+
+
+async def _check_anchor(session: AsyncSession, anchor_id: int | None) -> None:
+    if anchor_id is not None and await session.get(Anchor, anchor_id) is None:
         raise InvalidInput("Unknown anchor id.", extra={"errors": [{"field": "anchor_id", "message": "unknown anchor"}]})
+
+
+async def create_user(session: AsyncSession, data: UserCreate, *, actor: Principal | None = None, now: datetime | None = None) -> User:
+    """Create a user of any role, with the counties they act for (audited; no actor means the operator's CLI)."""
+    county_ids = sorted(set(data.county_ids))
+    await _check_counties(session, county_ids)
+    await _check_anchor(session, data.anchor_id)
     user = User(
         username=data.username,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_password_async(data.password),
         role=data.role,
         display_name=data.display_name,
         anchor_id=data.anchor_id,
@@ -62,21 +136,64 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     for county_id in county_ids:
         session.add(UserCounty(user_id=user.id, county_id=county_id))
     await session.flush()
+    details = {"username": user.username, "role": str(data.role), "county_ids": county_ids, "anchor_id": data.anchor_id}
+    await audit.record(session, actor, "user.created", f"user:{user.id}", details, now=now or user.created_at)
+    return user
+
+
+async def _county_ids(session: AsyncSession, user_id: int) -> list[int]:
+    stmt = select(col(UserCounty.county_id)).where(col(UserCounty.user_id) == user_id).order_by(col(UserCounty.county_id))
+    return list((await session.scalars(stmt)).all())
+
+
+async def update_user(session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate, now: datetime) -> User:
+    """Change a user's role, counties, anchor, name or active flag; any change of rights revokes their tokens."""
+    user = await session.scalar(select(User).where(col(User.id) == user_id).with_for_update())
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    if user_id == actor.id and (
+        (data.role is not None and data.role is not Role.admin) or ("is_active" in data.model_fields_set and data.is_active is False)
+    ):
+        raise InvalidState("You cannot demote or deactivate yourself; ask another admin.")
+    changes: dict[str, dict[str, Any]] = {}
+    fields = data.model_dump(exclude_unset=True, exclude={"county_ids"})
+    if "anchor_id" in fields:
+        await _check_anchor(session, fields["anchor_id"])
+    for key, value in fields.items():
+        before = getattr(user, key)
+        value = str(value) if isinstance(value, Role) else value
+        if before != value:
+            changes[key] = {"from": before, "to": value}
+            setattr(user, key, value)
+    session.add(user)
+    if data.county_ids is not None:
+        wanted = sorted(set(data.county_ids))
+        await _check_counties(session, wanted)
+        current = await _county_ids(session, user_id)
+        if wanted != current:
+            await session.execute(delete(UserCounty).where(col(UserCounty.user_id) == user_id))  # type: ignore[arg-type]
+            session.add_all(UserCounty(user_id=user_id, county_id=c) for c in wanted)
+            changes["county_ids"] = {"from": current, "to": wanted}
+    await session.flush()
+    if set(changes) - {"display_name"}:
+        await revoke_tokens(session, user_id)
+        await session.refresh(user)
+    if changes:
+        await audit.record(session, actor, "user.updated", f"user:{user_id}", changes, now=now)
     return user
 
 
 async def user_public(session: AsyncSession, user: User) -> UserPublic:
     """The API view of a user."""
-    stmt = select(col(UserCounty.county_id)).where(col(UserCounty.user_id) == user.id).order_by(col(UserCounty.county_id))
-    county_ids = list((await session.scalars(stmt)).all())
     assert user.id is not None
     return UserPublic(
         id=user.id,
         username=user.username,
         role=Role(user.role),
         display_name=user.display_name,
-        county_ids=county_ids,
+        county_ids=await _county_ids(session, user.id),
         anchor_id=user.anchor_id,
+        is_active=user.is_active,
         created_at=user.created_at,
     )
 
@@ -85,8 +202,12 @@ async def ensure_admin(session: AsyncSession, password: str, now: datetime) -> b
     """Create user `admin` with this password if it does not exist; True if created."""
     if await session.scalar(select(col(User.id)).where(col(User.username) == "admin")) is not None:
         return False
-    session.add(
-        User(username="admin", password_hash=hash_password(password), role=Role.admin, display_name="Administrator", created_at=now)
+    admin = User(
+        username="admin", password_hash=await hash_password_async(password), role=Role.admin, display_name="Administrator", created_at=now
     )
+    session.add(admin)
     await session.flush()
+    await audit.record(
+        session, None, "user.created", f"user:{admin.id}", {"username": "admin", "role": "admin", "bootstrap": True}, now=now
+    )
     return True

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.accounts.auth import Principal
+from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
 from livecommerce.catalog.schemas import (
     AnchorCreate,
@@ -23,6 +24,7 @@ from livecommerce.catalog.schemas import (
     Split,
     StationCreate,
 )
+from livecommerce.clock import utcnow
 from livecommerce.errors import Conflict, InvalidInput, NotFound
 from livecommerce.masking import mask_identifier, mask_name
 
@@ -71,6 +73,8 @@ async def create_household(session: AsyncSession, principal: Principal, data: Ho
     household = Household(**data.model_dump())
     session.add(household)
     await session.flush()
+    # Ids only: the audit log is read by admins, but it is no place for personal data.
+    await audit.record(session, principal, "household.created", f"household:{household.id}", {"county_id": data.county_id}, now=utcnow())
     return household
 
 
@@ -206,7 +210,13 @@ async def create_product(session: AsyncSession, principal: Principal, data: Prod
     for split in data.splits:
         session.add(ProductSplit(product_id=product.id, party=split.party, bp=split.bp))
     await session.flush()
+    details = {"county_id": data.county_id, "price_fen": data.price_fen, "stock": data.stock, "splits": _split_list(data.splits)}
+    await audit.record(session, principal, "product.created", f"product:{product.id}", details, now=now)
     return product
+
+
+def _split_list(splits: Iterable[Split]) -> list[list[object]]:
+    return [[s.party, s.bp] for s in splits]
 
 
 async def get_product(session: AsyncSession, product_id: int, *, for_update: bool = False) -> Product:
@@ -224,16 +234,24 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     """Change a product's price, free stock, splits or description (staff of its county)."""
     product = await get_product(session, product_id, for_update=True)
     principal.require_county(product.county_id)
+    changes: dict[str, dict[str, object]] = {}
     for key, value in data.model_dump(exclude_unset=True, exclude={"splits"}).items():
+        if getattr(product, key) != value:
+            changes[key] = {"from": getattr(product, key), "to": value}
         setattr(product, key, value)
     if data.splits is not None:
         await validate_parties(session, data.splits, product.county_id)
+        before = _split_list((await splits_of(session, [product_id]))[product_id])
+        if before != _split_list(data.splits):
+            changes["splits"] = {"from": before, "to": _split_list(data.splits)}
         await session.execute(delete(ProductSplit).where(col(ProductSplit.product_id) == product_id))  # type: ignore[arg-type]
         for split in data.splits:
             session.add(ProductSplit(product_id=product_id, party=split.party, bp=split.bp))
     product.updated_at = now
     session.add(product)
     await session.flush()
+    if changes:
+        await audit.record(session, principal, "product.updated", f"product:{product_id}", changes, now=now)
     return product
 
 

@@ -16,9 +16,10 @@ from livecommerce.accounts.auth import OptionalUser
 from livecommerce.accounts.models import Role, User, UserCounty
 from livecommerce.accounts.security import create_access_token
 from livecommerce.app import create_app
+from livecommerce.audit.models import AuditRecord
 from livecommerce.clock import utcnow
 from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.settings import DEFAULT_RATE_LIMITS, Settings
 from tests.factories import Factory
 
 
@@ -255,3 +256,252 @@ class TestSignInCookie:
 
     async def test_a_bad_bearer_token_is_still_rejected(self, cookie_client: httpx.AsyncClient) -> None:
         assert_problem(await cookie_client.get("/test/who", headers={"Authorization": "Bearer expired-or-forged"}), 401)
+
+
+async def _pair(client: httpx.AsyncClient, username: str, password: str = "correct horse battery") -> dict[str, Any]:
+    r = await sign_in(client, username, password)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TestRefresh:
+    async def test_sign_in_returns_a_refresh_token_that_rotates(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        first = await _pair(client, user.username)
+        assert first["refresh_token"] and first["refresh_expires_in"] > first["expires_in"]
+        r = await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        assert r.status_code == 200, r.text
+        second = r.json()
+        assert second["refresh_token"] != first["refresh_token"]
+        assert (await client.get("/api/me", headers=_bearer(second["access_token"]))).json()["username"] == user.username
+
+    async def test_a_refresh_token_is_not_an_access_token(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        pair = await _pair(client, user.username)
+        assert_problem(await client.get("/api/me", headers=_bearer(pair["refresh_token"])), 401)
+
+    async def test_an_access_token_is_not_a_refresh_token(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        pair = await _pair(client, user.username)
+        assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": pair["access_token"]}), 401)
+
+    async def test_reusing_a_refresh_token_revokes_every_token_of_the_user(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        first = await _pair(client, user.username)
+        second = (await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+        # The first refresh token shows up again: one of its holders stole it.
+        body = assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}), 401)
+        assert "used already" in body["detail"]
+        assert_problem(await client.get("/api/me", headers=_bearer(second["access_token"])), 401)
+        assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401)
+        assert (await sign_in(client, user.username, "correct horse battery")).status_code == 200
+
+    async def test_expired_refresh_token_is_401(self, client: httpx.AsyncClient, make: Factory, settings: Settings) -> None:
+        user = await make.user(Role.viewer)
+        old = create_access_token(
+            user_id=user.id, token_version=0, secret=settings.secret_key, now=utcnow() - timedelta(days=30), ttl_seconds=60, kind="refresh"
+        )
+        assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": old}), 401)
+
+    async def test_refresh_of_a_deactivated_user_is_401(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:
+        user = await make.user(Role.viewer)
+        pair = await _pair(client, user.username)
+        async with db.transaction() as session:
+            await session.execute(update(User).where(col(User.id) == user.id).values(is_active=False))
+        assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
+
+
+class TestLogout:
+    async def test_logout_revokes_access_and_refresh_tokens(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:
+        user = await make.user(Role.organizer)
+        pair = await _pair(client, user.username)
+        r = await client.post("/api/auth/logout", headers=_bearer(pair["access_token"]))
+        assert r.status_code == 204
+        assert_problem(await client.get("/api/me", headers=_bearer(pair["access_token"])), 401)
+        assert_problem(await client.get("/api/me", headers=user.headers), 401)
+        assert_problem(await client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
+        async with db.transaction() as session:
+            actions = (await session.scalars(select(AuditRecord.action).where(col(AuditRecord.target) == f"user:{user.id}"))).all()
+        assert "user.logout" in actions
+
+    async def test_logout_needs_a_token(self, client: httpx.AsyncClient) -> None:
+        assert_problem(await client.post("/api/auth/logout"), 401)
+
+
+class TestChangePassword:
+    async def test_new_password_works_old_one_and_old_tokens_do_not(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.cadre)
+        body = {"current_password": "correct horse battery", "new_password": "a brand new secret"}
+        r = await client.post("/api/auth/password", json=body, headers=user.headers)
+        assert r.status_code == 200, r.text
+        assert (await client.get("/api/me", headers=_bearer(r.json()["access_token"]))).status_code == 200
+        assert_problem(await client.get("/api/me", headers=user.headers), 401)
+        assert (await sign_in(client, user.username, "correct horse battery")).status_code == 401
+        assert (await sign_in(client, user.username, "a brand new secret")).status_code == 200
+
+    async def test_wrong_current_password_is_422_and_changes_nothing(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        body = {"current_password": "not my password", "new_password": "a brand new secret"}
+        problem = assert_problem(await client.post("/api/auth/password", json=body, headers=user.headers), 422)
+        assert {e["field"] for e in problem["errors"]} == {"current_password"}
+        assert (await client.get("/api/me", headers=user.headers)).status_code == 200
+        assert (await sign_in(client, user.username, "correct horse battery")).status_code == 200
+
+    async def test_short_new_password_is_422(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        body = {"current_password": "correct horse battery", "new_password": "short"}
+        assert_problem(await client.post("/api/auth/password", json=body, headers=user.headers), 422)
+
+
+class TestUpdateUser:
+    async def test_role_change_revokes_tokens_and_is_audited(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:
+        admin = await make.user(Role.admin)
+        county = await make.county()
+        user = await make.user(Role.viewer)
+        r = await client.patch(f"/api/users/{user.id}", json={"role": "organizer", "county_ids": [county.id]}, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        assert (r.json()["role"], r.json()["county_ids"]) == ("organizer", [county.id])
+        assert_problem(await client.get("/api/me", headers=user.headers), 401)
+        fresh = await _pair(client, user.username)
+        assert (await client.get("/api/me", headers=_bearer(fresh["access_token"]))).json()["role"] == "organizer"
+        async with db.transaction() as session:
+            record = (await session.scalars(select(AuditRecord).where(col(AuditRecord.action) == "user.updated"))).one()
+        assert record.actor_id == admin.id and record.target == f"user:{user.id}"
+        assert record.details["role"] == {"from": "viewer", "to": "organizer"}
+        assert record.details["county_ids"] == {"from": [], "to": [county.id]}
+
+    async def test_deactivation_signs_the_user_out(self, client: httpx.AsyncClient, make: Factory) -> None:
+        admin = await make.user(Role.admin)
+        user = await make.user(Role.organizer)
+        assert (await client.patch(f"/api/users/{user.id}", json={"is_active": False}, headers=admin.headers)).status_code == 200
+        assert_problem(await client.get("/api/me", headers=user.headers), 401)
+        assert (await sign_in(client, user.username, "correct horse battery")).status_code == 401
+
+    async def test_display_name_change_keeps_tokens(self, client: httpx.AsyncClient, make: Factory) -> None:
+        admin = await make.user(Role.admin)
+        user = await make.user(Role.viewer)
+        assert (await client.patch(f"/api/users/{user.id}", json={"display_name": "新名字"}, headers=admin.headers)).status_code == 200
+        assert (await client.get("/api/me", headers=user.headers)).json()["display_name"] == "新名字"
+
+    async def test_admin_cannot_demote_themselves(self, client: httpx.AsyncClient, make: Factory) -> None:
+        admin = await make.user(Role.admin)
+        assert_problem(await client.patch(f"/api/users/{admin.id}", json={"role": "viewer"}, headers=admin.headers), 409)
+        assert_problem(await client.patch(f"/api/users/{admin.id}", json={"is_active": False}, headers=admin.headers), 409)
+
+    @pytest.mark.parametrize("body", [{}, {"role": None}, {"county_ids": [999_999]}, {"anchor_id": 999_999}, {"password": "x"}])
+    async def test_invalid_change_is_422(self, client: httpx.AsyncClient, make: Factory, body: dict[str, Any]) -> None:
+        admin = await make.user(Role.admin)
+        user = await make.user(Role.viewer)
+        assert_problem(await client.patch(f"/api/users/{user.id}", json=body, headers=admin.headers), 422)
+
+    async def test_unknown_user_is_404(self, client: httpx.AsyncClient, make: Factory) -> None:
+        admin = await make.user(Role.admin)
+        assert_problem(await client.patch("/api/users/999999", json={"display_name": "x"}, headers=admin.headers), 404)
+
+
+class TestPasswordHashing:
+    async def test_async_hash_and_verify_agree_with_the_sync_ones(self) -> None:
+        from livecommerce.accounts.security import hash_password_async, verify_password, verify_password_async
+
+        digest = await hash_password_async("tea from Yingde")
+        assert digest.startswith("$argon2id$")
+        assert verify_password(digest, "tea from Yingde")
+        assert await verify_password_async(digest, "tea from Yingde")
+        assert not await verify_password_async(digest, "tea from Fogang")
+        assert not await verify_password_async(None, "anything")
+
+    async def test_hashing_does_not_hold_the_event_loop(self) -> None:
+        import asyncio
+
+        from livecommerce.accounts.security import hash_password_async
+
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        try:
+            await asyncio.gather(*(hash_password_async(f"pw-{i}") for i in range(4)))
+        finally:
+            task.cancel()
+        # Were hashing done on the loop, the ticker could not run between the four hashes.
+        assert ticks > 4
+
+
+def _rate_limited(r: httpx.Response) -> None:
+    assert_problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+class TestRateLimits:
+    async def test_sign_in_attempts_per_user_are_limited(self, settings: Settings, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        async with running_app(
+            settings, rate_limits_enabled=True, rate_limits={**DEFAULT_RATE_LIMITS, "sign_in_user": "3/minute"}
+        ) as client:
+            for _ in range(3):
+                assert (await sign_in(client, user.username, "wrong password")).status_code == 401
+            _rate_limited(await sign_in(client, user.username, "correct horse battery"))
+            # Case does not open a new budget.
+            _rate_limited(await sign_in(client, user.username.upper(), "correct horse battery"))
+            # Another user from the same address still signs in.
+            other = await make.user(Role.viewer)
+            assert (await sign_in(client, other.username, "correct horse battery")).status_code == 200
+
+    async def test_sign_in_attempts_per_address_are_limited(self, settings: Settings, make: Factory) -> None:
+        users = [await make.user(Role.viewer) for _ in range(3)]
+        async with running_app(
+            settings, rate_limits_enabled=True, rate_limits={**DEFAULT_RATE_LIMITS, "sign_in_address": "2/minute"}
+        ) as client:
+            assert (await sign_in(client, users[0].username, "x-wrong-x")).status_code == 401
+            assert (await sign_in(client, users[1].username, "x-wrong-x")).status_code == 401
+            _rate_limited(await sign_in(client, users[2].username, "correct horse battery"))
+
+    async def test_registrations_per_address_are_limited(self, settings: Settings) -> None:
+        async with running_app(
+            settings, rate_limits_enabled=True, rate_limits={**DEFAULT_RATE_LIMITS, "register_address": "2/hour"}
+        ) as client:
+            for i in range(2):
+                body = {"username": f"newbie{i}", "password": "long enough", "display_name": "新"}
+                assert (await client.post("/api/auth/register", json=body)).status_code == 201
+            _rate_limited(
+                await client.post("/api/auth/register", json={"username": "newbie9", "password": "long enough", "display_name": "新"})
+            )
+
+    async def test_password_change_attempts_are_limited_like_sign_ins(self, settings: Settings, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        async with running_app(
+            settings, rate_limits_enabled=True, rate_limits={**DEFAULT_RATE_LIMITS, "sign_in_user": "2/minute"}
+        ) as client:
+            body = {"current_password": "guess guess", "new_password": "a brand new secret"}
+            for _ in range(2):
+                assert (await client.post("/api/auth/password", json=body, headers=user.headers)).status_code == 422
+            _rate_limited(await client.post("/api/auth/password", json=body, headers=user.headers))
+
+    async def test_page_sign_in_shares_the_limit(self, settings: Settings, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        async with running_app(
+            settings, rate_limits_enabled=True, rate_limits={**DEFAULT_RATE_LIMITS, "sign_in_user": "2/minute"}
+        ) as client:
+            headers = {"X-Requested-With": "fetch", "Origin": "http://testserver"}
+            for _ in range(2):
+                r = await client.post("/login", data={"username": user.username, "password": "wrong"}, headers=headers)
+                assert r.status_code == 401, r.text
+            _rate_limited(await sign_in(client, user.username, "correct horse battery"))
+
+    async def test_disabled_rate_limits_never_answer_429(self, settings: Settings, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        async with running_app(
+            settings, rate_limits_enabled=False, rate_limits={**DEFAULT_RATE_LIMITS, "sign_in_user": "1/minute"}
+        ) as client:
+            for _ in range(3):
+                assert (await sign_in(client, user.username, "wrong")).status_code == 401

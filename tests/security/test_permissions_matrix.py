@@ -1,0 +1,388 @@
+"""The authorization matrix in docs/permissions.md, checked cell by cell against the running app.
+
+Each row of the table is one test: it builds both sides of the world, then calls the endpoint as
+every role on a target inside and outside that role's scope, and compares the status class with
+the cell. A second test holds the table to the OpenAPI schema, so a new route without a row fails.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livecommerce.app import create_app
+from livecommerce.clock import utcnow
+from livecommerce.db import Database
+from livecommerce.settings import Settings
+from tests.factories import Factory
+from tests.security.world import PASSWORD, ROLES, Call, Side, World
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+_EXPECTATION = re.compile(r"^(2xx|401|403|404)$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the API table."""
+
+    method: str
+    path: str
+    cells: dict[str, tuple[str, str]]  # role -> (in scope, out of scope)
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _cell(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.replace("masked", "").split("/")]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(_EXPECTATION.match(p) for p in parts):
+        raise ValueError(f"unreadable cell {text!r}")
+    return parts[0], parts[1]
+
+
+def parse_matrix(text: str) -> list[Row]:
+    """The rows of the table under `## API`."""
+    section = text.split("## API", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:7] == ["Method", "Path", *ROLES], header
+    rows = []
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.append(Row(cells[0], cells[1], {role: _cell(cells[2 + i]) for i, role in enumerate(ROLES)}))
+    return rows
+
+
+ROWS = parse_matrix(DOC.read_text())
+Builder = Callable[[World, Side], Awaitable[Call]]
+BUILDERS: dict[str, Builder] = {}
+
+
+def builds(key: str) -> Callable[[Builder], Builder]:
+    def register(fn: Builder) -> Builder:
+        BUILDERS[key] = fn
+        return fn
+
+    return register
+
+
+def get(url: str) -> Builder:
+    async def build(_w: World, _s: Side) -> Call:
+        return Call("GET", url)
+
+    return build
+
+
+def _unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+@builds("POST /api/auth/token")
+async def _sign_in(w: World, s: Side) -> Call:
+    return Call("POST", "/api/auth/token", data={"username": await w.username(s.viewer_id), "password": PASSWORD})
+
+
+@builds("POST /api/auth/refresh")
+async def _refresh(w: World, s: Side) -> Call:
+    return Call("POST", "/api/auth/refresh", json={"refresh_token": await w.token(s.viewer_id, kind="refresh")})
+
+
+BUILDERS["POST /api/auth/logout"] = lambda w, s: _call("POST", "/api/auth/logout")
+
+
+async def _call(method: str, url: str, **kwargs: object) -> Call:
+    return Call(method, url, **kwargs)  # type: ignore[arg-type]
+
+
+BUILDERS["POST /api/auth/password"] = lambda w, s: _call(
+    "POST", "/api/auth/password", json={"current_password": PASSWORD, "new_password": PASSWORD}
+)
+BUILDERS["POST /api/auth/register"] = lambda w, s: _call(
+    "POST", "/api/auth/register", json={"username": f"new_{_unique()}", "password": PASSWORD, "display_name": "新人"}
+)
+BUILDERS["GET /api/me"] = get("/api/me")
+BUILDERS["POST /api/users"] = lambda w, s: _call(
+    "POST",
+    "/api/users",
+    json={"username": f"u_{_unique()}", "password": PASSWORD, "role": "organizer", "display_name": "x", "county_ids": [s.county_id]},
+)
+
+
+@builds("PATCH /api/users/{user_id}")
+async def _patch_user(w: World, s: Side) -> Call:
+    from livecommerce.accounts.models import Role
+
+    target = await w.user(Role.viewer)
+    return Call("PATCH", f"/api/users/{target}", json={"role": "organizer", "county_ids": [s.county_id]})
+
+
+# --- master data -----------------------------------------------------------------------------
+
+BUILDERS["POST /api/counties"] = lambda w, s: _call(
+    "POST", "/api/counties", json={"name": "Lianzhou", "code": f"LZ{_unique()}", "city": "Qingyuan", "province": "Guangdong"}
+)
+BUILDERS["GET /api/counties"] = get("/api/counties")
+
+
+@builds("GET /api/counties/{county_id}")
+async def _county(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/counties/{s.county_id}")
+
+
+BUILDERS["POST /api/stations"] = lambda w, s: _call(
+    "POST", "/api/stations", json={"county_id": s.county_id, "name": "Store", "village": "Xintang"}
+)
+BUILDERS["GET /api/stations"] = get("/api/stations")
+BUILDERS["GET /api/stations/{station_id}"] = lambda w, s: _call("GET", f"/api/stations/{s.station_id}")
+BUILDERS["POST /api/households"] = lambda w, s: _call(
+    "POST", "/api/households", json={"county_id": s.county_id, "name": "李桂兰", "village": "Xintang", "registration_no": "441821190001"}
+)
+BUILDERS["GET /api/households"] = lambda w, s: _call("GET", f"/api/households?county_id={s.county_id}")
+BUILDERS["GET /api/households/{household_id}"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}")
+BUILDERS["POST /api/anchors"] = lambda w, s: _call(
+    "POST", "/api/anchors", json={"name": "Chen", "title": "Village head", "county_id": s.county_id}
+)
+BUILDERS["GET /api/anchors"] = get("/api/anchors")
+BUILDERS["GET /api/anchors/{anchor_id}"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}")
+BUILDERS["POST /api/products"] = lambda w, s: _call(
+    "POST",
+    "/api/products",
+    json={
+        "name": "Tea",
+        "county_id": s.county_id,
+        "unit": "box",
+        "price_fen": 5000,
+        "stock": 10,
+        "splits": [{"party": f"household:{s.household_id}", "bp": 8000}, {"party": "platform", "bp": 2000}],
+    },
+)
+BUILDERS["GET /api/products"] = get("/api/products")
+BUILDERS["GET /api/products/{product_id}"] = lambda w, s: _call("GET", f"/api/products/{s.product_id}")
+BUILDERS["PATCH /api/products/{product_id}"] = lambda w, s: _call(
+    "PATCH", f"/api/products/{s.product_id}", json={"price_fen": 9000 + next(_prices)}
+)
+_prices = iter(range(1, 1_000_000))
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+@builds("POST /api/streams/{stream_id}/orders")
+async def _place(w: World, s: Side) -> Call:
+    stream_id = await w.cached(s, "live_stream", lambda: w.stream(s))
+    body = {"items": [{"product_id": s.product_id, "quantity": 1}]}
+    return Call("POST", f"/api/streams/{stream_id}/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+@builds("POST /api/orders/{order_id}/pay")
+async def _pay(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/orders/{(await w.order(s))['id']}/pay")
+
+
+@builds("POST /api/payments/webhook")
+async def _webhook(w: World, s: Side) -> Call:
+    return w.webhook(await w.order(s))
+
+
+@builds("POST /api/orders/{order_id}/cancel")
+async def _cancel(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/orders/{(await w.order(s))['id']}/cancel")
+
+
+@builds("POST /api/orders/{order_id}/refund")
+async def _refund(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/orders/{(await w.order(s, paid=True))['id']}/refund")
+
+
+@builds("GET /api/orders/{order_id}")
+async def _read_order(w: World, s: Side) -> Call:
+    order = await w.cached(s, "order", lambda: w.order(s))
+    return Call("GET", f"/api/orders/{order['id']}")
+
+
+BUILDERS["GET /api/me/orders"] = get("/api/me/orders")
+BUILDERS["POST /api/subscriptions"] = lambda w, s: _call(
+    "POST",
+    "/api/subscriptions",
+    json={"unit_name": "Party school", "unit_type": "party", "items": [{"product_id": s.product_id, "quantity": 2}]},
+)
+BUILDERS["POST /api/stations/{station_id}/sales"] = lambda w, s: _call(
+    "POST", f"/api/stations/{s.station_id}/sales", json={"items": [{"product_id": s.product_id, "quantity": 1}]}
+)
+
+# --- ledger and reports ----------------------------------------------------------------------
+
+BUILDERS["GET /api/ledger/check"] = get("/api/ledger/check")
+BUILDERS["GET /api/ledger/accounts"] = get("/api/ledger/accounts")
+BUILDERS["GET /api/ledger/accounts/{party}"] = lambda w, s: _call("GET", f"/api/ledger/accounts/household:{s.household_id}")
+BUILDERS["GET /api/ledger/accounts/{party}/entries"] = lambda w, s: _call("GET", f"/api/ledger/accounts/household:{s.household_id}/entries")
+
+
+async def _reported_stream(w: World, s: Side) -> int:
+    async def make() -> int:
+        await w.order(s, paid=True)
+        return int(s.cached["live_stream"])
+
+    return int(await w.cached(s, "reported_stream", make))
+
+
+@builds("GET /api/streams/{stream_id}/report")
+async def _report(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await _reported_stream(w, s)}/report")
+
+
+@builds("GET /api/streams/{stream_id}/report.csv")
+async def _report_csv(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await _reported_stream(w, s)}/report.csv")
+
+
+BUILDERS["GET /api/counties/{county_id}/statement"] = lambda w, s: _call("GET", f"/api/counties/{s.county_id}/statement")
+BUILDERS["GET /api/households/{household_id}/statement"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}/statement")
+BUILDERS["GET /api/stats/consumption"] = get("/api/stats/consumption?group_by=channel")
+
+# --- streams ---------------------------------------------------------------------------------
+
+BUILDERS["GET /api/streams"] = get("/api/streams")
+
+
+@builds("GET /api/streams/{stream_id}")
+async def _stream(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}")
+
+
+@builds("POST /api/streams/{stream_id}/start")
+async def _start(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/streams/{await w.stream(s, live=False)}/start")
+
+
+@builds("POST /api/streams/{stream_id}/end")
+async def _end(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/streams/{await w.stream(s)}/end")
+
+
+@builds("POST /api/streams/{stream_id}/pin")
+async def _pin(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/streams/{await w.stream(s)}/pin", json={"product_id": s.product_id})
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+BUILDERS["POST /api/studios"] = lambda w, s: _call("POST", "/api/studios", json={"name": "Room 2", "platform": "kuaishou"})
+BUILDERS["GET /api/studios"] = get("/api/studios")
+
+
+def _campaign_body() -> dict[str, str]:
+    start = utcnow() + timedelta(days=1)
+    return {"name": "Autumn harvest", "starts_at": start.isoformat(), "ends_at": (start + timedelta(days=7)).isoformat()}
+
+
+BUILDERS["POST /api/campaigns"] = lambda w, s: _call("POST", "/api/campaigns", json=_campaign_body())
+BUILDERS["GET /api/campaigns"] = get("/api/campaigns")
+
+
+@builds("POST /api/slots")
+async def _slot(w: World, s: Side) -> Call:
+    w._slot_at += timedelta(hours=3)
+    start = w._slot_at
+    return Call(
+        "POST",
+        "/api/slots",
+        json={"studio_id": w.studio_id, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()},
+    )
+
+
+BUILDERS["GET /api/slots"] = get("/api/slots")
+
+
+@builds("POST /api/bookings")
+async def _book(w: World, s: Side) -> Call:
+    return Call("POST", "/api/bookings", json={"slot_id": await w.slot(), "anchor_ids": [s.anchor_id], "product_ids": [s.product_id]})
+
+
+BUILDERS["GET /api/bookings"] = get("/api/bookings")
+
+
+@builds("GET /api/bookings/{booking_id}")
+async def _read_booking(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/bookings/{await w.cached(s, 'booking', lambda: w.booking(s))}")
+
+
+@builds("POST /api/bookings/{booking_id}/confirm")
+async def _confirm(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/bookings/{await w.booking(s)}/confirm")
+
+
+@builds("POST /api/bookings/{booking_id}/cancel")
+async def _cancel_booking(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/bookings/{await w.booking(s)}/cancel")
+
+
+_ALL_WEEK = {"windows": [{"weekday": d, "starts": "00:00", "ends": "24:00"} for d in range(7)]}
+BUILDERS["GET /api/anchors/{anchor_id}/availability"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/availability")
+BUILDERS["PUT /api/anchors/{anchor_id}/availability"] = lambda w, s: _call(
+    "PUT", f"/api/anchors/{s.anchor_id}/availability", json=_ALL_WEEK
+)
+BUILDERS["GET /api/anchors/{anchor_id}/limits"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/limits")
+BUILDERS["PUT /api/anchors/{anchor_id}/limits"] = lambda w, s: _call(
+    "PUT", f"/api/anchors/{s.anchor_id}/limits", json={"max_broadcasts_per_week": 100, "max_air_minutes_per_day": 1440}
+)
+BUILDERS["GET /api/anchors/{anchor_id}/schedule-feed"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/schedule-feed")
+BUILDERS["GET /api/anchors/{anchor_id}/schedule.ics"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/schedule.ics")
+
+# --- audit and health ------------------------------------------------------------------------
+
+for _path in ("/api/audit", "/api/audit/verify", "/healthz", "/metrics", "/readyz"):
+    BUILDERS[f"GET {_path}"] = get(_path)
+
+
+def _matches(expected: str, status: int) -> bool:
+    return 200 <= status < 300 if expected == "2xx" else status == int(expected)
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, db: Database, settings: Settings, make: Factory) -> World:
+    return await World(client, db, settings, make).build()
+
+
+class TestMatrix:
+    @pytest.mark.parametrize("row", ROWS, ids=[r.key for r in ROWS])
+    async def test_every_role_in_and_out_of_scope_gets_the_documented_status(self, world: World, row: Row) -> None:
+        build = BUILDERS[row.key]
+        wrong = []
+        for role in ROLES:
+            for index, scope in enumerate(("in", "out")):
+                expected = row.cells[role][index]
+                call = await build(world, world.sides[scope])
+                headers = {**await world.headers(role), **call.headers}
+                r = await world.client.request(call.method, call.url, json=call.json, data=call.data, content=call.content, headers=headers)
+                if not _matches(expected, r.status_code):
+                    wrong.append(f"{role} ({scope} scope): expected {expected}, got {r.status_code} {r.text[:200]}")
+        assert not wrong, f"{row.key}:\n" + "\n".join(wrong)
+
+
+class TestMatrixCoversTheApi:
+    def test_every_operation_in_the_openapi_schema_has_a_row(self, settings: Settings) -> None:
+        schema = create_app(settings, migrate=False).openapi()
+        operations = {f"{method.upper()} {path}" for path, ops in schema["paths"].items() for method in ops}
+        documented = {row.key for row in ROWS}
+        assert operations - documented == set(), "operations without a row in docs/permissions.md"
+        assert documented - operations == set(), "rows in docs/permissions.md for operations that do not exist"
+
+    def test_every_row_has_a_fixture_builder(self) -> None:
+        assert {row.key for row in ROWS} - set(BUILDERS) == set()
+
+    def test_every_role_column_is_filled_for_every_row(self) -> None:
+        assert all(set(row.cells) == set(ROLES) for row in ROWS)
+        assert len(ROWS) == len({row.key for row in ROWS}), "a row appears twice"

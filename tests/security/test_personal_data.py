@@ -1,0 +1,127 @@
+"""Household names, registration numbers and buyers' names never leave the system unmasked for callers outside their scope.
+
+The `out` side of the world has a household, a live stream with a paid order by its own viewer;
+the callers are the `in` side's viewer, cadre and organizer (plus anonymous). Every response,
+export, page and stored event they can reach is searched for the personal data in full.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from livecommerce.accounts.models import User
+from livecommerce.db import Database
+from livecommerce.events import OutboxEvent
+from livecommerce.settings import Settings
+from tests.factories import Factory
+from tests.security.world import World
+
+OUTSIDERS = ("anonymous", "viewer", "cadre", "organizer")
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, db: Database, settings: Settings, make: Factory) -> World:
+    w = await World(client, db, settings, make).build()
+    out = w.sides["out"]
+    order = await w.order(out, paid=True)
+    out.cached["order_id"] = order["id"]
+    return w
+
+
+async def _secrets(w: World) -> list[str]:
+    out = w.sides["out"]
+    async with w.db.sessionmaker() as session:
+        buyer = await session.scalar(select(col(User.display_name)).where(col(User.id) == out.viewer_id))
+    assert buyer
+    return [out.household_name, out.registration_no, buyer]
+
+
+def _urls(w: World) -> list[str]:
+    out = w.sides["out"]
+    stream_id = out.cached["live_stream"]
+    return [
+        f"/api/households?county_id={out.county_id}",
+        f"/api/households/{out.household_id}",
+        f"/api/streams/{stream_id}",
+        "/api/streams?status=live",
+        f"/api/streams/{stream_id}/report",
+        f"/api/streams/{stream_id}/report.csv",
+        "/api/ledger/accounts",
+        f"/api/ledger/accounts/household:{out.household_id}",
+        f"/api/ledger/accounts/household:{out.household_id}/entries",
+        f"/api/counties/{out.county_id}/statement",
+        f"/api/households/{out.household_id}/statement",
+        "/api/stats/consumption?group_by=county",
+        "/api/stats/consumption?group_by=channel",
+        f"/api/orders/{out.cached['order_id']}",
+        "/api/me/orders",
+        f"/api/products/{out.product_id}",
+        "/api/audit",
+        "/",
+        f"/streams/{stream_id}",
+        "/dashboard",
+        f"/dashboard/streams/{stream_id}",
+        "/reports",
+        f"/reports/streams/{stream_id}",
+        "/schedule",
+    ]
+
+
+async def _get(w: World, role: str, url: str) -> httpx.Response:
+    headers = await w.headers(role)
+    if url.startswith("/api/"):
+        return await w.client.get(url, headers=headers)
+    # Pages sign in by cookie, as a browser does.
+    cookies = {"lc_token": headers["Authorization"].split()[1]} if headers else {}
+    w.client.cookies.clear()
+    try:
+        return await w.client.get(url, headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {})
+    finally:
+        w.client.cookies.clear()
+
+
+class TestNoUnmaskedPersonalDataOutsideScope:
+    @pytest.mark.parametrize("role", OUTSIDERS)
+    async def test_responses_exports_and_pages_mask_the_other_countys_people(self, world: World, role: str) -> None:
+        secrets = await _secrets(world)
+        leaks = []
+        for url in _urls(world):
+            r = await _get(world, role, url)
+            assert r.status_code < 500, (url, r.status_code, r.text[:300])
+            leaks += [f"{url} ({r.status_code}) shows {s!r}" for s in secrets if s in r.text]
+        assert not leaks, "\n".join(leaks)
+
+    async def test_admin_sees_them_in_full_so_the_search_can_find_them(self, world: World) -> None:
+        out = world.sides["out"]
+        r = await _get(world, "admin", f"/api/households/{out.household_id}")
+        assert out.household_name in r.text and out.registration_no in r.text
+        csv = await _get(world, "admin", f"/api/streams/{out.cached['live_stream']}/report.csv")
+        assert out.household_name in csv.text
+
+    async def test_the_countys_own_organizer_sees_them_in_full(self, world: World) -> None:
+        out = world.sides["out"]
+        headers = await world.bearer(out.organizer_id)
+        r = await world.client.get(f"/api/streams/{out.cached['live_stream']}/report", headers=headers)
+        assert [h["name"] for h in r.json()["by_household"]] == [out.household_name]
+
+    async def test_other_organizers_see_a_masked_household_in_the_report(self, world: World) -> None:
+        out = world.sides["out"]
+        r = await _get(world, "organizer", f"/api/streams/{out.cached['live_stream']}/report")
+        [household] = r.json()["by_household"]
+        assert household["masked"] is True and household["name"].startswith(out.household_name[0]) and "*" in household["name"]
+
+
+class TestStoredEventsCarryNoPersonalData:
+    async def test_stream_events_name_buyers_only_masked_and_never_households(self, world: World) -> None:
+        secrets = await _secrets(world)
+        async with world.db.sessionmaker() as session:
+            events = (
+                await session.scalars(select(OutboxEvent).where(col(OutboxEvent.stream_id) == world.sides["out"].cached["live_stream"]))
+            ).all()
+        assert {e.type for e in events} >= {"order.placed", "order.paid"}
+        text = json.dumps([e.data for e in events], ensure_ascii=False)
+        assert not [s for s in secrets if s in text]
