@@ -211,6 +211,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated or _is_connection_error(exc):
             body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
             return problem_response(503, body, {"Retry-After": "2"})
+        if _sqlstate(exc) in _TRANSIENT_SQLSTATES:
+            # A serialization failure, deadlock or lock/statement timeout rolled the work back:
+            # nothing changed, and the client may retry (with the same Idempotency-Key).
+            log.warning("database_contention", sqlstate=_sqlstate(exc))
+            body = problem(503, "Service unavailable", "The database was too busy to finish this; retry it.", "service-unavailable")
+            return problem_response(503, body, {"Retry-After": "1"})
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         body = problem(500, "Internal error", "An unexpected database error occurred.", "internal-error")
         return problem_response(500, body)
@@ -220,6 +226,19 @@ def install_error_handlers(app: FastAPI) -> None:
         # A bug; Starlette re-raises it after this response, so it is still logged with its traceback.
         body = problem(500, "Internal error", "An unexpected error occurred.", "internal-error")
         return problem_response(500, body)
+
+
+# serialization_failure, deadlock_detected, lock_not_available, query_canceled (statement timeout)
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    cause = getattr(orig, "__cause__", None)
+    if code is None and cause is not None:
+        code = getattr(cause, "sqlstate", None)
+    return str(code) if code else None
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

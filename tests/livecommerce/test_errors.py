@@ -123,3 +123,40 @@ class TestSafetyNets:
         body = assert_problem(await app_with_faults.get(f"/test/lookup/{too_wide}"), 422)
         assert body["detail"] == "A number in the request is out of range."
         assert (await app_with_faults.get("/test/lookup/7")).status_code == 200
+
+
+class _DriverError(Exception):
+    """A driver error carrying a SQLSTATE the way asyncpg's and psycopg's do."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"driver error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.fixture
+async def app_with_contention(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app plus a route that fails with a given SQLSTATE, as the driver reports it."""
+    from sqlalchemy.exc import DBAPIError
+
+    app = create_app(settings, migrate=False)
+
+    async def contended(sqlstate: str) -> None:
+        raise DBAPIError("UPDATE products ...", {}, _DriverError(sqlstate))
+
+    app.add_api_route("/test/contended/{sqlstate}", contended)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+class TestTransientDatabaseFailures:
+    @pytest.mark.parametrize("sqlstate", ["40001", "40P01", "55P03", "57014"])
+    async def test_serialization_deadlock_and_timeouts_are_503_to_retry(
+        self, app_with_contention: httpx.AsyncClient, sqlstate: str
+    ) -> None:
+        r = await app_with_contention.get(f"/test/contended/{sqlstate}")
+        assert_problem(r, 503)
+        assert r.headers["retry-after"] == "1"
+
+    async def test_other_database_errors_stay_500(self, app_with_contention: httpx.AsyncClient) -> None:
+        assert_problem(await app_with_contention.get("/test/contended/42P01"), 500)
