@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     run_scheduler: bool = True
     # embedded: the app process runs the jobs (behind the leader lock); worker: `livecommerce scheduler` does; off: nobody.
     scheduler_mode: Literal["embedded", "worker", "off"] = "embedded"
+    # The scheduler worker has no web server; set a port to serve its /metrics for Prometheus.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     booking_min_notice_minutes: int = Field(default=60, ge=0)
     anchor_max_broadcasts_per_week: int = Field(default=7, gt=0)
     anchor_max_air_minutes_per_day: int = Field(default=240, gt=0)

@@ -9,17 +9,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from wsgiref.simple_server import WSGIServer
 
 import structlog
+from prometheus_client import start_http_server
 
 from livecommerce.clock import Clock
 from livecommerce.db import Database, create_engine
+from livecommerce.metrics import REGISTRY
 from livecommerce.registry import load_models
 from livecommerce.settings import Settings
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
 
 log = structlog.get_logger(__name__)
+
+
+def _serve_metrics(settings: Settings) -> WSGIServer | None:
+    """Serve this worker's Prometheus metrics (job runs and failures) on its own port, if configured."""
+    if settings.worker_metrics_port is None:
+        return None
+    server, _thread = start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=REGISTRY)
+    return server
 
 
 async def run_worker(
@@ -35,11 +46,15 @@ async def run_worker(
             loop.add_signal_handler(sig, stop.set)
     db = Database(create_engine(settings))
     component = build_component(db, settings, clock or Clock(), notifier)
-    log.info("scheduler_worker_started", holder=component.lock.holder)
+    metrics_server = _serve_metrics(settings)
+    log.info("scheduler_worker_started", holder=component.lock.holder, metrics_port=settings.worker_metrics_port)
     try:
         await component.start()
         await stop.wait()
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         await component.stop()
         await db.dispose()
         for sig in signals:
