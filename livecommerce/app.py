@@ -20,7 +20,7 @@ from livecommerce.accounts.endpoints import router as accounts_router
 from livecommerce.catalog.endpoints import router as catalog_router
 from livecommerce.clock import Clock
 from livecommerce.components import Component
-from livecommerce.db import Database, create_engine
+from livecommerce.db import Database, create_database
 from livecommerce.errors import install_error_handlers
 from livecommerce.metrics import REGISTRY
 from livecommerce.migrate import upgrade
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if apply_migrations:
             await asyncio.to_thread(upgrade, settings.database_url)
-        db = Database(create_engine(settings))
+        db = create_database(settings)
         app.state.db = db
         if settings.admin_password:
             async with db.transaction() as session:

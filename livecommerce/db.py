@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 from livecommerce.settings import Settings
 
 AfterCommitHook = Callable[[AsyncSession], Any]
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def async_url(url: str) -> URL:
@@ -38,12 +39,13 @@ def sync_url(url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
-def configure_sqlite(sync_engine: Any) -> None:
-    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+def configure_sqlite(sync_engine: Any, *, immediate: bool = True) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction (unless `immediate` is False).
 
     SQLite's default deferred transactions let two writers read the same state and then
     fail (or worse, both act on it); taking the write lock at BEGIN makes every
-    read-then-write transaction serializable, which is what stock and ledger need.
+    read-then-write transaction serializable, which is what stock and ledger need. Only
+    the read engine (`create_read_engine`, for requests that cannot write) begins deferred.
     """
 
     @event.listens_for(sync_engine, "connect")
@@ -53,23 +55,30 @@ def configure_sqlite(sync_engine: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """An async engine for the configured database, tuned for its backend."""
+    """An async engine for the configured database, tuned for its backend.
+
+    On SQLite this is the writer: ONE pooled connection. SQLite admits one writer at a
+    time anyway (every transaction begins IMMEDIATE), so a bigger pool only made the
+    losers sleep in SQLite's busy handler (polling, with backoff up to 100 ms: the long
+    tail of a busy moment). With one connection, writers queue in the event loop for the
+    pool and each starts the moment the previous one commits; other processes (the CLI, a
+    worker) are still excluded by BEGIN IMMEDIATE itself.
+    """
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
-            url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            connect_args={"timeout": 30},
+            url, pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_S, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
         )
         configure_sqlite(engine.sync_engine)
         return engine
@@ -87,6 +96,31 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def create_read_engine(settings: Settings) -> AsyncEngine | None:
+    """For SQLite files, an engine whose transactions begin deferred, for sessions that only read.
+
+    WAL lets these read a consistent snapshot while the writer works; None elsewhere (on
+    PostgreSQL, and for in-memory SQLite, one engine serves both).
+    """
+    url = async_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+    )
+    configure_sqlite(engine.sync_engine, immediate=False)
+
+    return engine
+
+
+def create_database(settings: Settings) -> Database:
+    """The app's database: its engine and, on SQLite, the read engine."""
+    return Database(create_engine(settings), read_engine=create_read_engine(settings))
+
+
 def create_nullpool_engine(url: str) -> AsyncEngine:
     """An engine without pooling, for one-off CLI work and tests."""
     engine = create_async_engine(async_url(url), poolclass=NullPool)
@@ -96,11 +130,19 @@ def create_nullpool_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    """The engine, its session factory, and hooks that run after each commit."""
+    """The engine, its session factory, and hooks that run after each commit.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    `sessionmaker` is for anything that may write. `read_sessionmaker` is for work that
+    only reads (requests with a safe method): on SQLite its transactions begin deferred on
+    a separate pool, so reads neither take nor wait for the write lock; elsewhere it is
+    the same factory.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False) if read_engine else self.sessionmaker
         self._after_commit: list[AfterCommitHook] = []
 
     @property
@@ -135,6 +177,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 async def insert_or_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> None:

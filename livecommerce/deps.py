@@ -13,20 +13,26 @@ from livecommerce.db import Database
 from livecommerce.ratelimit import RateLimiter
 from livecommerce.settings import Settings
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-def get_settings(request: Request) -> Settings:
+
+# The dependencies are `async def` although they do not await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per dependency per request.
+
+
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database."""
     db: Database = request.app.state.db
     return db
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """The app's clock (a controllable one in tests)."""
     clock: Clock = request.app.state.clock
     return clock
@@ -42,10 +48,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for one request: committed when the handler returns, rolled back if it raises.
 
     Declared with `scope="function"` so the commit happens before the response is sent: a
-    client that got a 2xx knows its change is durable.
+    client that got a 2xx knows its change is durable. Requests with a safe method (GET,
+    HEAD, OPTIONS) change nothing, so they read through `read_sessionmaker` (on SQLite:
+    without taking, or waiting for, the write lock).
     """
-    db = get_database(request)
-    async with db.sessionmaker() as session:
+    db: Database = request.app.state.db
+    factory = db.read_sessionmaker if request.scope.get("method") in SAFE_METHODS else db.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()
@@ -59,4 +68,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+async def _rate_limiter(request: Request) -> RateLimiter:
+    return get_rate_limiter(request)
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]

@@ -8,11 +8,12 @@ order with no holes, which is what lets the relay resume from `since=<seq>` gap-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, UniqueConstraint, insert, select, update
+from sqlalchemy import JSON, Column, Index, Integer, Table, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -88,20 +89,50 @@ async def append_event(
     Call it last in a transaction (after the stock and order rows are locked) so the lock
     on the stream's counter is held as briefly as possible and always in the same order.
     """
-    seq = await session.scalar(
-        update(StreamSequence)
-        .where(col(StreamSequence.stream_id) == stream_id)
-        .values(last_seq=col(StreamSequence.last_seq) + 1)
-        .returning(col(StreamSequence.last_seq))
-    )
-    if seq is None:
+    return (await append_events(session, stream_id, [(type, data)], ts=ts))[0]
+
+
+# Built once: a statement object reused across calls keeps its compiled form and cache key.
+_TAKE_SEQS = (
+    update(StreamSequence)
+    .where(col(StreamSequence.stream_id) == bindparam("sid"))
+    .values(last_seq=col(StreamSequence.last_seq) + bindparam("n"))
+    .returning(col(StreamSequence.last_seq))
+    .execution_options(synchronize_session=False)
+)
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+async def append_events(
+    session: AsyncSession, stream_id: int, events: Sequence[tuple[EventType | str, dict[str, Any]]], *, ts: datetime | None = None
+) -> list[OutboxEvent]:
+    """Write several events of one stream to the outbox, in order, with consecutive seqs; return them.
+
+    One counter update takes all the seqs (`last_seq = last_seq + n`) and one multi-row
+    insert writes the events: two round trips whatever their number, so the stream's
+    counter row stays locked for as short a time as possible. Same contract as
+    `append_event`: call it last in the transaction; the envelopes reach the after-commit
+    hooks through `pending_events`.
+    """
+    if not events:
+        return []
+    last = (await session.execute(_TAKE_SEQS, {"sid": stream_id, "n": len(events)})).scalar_one_or_none()
+    if last is None:
         await ensure_stream_sequence(session, stream_id)
-        return await append_event(session, stream_id, type, data, ts=ts)
-    event = OutboxEvent(stream_id=stream_id, seq=seq, type=str(type), ts=ts or utcnow(), data=data)
-    session.add(event)
-    await session.flush()
-    session.info.setdefault(PENDING_EVENTS_KEY, []).append(event.envelope())
-    return event
+        return await append_events(session, stream_id, events, ts=ts)
+    when = ts or utcnow()
+    first = last - len(events) + 1
+    rows = [OutboxEvent(stream_id=stream_id, seq=first + i, type=str(type), ts=when, data=data) for i, (type, data) in enumerate(events)]
+    ids = (
+        await session.execute(
+            _INSERT_EVENTS, [{"stream_id": r.stream_id, "seq": r.seq, "type": r.type, "ts": r.ts, "data": r.data} for r in rows]
+        )
+    ).scalars()
+    for row, event_id in zip(rows, ids, strict=True):
+        row.id = event_id
+    session.info.setdefault(PENDING_EVENTS_KEY, []).extend(row.envelope() for row in rows)
+    return rows
 
 
 def pending_events(session: AsyncSession) -> list[dict[str, Any]]:

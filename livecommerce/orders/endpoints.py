@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from livecommerce.accounts.auth import CurrentUser
 from livecommerce.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.errors import Forbidden
 from livecommerce.orders import service
+from livecommerce.orders.batching import OrderBatcher, place_order_batched
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.payments import SIGNATURE_HEADER, SandboxProvider, parse_signed_webhook
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate, OrderPublic, PaymentReceipt
@@ -17,6 +18,17 @@ from livecommerce.pagination import Page, PageDep
 from livecommerce.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["orders"])
+
+
+async def get_order_batcher(request: Request) -> OrderBatcher:
+    """The app's order batcher (made on first use, for the app's current database)."""
+    state = request.app.state
+    batcher: OrderBatcher | None = getattr(state, "order_batcher", None)
+    if batcher is None or batcher.db is not state.db:
+        batcher = state.order_batcher = OrderBatcher(state.db, state.settings)
+    return batcher
+
+
 OrderId = Annotated[int, Path(gt=0, le=MAX_ID, description="The order.")]
 StreamId = Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")]
 IdempotencyKey = Annotated[
@@ -47,8 +59,11 @@ async def place_order(
     body: OrderCreate,
     idempotency_key: IdempotencyKey,
     response: Response,
+    batcher: Annotated[OrderBatcher, Depends(get_order_batcher)],
 ) -> OrderPublic:
-    placed = await service.place_order(session, buyer, stream_id, body, idempotency_key=idempotency_key, settings=settings, now=clock.now())
+    placed = await place_order_batched(
+        session, batcher, buyer, stream_id, body, idempotency_key=idempotency_key, settings=settings, now=clock.now()
+    )
     if not placed.created:
         response.headers["Idempotent-Replayed"] = "true"
     return service.order_public(placed.order, placed.lines)

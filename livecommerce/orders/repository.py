@@ -6,14 +6,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import Table, bindparam, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
 
 # Two-key advisory locks: this namespace keeps ours apart from anyone else's.
-_BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
+BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
 HOLDING_STATUSES = (OrderStatus.pending_payment.value, OrderStatus.paid.value)
 
 
@@ -59,25 +59,50 @@ async def lock_buyer(session: AsyncSession, buyer_id: int) -> None:
     the per-buyer quantity cap. An advisory lock keeps us off the users table.
     """
     if is_postgresql(session):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:namespace, :key)"), {"namespace": _BUYER_LOCK_NAMESPACE, "key": buyer_id % 2**31}
-        )
+        await session.execute(_LOCK_BUYER, {"namespace": BUYER_LOCK_NAMESPACE, "key": buyer_id % 2**31})
+
+
+_LOCK_BUYER = text("SELECT pg_advisory_xact_lock(:namespace, :key)")
 
 
 async def held_quantities(session: AsyncSession, buyer_id: int, stream_id: int, product_ids: Sequence[int]) -> dict[int, int]:
     """Units of each product the buyer holds in this stream's open and paid orders."""
-    stmt = (
-        select(col(OrderLine.product_id), func.sum(col(OrderLine.quantity)))
-        .join(Order, col(Order.id) == col(OrderLine.order_id))
-        .where(
-            col(Order.buyer_id) == buyer_id,
-            col(Order.stream_id) == stream_id,
-            col(Order.status).in_(HOLDING_STATUSES),
-            col(OrderLine.product_id).in_(list(product_ids)),
-        )
-        .group_by(col(OrderLine.product_id))
+    params = {"buyer_id": buyer_id, "stream_id": stream_id, "product_ids": list(product_ids)}
+    return {pid: int(total or 0) for pid, total in (await session.execute(_HELD_QUANTITIES, params)).all()}
+
+
+# Statements on the ordering path are built once: reusing the object skips rebuilding and
+# re-keying it for SQLAlchemy's compiled cache on every request.
+_HELD_QUANTITIES = (
+    select(col(OrderLine.product_id), func.sum(col(OrderLine.quantity)))
+    .join(Order, col(Order.id) == col(OrderLine.order_id))
+    .where(
+        col(Order.buyer_id) == bindparam("buyer_id"),
+        col(Order.stream_id) == bindparam("stream_id"),
+        col(Order.status).in_(HOLDING_STATUSES),
+        col(OrderLine.product_id).in_(bindparam("product_ids", expanding=True)),
     )
-    return {pid: int(total or 0) for pid, total in (await session.execute(stmt)).all()}
+    .group_by(col(OrderLine.product_id))
+)
+_LINES: Table = OrderLine.__table__  # type: ignore[attr-defined]
+_INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+
+
+async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
+    """Insert an order's lines in one statement and give each its id."""
+    rows = [
+        {
+            "order_id": ln.order_id,
+            "product_id": ln.product_id,
+            "quantity": ln.quantity,
+            "unit_price_fen": ln.unit_price_fen,
+            "amount_fen": ln.amount_fen,
+        }
+        for ln in lines
+    ]
+    ids = (await session.execute(_INSERT_LINES, rows)).scalars()
+    for line, line_id in zip(lines, ids, strict=True):
+        line.id = line_id
 
 
 async def transition(session: AsyncSession, order_ids: Sequence[int], expected: OrderStatus, values: dict[str, Any]) -> list[int]:

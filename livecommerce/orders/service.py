@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import structlog
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from livecommerce.accounts.auth import Principal
 from livecommerce.accounts.models import User
 from livecommerce.catalog.service import splits_of
 from livecommerce.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
-from livecommerce.events import PENDING_EVENTS_KEY, EventType, append_event
+from livecommerce.events import PENDING_EVENTS_KEY, EventType, append_event, append_events
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
 from livecommerce.masking import mask_display_name
 from livecommerce.orders import repository, stock
@@ -105,14 +106,14 @@ async def place_order(
     digest = request_hash(stream_id, data)
     items = sorted(data.items, key=_by_product)
     offer = await streams_service.stream_offer(session, stream_id, [item.product_id for item in items])
-    refusal = _refusal(stream_id, offer, data, settings.max_quantity_per_buyer)
-    if refusal is not None or offer is None:
+    refused = refusal(stream_id, offer, data, settings.max_quantity_per_buyer)
+    if refused is not None or offer is None:
         # A retry of an order placed before the stream ended still gets its order back.
         existing = await repository.order_by_key(session, buyer.id, idempotency_key)
         if existing is not None:
             return await _replay(session, existing, digest)
-        assert refusal is not None
-        raise refusal
+        assert refused is not None
+        raise refused
     order = Order(
         buyer_id=buyer.id,
         stream_id=stream_id,
@@ -143,27 +144,25 @@ async def place_order(
         )
         for item in items
     ]
-    session.add_all(lines)
-    await session.flush()
-    # The hot rows (the product, then the stream's event counter) are locked only from here
-    # to the commit, so as little as possible happens after this point.
+    await repository.insert_lines(session, lines)
+    # Everything above touches only this buyer's rows. The hot rows (the product, then the
+    # stream's event counter) are locked only from here to the commit: one conditional
+    # UPDATE per product, two statements for all the events, then the boundary commits.
     levels = [
         await stock.reserve(session, item.product_id, item.quantity, price_fen=offer.prices[item.product_id], now=now) for item in items
     ]
-    await append_event(
+    placed = {
+        "order_id": order.id,
+        "buyer": mask_display_name(buyer.display_name),
+        "items": [{"product_id": line.product_id, "quantity": line.quantity} for line in lines],
+        "total_fen": order.total_fen,
+    }
+    await append_events(
         session,
         stream_id,
-        EventType.order_placed,
-        {
-            "order_id": order.id,
-            "buyer": mask_display_name(buyer.display_name),
-            "items": [{"product_id": line.product_id, "quantity": line.quantity} for line in lines],
-            "total_fen": order.total_fen,
-        },
+        [(EventType.order_placed, placed), *((EventType.stock_changed, level.event_data()) for level in levels)],
         ts=now,
     )
-    for level in levels:
-        await append_event(session, stream_id, EventType.stock_changed, level.event_data(), ts=now)
     return PlacedOrder(order=order, lines=lines, created=True)
 
 
@@ -181,7 +180,7 @@ async def _replay(session: AsyncSession, order: Order, digest: str) -> PlacedOrd
     return PlacedOrder(order=order, lines=(await repository.lines_of(session, [order.id]))[order.id], created=False)
 
 
-def _refusal(stream_id: int, offer: streams_service.StreamOffer | None, data: OrderCreate, cap: int) -> LiveCommerceError | None:
+def refusal(stream_id: int, offer: streams_service.StreamOffer | None, data: OrderCreate, cap: int) -> LiveCommerceError | None:
     """Why this stream cannot take this order, if it cannot."""
     if offer is None:
         return NotFound(f"Stream {stream_id} does not exist.")
@@ -206,21 +205,43 @@ async def _insert_unless_key_taken(session: AsyncSession, order: Order) -> int |
     without a savepoint round trip on every order): on PostgreSQL it waits for the winner
     to commit or roll back, so a winner that failed (out of stock) leaves the key free.
     """
-    values = order.model_dump(exclude={"id"})
-    insert = pg_insert if repository.is_postgresql(session) else sqlite_insert
-    stmt = insert(Order).values(**values).on_conflict_do_nothing(index_elements=["buyer_id", "idempotency_key"]).returning(col(Order.id))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    values = {
+        "buyer_id": order.buyer_id,
+        "stream_id": order.stream_id,
+        "channel": order.channel,
+        "status": order.status,
+        "idempotency_key": order.idempotency_key,
+        "request_hash": order.request_hash,
+        "total_fen": order.total_fen,
+        "created_at": order.created_at,
+        "expires_at": order.expires_at,
+    }
+    stmt = _INSERT_ORDER_PG if repository.is_postgresql(session) else _INSERT_ORDER_SQLITE
+    return (await session.execute(stmt, values)).scalar_one_or_none()
+
+
+_ORDERS: Table = Order.__table__  # type: ignore[attr-defined]
+_INSERT_ORDER_PG = pg_insert(_ORDERS).on_conflict_do_nothing(index_elements=["buyer_id", "idempotency_key"]).returning(_ORDERS.c.id)
+_INSERT_ORDER_SQLITE = sqlite_insert(_ORDERS).on_conflict_do_nothing(index_elements=["buyer_id", "idempotency_key"]).returning(_ORDERS.c.id)
 
 
 async def _check_buyer_cap(session: AsyncSession, buyer_id: int, stream_id: int, data: OrderCreate, cap: int) -> None:
     held = await repository.held_quantities(session, buyer_id, stream_id, [item.product_id for item in data.items])
+    error = buyer_cap_error(held, data, cap)
+    if error is not None:
+        raise error
+
+
+def buyer_cap_error(held: dict[int, int], data: OrderCreate, cap: int) -> Conflict | None:
+    """The refusal of an order that would take the buyer past `cap` units of a product, given what they `held`."""
     over = [item for item in data.items if held.get(item.product_id, 0) + item.quantity > cap]
-    if over:
-        errors = [
-            {"field": "items", "message": f"product {item.product_id}: you hold {held.get(item.product_id, 0)} of at most {cap}"}
-            for item in over
-        ]
-        raise Conflict(f"At most {cap} units of a product per buyer in one stream.", extra={"errors": errors})
+    if not over:
+        return None
+    errors = [
+        {"field": "items", "message": f"product {item.product_id}: you hold {held.get(item.product_id, 0)} of at most {cap}"}
+        for item in over
+    ]
+    return Conflict(f"At most {cap} units of a product per buyer in one stream.", extra={"errors": errors})
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -67,32 +67,51 @@ async def reserve(session: AsyncSession, product_id: int, quantity: int, *, now:
     With `price_fen`, the reservation also requires the product to still cost that (the
     caller priced the order from an earlier read); a changed price is a Conflict.
     """
-    condition = (col(Product.stock) >= quantity) & col(Product.is_active)
-    if price_fen is not None:
-        condition = condition & (col(Product.price_fen) == price_fen)
-    level = await _move(
-        session,
-        product_id,
-        condition,
-        {"stock": col(Product.stock) - quantity, "reserved": col(Product.reserved) + quantity},
-        now,
-    )
-    if level is not None:
-        return level
-    row = (
+    params = {"product_id": product_id, "quantity": quantity, "now": now}
+    if price_fen is None:
+        row = (await session.execute(_RESERVE, params)).first()
+    else:
+        row = (await session.execute(_RESERVE_AT_PRICE, {**params, "expected_price": price_fen})).first()
+    if row is not None:
+        pid, county_id, price, stock, reserved, sold = row
+        return StockLevel(pid, county_id, price, stock, reserved, sold)
+    found = (
         await session.execute(
             select(col(Product.stock), col(Product.is_active), col(Product.price_fen)).where(col(Product.id) == product_id)
         )
     ).first()
-    if row is not None and not row[1]:
-        raise InvalidState(f"Product {product_id} is no longer on sale.")
-    left = 0 if row is None else row[0]
-    if row is not None and left >= quantity and price_fen is not None and row[2] != price_fen:
-        raise Conflict(f"The price of product {product_id} changed while ordering; please order again.")
-    raise OutOfStock(
+    raise reservation_refusal(product_id, quantity, None if found is None else (found[0], found[1], found[2]), price_fen)
+
+
+def reservation_refusal(
+    product_id: int, quantity: int, found: tuple[int, bool, int] | None, price_fen: int | None
+) -> InvalidState | Conflict | OutOfStock:
+    """Why `quantity` units of a product (`found` as (stock, is_active, price_fen), None if missing) cannot be reserved."""
+    if found is not None and not found[1]:
+        return InvalidState(f"Product {product_id} is no longer on sale.")
+    left = 0 if found is None else found[0]
+    if found is not None and left >= quantity and price_fen is not None and found[2] != price_fen:
+        return Conflict(f"The price of product {product_id} changed while ordering; please order again.")
+    return OutOfStock(
         f"Product {product_id} has {left} unit(s) left; {quantity} requested.",
         extra={"product_id": product_id, "available": left},
     )
+
+
+# The reservation is the one statement every order runs on the hot row: built once, so a
+# request only binds its values (see `_move` for the other, rarer moves).
+_PRODUCTS: Table = Product.__table__  # type: ignore[attr-defined]
+_RESERVE = (
+    update(_PRODUCTS)
+    .where(_PRODUCTS.c.id == bindparam("product_id"), _PRODUCTS.c.stock >= bindparam("quantity"), _PRODUCTS.c.is_active)
+    .values(
+        stock=_PRODUCTS.c.stock - bindparam("quantity"),
+        reserved=_PRODUCTS.c.reserved + bindparam("quantity"),
+        updated_at=bindparam("now", type_=_PRODUCTS.c.updated_at.type),
+    )
+    .returning(_PRODUCTS.c.id, _PRODUCTS.c.county_id, _PRODUCTS.c.price_fen, _PRODUCTS.c.stock, _PRODUCTS.c.reserved, _PRODUCTS.c.sold)
+)
+_RESERVE_AT_PRICE = _RESERVE.where(_PRODUCTS.c.price_fen == bindparam("expected_price"))
 
 
 async def release(session: AsyncSession, product_id: int, quantity: int, *, now: datetime) -> StockLevel:
