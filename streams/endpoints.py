@@ -56,7 +56,7 @@ async def end_stream(session: SessionDep, clock: ClockDep, principal: CurrentUse
 @router.post("/{stream_id}/pin", response_model=StreamDetail, summary="Pin a featured product on screen", responses=_CONTROL_ERRORS)
 async def pin_product(session: SessionDep, clock: ClockDep, principal: CurrentUser, stream_id: StreamId, body: PinRequest) -> StreamDetail:
     await service.require_controller(session, principal, await _existing(session, stream_id))
-    await service.pin_product(session, stream_id, body.product_id, now=clock.now())
+    await service.pin_product(session, stream_id, body.product_id, now=clock.now(), actor=principal)
     return await service.stream_detail(session, stream_id)
 
 

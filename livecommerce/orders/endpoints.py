@@ -15,6 +15,7 @@ from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.payments import SIGNATURE_HEADER, SandboxProvider, parse_signed_webhook
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate, OrderPublic, PaymentReceipt
 from livecommerce.pagination import Page, PageDep
+from livecommerce.ratelimit_deps import order_placement_limit
 from livecommerce.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["orders"])
@@ -48,7 +49,11 @@ IdempotencyKey = Annotated[
     response_model=OrderPublic,
     status_code=201,
     summary="Order featured products during a live stream (idempotent by Idempotency-Key)",
-    responses={409: {"description": "Out of stock, stream not live, buyer limit reached, or the key was used for another order"}},
+    responses={
+        409: {"description": "Out of stock, stream not live, buyer limit reached, or the key was used for another order"},
+        429: {"description": "Too many orders from this buyer or for this stream; see Retry-After"},
+    },
+    dependencies=[Depends(order_placement_limit)],
 )
 async def place_order(
     session: SessionDep,

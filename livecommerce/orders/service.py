@@ -27,6 +27,7 @@ from sqlmodel import col, select
 
 from livecommerce.accounts.auth import Principal
 from livecommerce.accounts.models import User
+from livecommerce.audit import service as audit
 from livecommerce.catalog.service import splits_of
 from livecommerce.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
 from livecommerce.events import PENDING_EVENTS_KEY, EventType, append_event, append_events
@@ -492,6 +493,7 @@ async def refund_order(session: AsyncSession, principal: Principal, order_id: in
     lines = (await repository.lines_of(session, [order_id]))[order_id]
     levels = [await stock.restock(session, line.product_id, line.quantity, now=now) for line in lines]
     await reverse_sale(session, order_id, now=now)
+    await audit.record(session, principal, "order.refunded", f"order:{order_id}", {"amount_fen": order.total_fen}, now=now)
     refunded = await repository.get_order(session, order_id)
     assert refunded is not None
     if refunded.stream_id is not None:
