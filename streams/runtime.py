@@ -68,6 +68,8 @@ class RelayComponent:
             self.bus,
             self.presence,
             viewer_buffer=self.settings.relay_viewer_buffer,
+            viewer_buffer_bytes=self.settings.relay_viewer_buffer_bytes,
+            fast_path=self.settings.relay_fast_path,
             poll_interval=self.settings.relay_poll_interval_seconds,
         )
         await self.relay.start()

@@ -8,9 +8,11 @@ Refused handshakes answer with a problem+json HTTP response: 401 (bad token), 40
 stream), 422 (bad `since`). Close codes after the handshake:
 - 1000 normal, 1001 the server is shutting down (reconnect elsewhere with `since`),
 - 1011 an internal error (reconnect with `since`),
-- 4008 this client stopped reading: its socket took no data while its bounded queue
-  (`relay_viewer_buffer` messages) filled, or for over 5 s while it caught up from history
-  (reconnect with `since`). Bursts alone never cut a reader: they are read from history.
+- 4008 this client stopped reading: its socket took no data while its bounded buffer filled
+  (events worth `relay_viewer_buffer_bytes` on uvicorn's default protocol, where the relay
+  writes frames to the transport itself; `relay_viewer_buffer` queued messages elsewhere), or
+  for over 5 s while it caught up from history (reconnect with `since`). Bursts alone never
+  cut a reader: a viewer whose unsent bytes pass the bound reads from history at its own pace.
 Keepalive pings come from the server (uvicorn's ping interval/timeout) and cut dead peers.
 """
 
@@ -28,6 +30,7 @@ from livecommerce.db import Database
 from livecommerce.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
 from livecommerce.settings import Settings
 from streams.models import Stream
+from streams.relay.fastpath import fast_socket
 from streams.relay.hub import Relay
 
 router = APIRouter()
@@ -88,7 +91,10 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         await websocket.send_denial_response(problem_response(exc.status, body, headers))
         return
     # Joined before the handshake completes: once a client is connected, nothing committed is missed.
-    viewer = await relay.join(stream_id, websocket.send_text, since=since, staff=principal is not None and principal.is_staff)
+    staff = principal is not None and principal.is_staff
+    # Starlette keeps the ASGI send as `_send`; under uvicorn's default websocket protocol the hub writes frames to it directly.
+    fast = fast_socket(websocket._send) if relay.fast_path else None
+    viewer = await relay.join(stream_id, websocket.send_text, since=since, staff=staff, fast=fast)
     try:
         await websocket.accept()
     except BaseException:

@@ -5,9 +5,15 @@ one that jumps ahead waits a moment for the missing ones (publishers on other in
 and then the gap is filled from history (the bus's recent copy if complete, else the outbox).
 A poll of the streams' committed heads catches whatever the bus never carried.
 
-Each viewer has a bounded queue and its own writer task; the hub never awaits a socket, so a
-stalled viewer cannot slow the others. A viewer whose queue fills is cut off (close 4008) and
-may resume with `since=<last seq it got>`.
+The hub never awaits a socket, so a stalled viewer cannot slow the others. Each event is
+encoded once per audience (staff, everyone else). A viewer that is caught up and whose
+connection allows it (see `fastpath`) is "live": the hub writes the encoded frames straight to
+its transport, like `websockets.broadcast()`, as long as the bytes it has not yet taken stay
+under `viewer_buffer_bytes`. Over that bound it drops back to its own writer task, which reads
+what it missed from history at the pace its socket takes it and makes it live again once caught
+up; a socket that takes nothing for `STALL_SECONDS` meanwhile is cut off (close 4008), and the
+client may resume with `since=<last seq it got>`. Viewers without that fast path have a bounded
+queue drained by their writer task through the ASGI send.
 """
 
 from __future__ import annotations
@@ -19,16 +25,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
+from prometheus_client import Counter, Gauge
 
 from livecommerce.db import Database
-from livecommerce.metrics import EVENTS_RELAYED, WS_CONNECTIONS, WS_DISCONNECTS
+from livecommerce.metrics import EVENTS_RELAYED, REGISTRY, WS_CONNECTIONS, WS_DISCONNECTS
 from streams.relay.bus import RESYNC, Envelope, EventBus, Subscription
+from streams.relay.fastpath import FastSocket, text_frame
 from streams.relay.outbox import EventSource, stream_heads
 from streams.relay.presence import Presence
 from streams.relay.redis import dumps
 from streams.relay.views import public_envelope
 
 log = structlog.get_logger(__name__)
+
+FAST_PATH_VIEWERS = Gauge(
+    "livecommerce_relay_fast_path_viewers", "Websocket viewers the relay writes to directly (caught up).", registry=REGISTRY
+)
+HISTORY_CATCH_UPS = Counter(
+    "livecommerce_relay_history_catch_ups_total", "Fast-path viewers sent back to history by a full buffer.", registry=REGISTRY
+)
 
 SendText = Callable[[str], Awaitable[None]]
 
@@ -42,22 +57,28 @@ REORDER_WINDOW_SECONDS = 0.05
 EMPTY_HUB_LINGER_SECONDS = 10.0
 MAX_PENDING = 10_000
 STALL_SECONDS = 5.0
+MAX_FAN_OUT_BATCH = 64  # frames joined into one write per live viewer (a burst is written in slices)
 
 
 @dataclass(slots=True)
 class Frame:
-    """One event serialized once per audience."""
+    """One event serialized once per audience, as JSON text and as a ready websocket frame."""
 
     seq: int
     staff: str
     public: str
+    staff_wire: bytes
+    public_wire: bytes
 
 
 def make_frame(envelope: Envelope) -> Frame:
     """Serialize an envelope for staff and for everyone else."""
     staff = dumps(envelope)
     public = dumps(public_envelope(envelope))
-    return Frame(int(envelope["seq"]), staff, public if public != staff else staff)
+    staff_wire = text_frame(staff)
+    if public == staff:
+        return Frame(int(envelope["seq"]), staff, staff, staff_wire, staff_wire)
+    return Frame(int(envelope["seq"]), staff, public, staff_wire, text_frame(public))
 
 
 @dataclass(frozen=True)
@@ -69,24 +90,28 @@ class Closing:
 
 
 class Viewer:
-    """One websocket watching one stream: a bounded queue and the task that writes it out.
+    """One websocket watching one stream: live on the hub's fast path, or a bounded queue and the task that writes it out.
 
-    A burst larger than the queue (a catch-up after a Redis outage, say) does not cut a
-    healthy viewer: its queue is dropped and the writer reads those events from history
-    instead. A viewer is cut off (4008) only when its socket stops taking data: the writer
-    is blocked in a send (the transport's buffer is full) while its queue fills up, or for
-    longer than `STALL_SECONDS` while it reads from history.
+    A burst larger than the queue or the byte bound (a catch-up after a Redis outage, say)
+    does not cut a healthy viewer: it reads those events from history instead. A viewer is
+    cut off (4008) only when its socket stops taking data: the writer is blocked in a send
+    (the transport's buffer is full) while its queue fills up or, on the fast path, while
+    events worth `viewer_buffer_bytes` arrive; or for longer than `STALL_SECONDS` while it
+    reads from history.
     """
 
-    def __init__(self, hub: Hub, send: SendText, *, staff: bool, since: int, buffer: int) -> None:
+    def __init__(self, hub: Hub, send: SendText, *, staff: bool, since: int, buffer: int, fast: FastSocket | None = None) -> None:
         self.hub = hub
         self.send = send
         self.staff = staff
         self.buffer = buffer
+        self.fast = fast  # set when the hub may write frames to the connection directly
+        self.live = False  # the hub writes to `fast` itself; the queue and the writer are idle
         self.sent_seq = since  # the last seq written to the socket
         self.queued_seq = since  # the last seq accepted for delivery (queued or to be read from history)
         self.backlog_until = since  # history to send before the queue
         self.blocked_since: float | None = None  # set while a send waits for the socket
+        self.blocked_bytes = 0  # encoded size of the events that arrived meanwhile
         self._queue: deque[Frame] = deque()
         self._wake = asyncio.Event()
         self.closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
@@ -106,12 +131,15 @@ class Viewer:
         if frame.seq <= self.queued_seq or self.closing.done():
             return
         lagging = self.backlog_until > self.sent_seq
-        if self.blocked_since is not None and (
-            len(self._queue) >= self.buffer or (lagging and asyncio.get_running_loop().time() - self.blocked_since > STALL_SECONDS)
-        ):
-            WS_DISCONNECTS.labels("slow_consumer").inc()
-            self.close(CLOSE_SLOW_CONSUMER, f"too slow; reconnect with since={self.sent_seq}")
-            return
+        if self.blocked_since is not None:
+            self.blocked_bytes += len(frame.staff_wire if self.staff else frame.public_wire)
+            if (
+                len(self._queue) >= self.buffer
+                or (self.fast is not None and self.blocked_bytes > self.hub.relay.viewer_buffer_bytes)
+                or (lagging and asyncio.get_running_loop().time() - self.blocked_since > STALL_SECONDS)
+            ):
+                self.cut_off()
+                return
         if lagging or len(self._queue) >= self.buffer:
             self._queue.clear()
             self.backlog_until = frame.seq
@@ -119,6 +147,17 @@ class Viewer:
             self._queue.append(frame)
         self.queued_seq = frame.seq
         self._wake.set()
+
+    def catch_up(self, until: int) -> None:
+        """Read everything up to `until` from history (the hub stopped writing to this viewer)."""
+        self.backlog_until = max(self.backlog_until, until)
+        self.queued_seq = max(self.queued_seq, until)
+        self._wake.set()
+
+    def cut_off(self) -> None:
+        """Close a viewer whose socket stopped taking data (4008); it may resume from what it got."""
+        WS_DISCONNECTS.labels("slow_consumer").inc()
+        self.close(CLOSE_SLOW_CONSUMER, f"too slow; reconnect with since={self.sent_seq}")
 
     def close(self, code: int | None, reason: str = "") -> None:
         """Stop delivering and ask the connection's handler to close with `code`."""
@@ -133,17 +172,21 @@ class Viewer:
         loop = asyncio.get_running_loop()
         queue, wake = self._queue, self._wake
         try:
-            while True:
+            while not self.closing.done():
                 if self.backlog_until > self.sent_seq:
                     await self._send_backlog(loop)
+                    continue
                 while queue:
                     frame = queue.popleft()
                     if frame.seq > self.sent_seq:
                         self.blocked_since = loop.time()
                         await self.send(frame.staff if self.staff else frame.public)
-                        self.blocked_since = None
+                        self.blocked_since, self.blocked_bytes = None, 0
                         self.sent_seq = frame.seq
                 if self.backlog_until <= self.sent_seq and not queue:
+                    # Caught up: from the next event on, the hub writes to this viewer itself if it can.
+                    if self.fast is not None:
+                        self.hub.go_live(self)
                     wake.clear()
                     await wake.wait()
         except asyncio.CancelledError:
@@ -152,14 +195,19 @@ class Viewer:
             self.close(None if _is_disconnect(exc) else CLOSE_INTERNAL_ERROR, "relay error")
 
     async def _send_backlog(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self.sent_seq < self.backlog_until:
+        while self.sent_seq < self.backlog_until and not self.closing.done():
             batch = await self.hub.source.after(self.stream_id, self.sent_seq, self.backlog_until)
             if not batch or int(batch[0]["seq"]) != self.sent_seq + 1:
                 raise RuntimeError(f"history of stream {self.stream_id} after seq {self.sent_seq} is missing")
             for envelope in batch:
                 self.blocked_since = loop.time()
-                await self.send(dumps(envelope if self.staff else public_envelope(envelope)))
-                self.blocked_since = None
+                try:
+                    async with asyncio.timeout(STALL_SECONDS):
+                        await self.send(dumps(envelope if self.staff else public_envelope(envelope)))
+                except TimeoutError:  # behind and its socket took nothing for that long
+                    self.cut_off()
+                    return
+                self.blocked_since, self.blocked_bytes = None, 0
                 self.sent_seq = int(envelope["seq"])
 
 
@@ -178,6 +226,10 @@ class Hub:
         self.source = relay.source
         self.stream_id = stream_id
         self.viewers: set[Viewer] = set()
+        # Caught-up viewers the hub writes to directly, by audience (each gets one encoding of an event).
+        self.live_public: dict[Viewer, FastSocket] = {}
+        self.live_staff: dict[Viewer, FastSocket] = {}
+        self.queued: set[Viewer] = set()  # the others: frames go through their queue and writer
         self.last_seq = 0
         self.target = 0  # a seq known to be committed
         self.ready = asyncio.Event()
@@ -203,12 +255,46 @@ class Hub:
             self.target = head
             self._wake.set()
 
+    @property
+    def live(self) -> set[Viewer]:
+        """The viewers on the fast path."""
+        return {*self.live_public, *self.live_staff}
+
+    def add(self, viewer: Viewer) -> None:
+        """Start delivering to a viewer (through its queue until it has caught up)."""
+        self.viewers.add(viewer)
+        self.queued.add(viewer)
+        self.empty_since = None
+
     def discard(self, viewer: Viewer) -> None:
         """Stop delivering to a viewer."""
         if viewer in self.viewers:
             self.viewers.discard(viewer)
+            self.queued.discard(viewer)
+            if viewer.live:
+                del (self.live_staff if viewer.staff else self.live_public)[viewer]
+                viewer.live = False
+                FAST_PATH_VIEWERS.dec()
             if not self.viewers:
                 self.empty_since = asyncio.get_running_loop().time()
+
+    def go_live(self, viewer: Viewer) -> bool:
+        """Write to a caught-up viewer directly from now on, if its connection allows it."""
+        fast = viewer.fast
+        if (
+            fast is None
+            or viewer not in self.queued
+            or viewer.sent_seq != self.last_seq
+            or viewer.closing.done()
+            or not fast.usable()
+            or fast.buffered() > self.relay.viewer_buffer_bytes
+        ):
+            return False
+        self.queued.discard(viewer)
+        (self.live_staff if viewer.staff else self.live_public)[viewer] = fast
+        viewer.live = True
+        FAST_PATH_VIEWERS.inc()
+        return True
 
     async def _run(self) -> None:
         while True:
@@ -250,35 +336,89 @@ class Hub:
             batch = await self.source.after(self.stream_id, self.last_seq, self.target)
             if not batch or int(batch[0]["seq"]) != self.last_seq + 1:
                 raise RuntimeError(f"no history after seq {self.last_seq} up to {self.target}")
+            frames: list[Frame] = []
             for envelope in batch:
-                if int(envelope["seq"]) == self.last_seq + 1:
-                    self._deliver(envelope)
+                if int(envelope["seq"]) == self.last_seq + len(frames) + 1:
+                    frames.append(make_frame(envelope))
+            if frames:
+                self._deliver(frames)
             self._drain()
 
     def _drain(self) -> None:
         pending = self._pending
+        if not pending:
+            return
         for seq in [s for s in pending if s <= self.last_seq]:
             del pending[seq]
-        while self.last_seq + 1 in pending:
-            self._deliver(pending.pop(self.last_seq + 1))
+        frames: list[Frame] = []
+        while (seq := self.last_seq + len(frames) + 1) in pending:
+            frames.append(make_frame(pending.pop(seq)))
+        if frames:
+            self._deliver(frames)
 
-    def _deliver(self, envelope: Envelope) -> None:
-        frame = make_frame(envelope)
-        self.last_seq = frame.seq
-        for viewer in list(self.viewers):
-            viewer.push(frame)
-        EVENTS_RELAYED.inc(len(self.viewers))
+    def _deliver(self, frames: list[Frame]) -> None:
+        """Hand consecutive frames (starting at last_seq + 1) to every viewer."""
+        for start in range(0, len(frames), MAX_FAN_OUT_BATCH):
+            part = frames[start : start + MAX_FAN_OUT_BATCH]
+            self.last_seq = part[-1].seq
+            if self.live_public:
+                self._write_live(self.live_public, part, [f.public_wire for f in part])
+            if self.live_staff:
+                self._write_live(self.live_staff, part, [f.staff_wire for f in part])
+            for viewer in list(self.queued):
+                for frame in part:
+                    viewer.push(frame)
+            EVENTS_RELAYED.inc(len(self.viewers) * len(part))
+
+    def _write_live(self, live: dict[Viewer, FastSocket], frames: list[Frame], wires: list[bytes]) -> None:
+        # The hot loop: one transport write per live viewer of an audience, no await, nothing encoded per viewer.
+        last = frames[-1].seq
+        data = wires[0] if len(wires) == 1 else b"".join(wires)
+        room = self.relay.viewer_buffer_bytes - len(data)
+        closed: list[Viewer] = []
+        behind: list[Viewer] = []
+        for viewer, fast in live.items():
+            transport = fast.transport
+            if fast.protocol.close_sent or transport.is_closing():
+                closed.append(viewer)  # the peer left or a close is under way
+            elif transport.get_write_buffer_size() > room:
+                behind.append(viewer)  # a burst, or a stalled socket: it reads these from history at its own pace
+            else:
+                transport.write(data)
+                viewer.sent_seq = viewer.queued_seq = viewer.backlog_until = last
+        for viewer in behind:
+            del live[viewer]
+            viewer.live = False
+            self.queued.add(viewer)
+            viewer.catch_up(last)
+        if behind:
+            FAST_PATH_VIEWERS.dec(len(behind))
+            HISTORY_CATCH_UPS.inc(len(behind))
+        for viewer in closed:
+            viewer.close(None)  # its handler finishes the connection
 
 
 class Relay:
     """This instance's hubs, fed by the bus and by a poll of the outbox heads."""
 
-    def __init__(self, db: Database, bus: EventBus, presence: Presence, *, viewer_buffer: int = 512, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        presence: Presence,
+        *,
+        viewer_buffer: int = 512,
+        viewer_buffer_bytes: int = 256 * 1024,
+        fast_path: bool = True,
+        poll_interval: float = 1.0,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.presence = presence
         self.source = EventSource(db, bus)
         self.viewer_buffer = viewer_buffer
+        self.viewer_buffer_bytes = viewer_buffer_bytes
+        self.fast_path = fast_path
         self.poll_interval = poll_interval
         self.hubs: dict[int, Hub] = {}
         self.viewers: set[Viewer] = set()
@@ -317,18 +457,20 @@ class Relay:
         for viewer in list(self.viewers):
             viewer.close(CLOSE_GOING_AWAY, "server shutting down")
 
-    async def join(self, stream_id: int, send: SendText, *, since: int | None, staff: bool) -> Viewer:
-        """Register a websocket for a stream's events after `since`; `viewer.start()` begins sending."""
+    async def join(self, stream_id: int, send: SendText, *, since: int | None, staff: bool, fast: FastSocket | None = None) -> Viewer:
+        """Register a websocket for a stream's events after `since`; `viewer.start()` begins sending.
+
+        `fast` is the connection the hub may write to directly once the viewer has caught up.
+        """
         hub = self.hubs.get(stream_id) or self._new_hub(stream_id)
         await hub.ready.wait()
         # No await from here on: the viewer's position and the hub's are taken together.
         head = hub.last_seq
         start = head if since is None else since
-        viewer = Viewer(hub, send, staff=staff, since=start, buffer=self.viewer_buffer)
+        viewer = Viewer(hub, send, staff=staff, since=start, buffer=self.viewer_buffer, fast=fast if self.fast_path else None)
         viewer.backlog_until = max(start, head) if start < head else start
         viewer.queued_seq = max(start, head)
-        hub.viewers.add(viewer)
-        hub.empty_since = None
+        hub.add(viewer)
         self.viewers.add(viewer)
         self.presence.joined(stream_id)
         WS_CONNECTIONS.inc()

@@ -189,7 +189,13 @@ class TestSlowConsumer:
         self, settings: Settings, shared_redis_cleanup: None, make: Factory, db: Database
     ) -> None:
         server = start_server(
-            server_env(settings, REDIS_URL, LIVECOMMERCE_RELAY_VIEWER_BUFFER="16", LIVECOMMERCE_RELAY_POLL_INTERVAL_SECONDS="0.2")
+            server_env(
+                settings,
+                REDIS_URL,
+                LIVECOMMERCE_RELAY_VIEWER_BUFFER="16",
+                LIVECOMMERCE_RELAY_VIEWER_BUFFER_BYTES="65536",
+                LIVECOMMERCE_RELAY_POLL_INTERVAL_SECONDS="0.2",
+            )
         )
         try:
             stream = await live_stream(make, db)
@@ -220,6 +226,40 @@ class TestSlowConsumer:
             assert len(received) < 125
         finally:
             server.kill()
+
+
+class TestFastPath:
+    async def test_livecommerce_serve_writes_to_caught_up_viewers_directly(
+        self, settings: Settings, shared_redis_cleanup: None, make: Factory, db: Database
+    ) -> None:
+        server = start_server(server_env(settings, REDIS_URL))
+        try:
+            stream = await live_stream(make, db)
+            headers = await organizer_headers(make, stream)
+            async with (
+                connect(server, stream.id, since=0) as anonymous,
+                connect(server, stream.id, since=0, additional_headers=headers) as staff,
+            ):
+                async with asyncio.timeout(10):
+                    while await _gauge(server, "livecommerce_relay_fast_path_viewers") != 2:
+                        await asyncio.sleep(0.05)
+                for _ in range(5):
+                    await pin(server, stream, headers)
+                public = await receive_types(anonymous, 5, "product.pinned")
+                whole = await receive_types(staff, 5, "product.pinned")
+            assert [m["seq"] for m in public] == list(range(1, len(public) + 1))
+            assert [m["seq"] for m in whole] == [m["seq"] for m in public]
+        finally:
+            server.kill()
+
+
+async def _gauge(server: ServerHandle, name: str) -> float | None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=3) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 class TestShutdown:

@@ -67,8 +67,20 @@ async def bus(relay_backend: str, settings: Settings, redis_client: Redis) -> As
 @pytest.fixture
 async def server(app: Any, redis_client: Redis) -> AsyncIterator[str]:
     """The app served by uvicorn on a free port in this event loop; yields its ws:// base URL."""
+    async for url in _serve(app, ws="auto"):
+        yield url
+
+
+@pytest.fixture
+async def legacy_server(app: Any, redis_client: Redis) -> AsyncIterator[str]:
+    """Like `server`, on uvicorn's legacy `websockets` protocol, which offers the relay no fast path."""
+    async for url in _serve(app, ws="websockets"):
+        yield url
+
+
+async def _serve(app: Any, ws: str) -> AsyncIterator[str]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws_per_message_deflate=False, timeout_graceful_shutdown=5
+        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=ws, ws_per_message_deflate=False, timeout_graceful_shutdown=5
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
