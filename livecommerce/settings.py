@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)  # outbox safety-net poll
     relay_coalesce_interval_seconds: float = Field(default=0.4, gt=0)  # sales.updated / viewers.updated at most this often
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Websockets: viewers only listen, so what they send is kept small and rare.
+    ws_max_message_bytes: int = Field(default=4096, gt=0)
+    ws_max_messages_per_minute: int = Field(default=60, gt=0)
+    # Households often share one carrier-grade NAT address, so this bound is generous.
+    ws_max_connections_per_address: int = Field(default=200, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     log_json: bool | None = None
     log_level: str = "INFO"

@@ -5,8 +5,11 @@ object each, seq rising by exactly 1. With `since`, every event after it comes f
 Staff (admins, organizers) get `data` whole; everyone else a filtered copy with buyers masked.
 
 Refused handshakes answer with a problem+json HTTP response: 401 (bad token), 404 (unknown
-stream), 422 (bad `since`). Close codes after the handshake:
+stream), 422 (bad `since`), 429 (too many connections from one address,
+`ws_max_connections_per_address`, per instance). Close codes after the handshake:
 - 1000 normal, 1001 the server is shutting down (reconnect elsewhere with `since`),
+- 1008 the client sent more messages than a viewer needs (`ws_max_messages_per_minute`),
+- 1009 the client sent a message over `ws_max_message_bytes`,
 - 1011 an internal error (reconnect with `since`),
 - 4008 this client stopped reading: its socket took no data while its bounded buffer filled
   (events worth `relay_viewer_buffer_bytes` on uvicorn's default protocol, where the relay
@@ -78,18 +81,65 @@ async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
         return await principal_from_token(session, token, settings.secret_key) if token else None
 
 
+class _TooManyConnections(LiveCommerceError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class AddressCounter:
+    """Open websockets per client address on this instance."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, int] = {}
+
+    def acquire(self, address: str, limit: int) -> None:
+        """Count one more connection from `address`, or refuse it past `limit`."""
+        count = self.open.get(address, 0)
+        if count >= limit:
+            raise _TooManyConnections(f"Too many open connections from this address (at most {limit}).", headers={"Retry-After": "5"})
+        self.open[address] = count + 1
+
+    def release(self, address: str) -> None:
+        """Forget one connection from `address`."""
+        count = self.open.get(address, 0) - 1
+        if count > 0:
+            self.open[address] = count
+        else:
+            self.open.pop(address, None)
+
+
+def _address_counter(websocket: WebSocket) -> AddressCounter:
+    state = websocket.app.state
+    counter: AddressCounter | None = getattr(state, "ws_address_counter", None)
+    if counter is None:
+        counter = state.ws_address_counter = AddressCounter()
+    return counter
+
+
 @router.websocket("/ws/streams/{stream_id}", name="stream_events")
 async def stream_events(websocket: WebSocket, stream_id: int) -> None:
     """Relay a stream's events: the history after `since`, then live ones."""
     relay: Relay = websocket.app.state.relay
+    settings: Settings = websocket.app.state.settings
+    addresses = _address_counter(websocket)
+    address = websocket.client.host if websocket.client else "unknown"
     try:
         since = _since(websocket)
         principal = await _admit(websocket, stream_id)
+        addresses.acquire(address, settings.ws_max_connections_per_address)
     except LiveCommerceError as exc:
         body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
-        headers = exc.headers if isinstance(exc, Unauthorized) else None
+        headers = exc.headers if isinstance(exc, Unauthorized | _TooManyConnections) else None
         await websocket.send_denial_response(problem_response(exc.status, body, headers))
         return
+    try:
+        await _serve_viewer(websocket, relay, settings, stream_id, since, principal)
+    finally:
+        addresses.release(address)
+
+
+async def _serve_viewer(
+    websocket: WebSocket, relay: Relay, settings: Settings, stream_id: int, since: int | None, principal: Principal | None
+) -> None:
     # Joined before the handshake completes: once a client is connected, nothing committed is missed.
     staff = principal is not None and principal.is_staff
     # Starlette keeps the ASGI send as `_send`; under uvicorn's default websocket protocol the hub writes frames to it directly.
@@ -101,7 +151,7 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         await relay.leave(viewer)
         raise
     viewer.start()
-    reader = asyncio.create_task(_read_until_disconnect(websocket), name=f"ws-reader-{stream_id}")
+    reader = asyncio.create_task(_read_until_disconnect(websocket, settings), name=f"ws-reader-{stream_id}")
     try:
         waiting: set[asyncio.Future[object]] = {reader, viewer.closing}  # type: ignore[arg-type]
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -122,10 +172,24 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         await relay.leave(viewer)
 
 
-async def _read_until_disconnect(websocket: WebSocket) -> None:
+async def _read_until_disconnect(websocket: WebSocket, settings: Settings) -> None:
     # Viewers have nothing to say; reading keeps flow control moving and notices the close.
+    # Whoever talks a lot, or sends something large, is not a viewer: close them.
+    window_start = asyncio.get_running_loop().time()
+    received = 0
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+            if size > settings.ws_max_message_bytes:
+                await websocket.close(1009, "message too big")
+                return
+            now = asyncio.get_running_loop().time()
+            if now - window_start >= 60:
+                window_start, received = now, 0
+            received += 1
+            if received > settings.ws_max_messages_per_minute:
+                await websocket.close(1008, "too many messages")
                 return
