@@ -74,7 +74,7 @@ class _BadSince(LiveCommerceError):
 async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
     db: Database = websocket.app.state.db
     settings: Settings = websocket.app.state.settings
-    async with db.sessionmaker() as session:
+    async with db.read_sessionmaker() as session:
         if await session.get(Stream, stream_id) is None:
             raise NotFound(f"Stream {stream_id} does not exist.")
         token = _token(websocket)

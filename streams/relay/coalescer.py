@@ -144,7 +144,7 @@ class Coalescer:
             await self._emit_viewers(stream_id)
 
     async def _live_heads(self) -> dict[int, int]:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_sessionmaker() as session:
             rows = await session.execute(
                 select(col(Stream.id), col(StreamSequence.last_seq))
                 .join(StreamSequence, col(StreamSequence.stream_id) == col(Stream.id))
@@ -153,7 +153,7 @@ class Coalescer:
             return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}
 
     async def _load_last_emitted(self, stream_id: int) -> None:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_sessionmaker() as session:
             for event_type in (EventType.sales_updated, EventType.viewers_updated):
                 data = await session.scalar(
                     select(col(OutboxEvent.data))
@@ -169,7 +169,7 @@ class Coalescer:
                     self._viewers[stream_id] = int(data.get("count") or 0)
 
     async def _emit_sales(self, stream_id: int) -> None:
-        async with self.db.sessionmaker() as session:
+        async with self.db.read_sessionmaker() as session:
             totals = await stream_totals(session, stream_id)
         figures = {"gmv_fen": totals.gmv_fen, "paid_orders": totals.paid_orders, "units": totals.units}
         previous = self._sales.get(stream_id)

@@ -18,7 +18,7 @@ async def stream_heads(db: Database, stream_ids: Iterable[int]) -> dict[int, int
     ids = list(stream_ids)
     if not ids:
         return {}
-    async with db.sessionmaker() as session:
+    async with db.read_sessionmaker() as session:
         rows = await session.execute(
             select(col(StreamSequence.stream_id), col(StreamSequence.last_seq)).where(col(StreamSequence.stream_id).in_(ids))
         )
@@ -31,7 +31,7 @@ async def outbox_after(db: Database, stream_id: int, after_seq: int, until: int 
     stmt = select(OutboxEvent).where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.seq) > after_seq)
     if until is not None:
         stmt = stmt.where(col(OutboxEvent.seq) <= until)
-    async with db.sessionmaker() as session:
+    async with db.read_sessionmaker() as session:
         rows = (await session.scalars(stmt.order_by(col(OutboxEvent.seq)).limit(limit))).all()
     return [row.envelope() for row in rows]
 
