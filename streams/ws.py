@@ -6,7 +6,7 @@ Staff (admins, organizers) get `data` whole; everyone else a filtered copy with 
 
 Refused handshakes answer with a problem+json HTTP response: 401 (bad token), 404 (unknown
 stream), 422 (bad `since`), 429 (too many connections from one address,
-`ws_max_connections_per_address`, per instance). Close codes after the handshake:
+`ws_max_connections_per_address`, per instance, unless rate limits are off). Close codes after the handshake:
 - 1000 normal, 1001 the server is shutting down (reconnect elsewhere with `since`),
 - 1008 the client sent more messages than a viewer needs (`ws_max_messages_per_minute`),
 - 1009 the client sent a message over `ws_max_message_bytes`,
@@ -91,10 +91,10 @@ class AddressCounter:
     def __init__(self) -> None:
         self.open: dict[str, int] = {}
 
-    def acquire(self, address: str, limit: int) -> None:
-        """Count one more connection from `address`, or refuse it past `limit`."""
+    def acquire(self, address: str, limit: int | None) -> None:
+        """Count one more connection from `address`, or refuse it past `limit` (None: no limit)."""
         count = self.open.get(address, 0)
-        if count >= limit:
+        if limit is not None and count >= limit:
             raise _TooManyConnections(f"Too many open connections from this address (at most {limit}).", headers={"Retry-After": "5"})
         self.open[address] = count + 1
 
@@ -125,7 +125,7 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
     try:
         since = _since(websocket)
         principal = await _admit(websocket, stream_id)
-        addresses.acquire(address, settings.ws_max_connections_per_address)
+        addresses.acquire(address, settings.ws_max_connections_per_address if settings.rate_limits_enabled else None)
     except LiveCommerceError as exc:
         body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
         headers = exc.headers if isinstance(exc, Unauthorized | _TooManyConnections) else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -32,25 +32,15 @@ from livecommerce.errors import InvalidInput, InvalidState, NotFound, OutOfStock
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
 from livecommerce.orders import repository
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus
-from livecommerce.orders.schemas import OrderItemIn, OrderLinePublic
+from livecommerce.orders.schemas import ItemList, OrderItemIn, OrderLinePublic
 
 MAX_BULK_ITEMS = 100
 
 
-class BulkItems(BaseModel):
+class BulkItems(ItemList):
     """Products and quantities, one line per product."""
 
-    model_config = ConfigDict(extra="forbid")
-
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
-
-    @field_validator("items")
-    @classmethod
-    def _one_line_per_product(cls, items: list[OrderItemIn]) -> list[OrderItemIn]:
-        ids = [item.product_id for item in items]
-        if len(set(ids)) != len(ids):
-            raise ValueError("each product may appear only once; put the total quantity on one line")
-        return items
 
 
 class SubscriptionCreate(BulkItems):

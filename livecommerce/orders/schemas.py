@@ -23,20 +23,24 @@ class OrderItemIn(BaseModel):
     quantity: int = Field(gt=0, le=MAX_QUANTITY_PER_LINE)
 
 
-class OrderCreate(BaseModel):
-    """An order in a live stream: a few featured products."""
+class ItemList(BaseModel):
+    """A body of products and quantities, one line per product (subclasses set the `items` bounds)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
-
-    @field_validator("items")
+    @field_validator("items", check_fields=False)
     @classmethod
     def _one_line_per_product(cls, items: list[OrderItemIn]) -> list[OrderItemIn]:
         ids = [item.product_id for item in items]
         if len(set(ids)) != len(ids):
             raise ValueError("each product may appear only once; put the total quantity on one line")
         return items
+
+
+class OrderCreate(ItemList):
+    """An order in a live stream: a few featured products."""
+
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
 
 
 class OrderLinePublic(BaseModel):

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -98,56 +98,3 @@ def start_server(env: dict[str, str], port: int | None = None, *, ready_timeout:
         time.sleep(0.1)
     handle.kill()
     raise RuntimeError(f"server not up after {ready_timeout}s:\n{handle.log()}")
-
-
-@dataclass
-class RedisHandle:
-    """A private redis-server (never the shared one) that a test may stop and restart."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = field(default=None)
-
-    @property
-    def url(self) -> str:
-        """The redis:// URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or restart) the server on the same port and wait until it answers."""
-        command = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.directory),
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        """Stop the server (its data is gone: nothing is saved)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
-
-
-def start_redis(port: int | None = None) -> RedisHandle:
-    """Start a private redis-server on a spare port."""
-    handle = RedisHandle(port or free_port(), Path(tempfile.mkdtemp(prefix="lc-redis-")))
-    handle.start()
-    return handle

@@ -21,7 +21,9 @@ from livecommerce.events import append_event
 from livecommerce.settings import Settings
 from streams.relay.hub import STALL_SECONDS
 from tests.conftest import REDIS_URL, TEST_SECRET
-from tests.e2e.servers import RedisHandle, ServerHandle, start_redis, start_server
+from tests.e2e.redisserver import RedisServer
+from tests.e2e.redisserver import private_redis as private_redis_server
+from tests.e2e.servers import ServerHandle, start_server
 from tests.factories import Factory
 from tests.streams.relay.conftest import LiveStream, live_stream
 
@@ -72,10 +74,9 @@ def two_servers(settings: Settings, shared_redis_cleanup: None) -> Iterator[tupl
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisHandle]:
-    handle = start_redis()
-    yield handle
-    handle.stop()
+def private_redis() -> Iterator[RedisServer]:
+    with private_redis_server() as server:
+        yield server
 
 
 def connect(server: ServerHandle, stream_id: int, since: int | None = None, **kwargs: Any) -> Any:
@@ -150,7 +151,7 @@ class TestFanOutAcrossInstances:
 
 class TestRedisRestart:
     async def test_events_keep_flowing_gap_free_through_a_redis_restart(
-        self, settings: Settings, private_redis: RedisHandle, make: Factory, db: Database
+        self, settings: Settings, private_redis: RedisServer, make: Factory, db: Database
     ) -> None:
         env = server_env(settings, private_redis.url, LIVECOMMERCE_RELAY_POLL_INTERVAL_SECONDS="1")
         first, second = start_server(env), start_server(env)

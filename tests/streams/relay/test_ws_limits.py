@@ -16,7 +16,14 @@ from tests.streams.relay.conftest import connect, live_stream, receive_json
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"ws_max_connections_per_address": 3, "ws_max_message_bytes": 256, "ws_max_messages_per_minute": 5})
+    return settings.model_copy(
+        update={
+            "rate_limits_enabled": True,
+            "ws_max_connections_per_address": 3,
+            "ws_max_message_bytes": 256,
+            "ws_max_messages_per_minute": 5,
+        }
+    )
 
 
 async def _closed_with(ws: object) -> int | None:
@@ -42,6 +49,16 @@ class TestConnectionsPerAddress:
             assert json.loads(info.value.response.body)["status"] == 429
         async with connect(server, stream.id, since=0) as ws:
             assert (await receive_json(ws))["type"] == "stream.started"
+
+
+class TestLimitsOff:
+    async def test_with_rate_limits_off_an_address_may_open_more(self, server: str, make: Factory, db: Database, app: object) -> None:
+        app.state.settings = app.state.settings.model_copy(update={"rate_limits_enabled": False})  # type: ignore[attr-defined]
+        stream = await live_stream(make, db)
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [await stack.enter_async_context(connect(server, stream.id, since=0)) for _ in range(5)]
+            for ws in sockets:
+                assert (await receive_json(ws))["type"] == "stream.started"
 
 
 class TestIncomingMessages:
