@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from livecommerce.clock import utcnow
@@ -50,7 +50,8 @@ class Order(SQLModel, table=True):
     status: str = Field(default=OrderStatus.pending_payment, max_length=32)
     idempotency_key: str = Field(max_length=128)
     request_hash: str = Field(max_length=64)
-    total_fen: int
+    # 64-bit: a unit subscription can run to tens of millions of yuan.
+    total_fen: int = Field(sa_type=BigInteger)
     # Subscriptions and station sales carry who bought or where it was sold.
     unit_name: str | None = Field(default=None, max_length=128)
     unit_type: str | None = Field(default=None, max_length=32)
@@ -68,7 +69,7 @@ class OrderLine(SQLModel, table=True):
     __tablename__ = "order_lines"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_pos"),
-        CheckConstraint("amount_fen = quantity * unit_price_fen", name="amount"),
+        CheckConstraint("amount_fen = CAST(quantity AS BIGINT) * unit_price_fen", name="amount"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,7 +77,7 @@ class OrderLine(SQLModel, table=True):
     product_id: int = Field(foreign_key="products.id", index=True)
     quantity: int
     unit_price_fen: int
-    amount_fen: int
+    amount_fen: int = Field(sa_type=BigInteger)
 
 
 class Payment(SQLModel, table=True):
@@ -89,6 +90,6 @@ class Payment(SQLModel, table=True):
     order_id: int = Field(foreign_key="orders.id", index=True)
     provider: str = Field(max_length=32)
     provider_txn_id: str = Field(max_length=128)
-    amount_fen: int
+    amount_fen: int = Field(sa_type=BigInteger)
     kind: str = Field(default="payment", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -41,6 +41,25 @@ class TestCreateSubscription:
         assert books.balances["clearing"] == 2331
         assert next(iter(books.transactions.values()))[2] == "unit_subscription"
 
+    async def test_a_subscription_worth_billions_of_fen_is_stored_and_credited_exactly(
+        self, client: httpx.AsyncClient, db: Database, make: Factory
+    ) -> None:
+        county = await make.county()
+        household = await make.household(county.id)
+        price, quantity = 99_999_999, 10_000  # about 10 billion fen: far past 32 bits
+        product = await make.product(
+            county.id, splits=[(f"household:{household.id}", 7001), ("platform", 2999)], price_fen=price, stock=quantity
+        )
+        organizer = await make.user(Role.organizer, county_ids=[county.id])
+        body = {"unit_name": "Provincial SOE", "unit_type": "enterprise", "items": [{"product_id": product.id, "quantity": quantity}]}
+        response = await client.post("/api/subscriptions", json=body, headers=organizer.headers)
+        assert response.status_code == 201, response.text
+        total = price * quantity
+        assert response.json()["total_fen"] == total
+        books = await read_books(db)
+        assert books.balances["clearing"] == total
+        assert books.balances[f"household:{household.id}"] + books.balances["platform"] == total
+
     async def test_same_idempotency_key_returns_the_first_order(self, client: httpx.AsyncClient, db: Database, make: Factory) -> None:
         _, _, product_id, _, headers = await _setup(make)
         body = {"unit_name": "Guangzhou Metro", "unit_type": "enterprise", "items": [{"product_id": product_id, "quantity": 2}]}
