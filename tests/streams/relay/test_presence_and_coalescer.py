@@ -152,7 +152,9 @@ class TestCoalescer:
         presence.joined(stream.id)
         await Coalescer(db, presence, LocalLease()).tick()
         await Coalescer(db, presence, LocalLease()).tick()  # a second instance taking over
-        assert len(await events_of(db, stream.id, "viewers.updated")) == 1
+        # (The app's own coalescer, whose presence counts no viewer, may write {"count": 0} meanwhile.)
+        ours = [e for e in await events_of(db, stream.id, "viewers.updated") if e.data == {"count": 1}]
+        assert len(ours) == 1
 
     async def test_the_loop_writes_only_while_holding_the_lease(
         self, relay_backend: str, redis_client: Redis, settings: Settings, make: Factory, db: Database
