@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy import create_engine as sa_create_engine
@@ -23,13 +22,11 @@ from sqlalchemy.pool import NullPool
 from livecommerce.app import create_app
 from livecommerce.clock import Clock
 from livecommerce.db import Database, sync_url
-from livecommerce.migrate import upgrade
 from livecommerce.registry import load_models
 from livecommerce.settings import Settings
 from tests import factories
+from tests.databases import BACKEND, scratch_database
 
-BACKEND = os.environ.get("LIVECOMMERCE_TEST_BACKEND", "sqlite")
-PG_ADMIN_URL = os.environ.get("LIVECOMMERCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LIVECOMMERCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-not-for-production"
 
@@ -38,31 +35,11 @@ def pytest_report_header() -> str:
     return f"livecommerce backend: {BACKEND}"
 
 
-def _pg_url(dbname: str) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{dbname}"
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, migrated database for this test run."""
-    if BACKEND == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        upgrade(url)
+    with scratch_database(tmp_path_factory.mktemp("db"), "test") as url:
         yield url
-        return
-    if BACKEND != "postgresql":
-        raise pytest.UsageError(f"unknown LIVECOMMERCE_TEST_BACKEND {BACKEND!r}")
-    dbname = f"lc_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    url = _pg_url(dbname)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

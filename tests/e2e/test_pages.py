@@ -15,15 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
 
 from livecommerce.accounts.models import Role
 from livecommerce.db import Database, create_engine
-from livecommerce.migrate import upgrade
 from livecommerce.settings import Settings
-from tests.conftest import BACKEND, PG_ADMIN_URL, TEST_SECRET, _pg_url
+from tests.conftest import TEST_SECRET
+from tests.databases import scratch_database
 from tests.factories import Factory
 from tests.factories import TestUser as User
 from tests.web.helpers import StreamSetup, make_stream
@@ -50,21 +49,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of the server's own, kept for the module (stream ids never repeat within it)."""
-    if BACKEND == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'pages.db'}"
-        upgrade(url)
+    with scratch_database(tmp_path_factory.mktemp("e2e"), "e2e") as url:
         yield url
-        return
-    dbname = f"lc_e2e_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    url = _pg_url(dbname)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
@@ -26,7 +24,7 @@ from livecommerce.db import sync_url
 from livecommerce.demo import DEMO_PASSWORD
 from livecommerce.migrate import pending_revisions
 from livecommerce.registry import load_models
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_url
+from tests.databases import BACKEND, scratch_database
 
 runner = CliRunner()
 
@@ -34,17 +32,8 @@ runner = CliRunner()
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
     """An empty database of the backend under test, dropped afterwards."""
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    dbname = f"lc_cli_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        yield _pg_url(dbname)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    with scratch_database(tmp_path, "cli", migrate=False) as url:
+        yield url
 
 
 def invoke(url: str, *args: str, **env: str) -> tuple[int, str]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -20,7 +18,7 @@ from sqlalchemy.pool import NullPool
 from livecommerce.db import sync_url
 from livecommerce.migrate import alembic_config, pending_revisions, upgrade
 from livecommerce.registry import load_models
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_url
+from tests.databases import scratch_database
 
 
 def schema_differences(engine: Engine) -> list[Any]:
@@ -33,17 +31,8 @@ def schema_differences(engine: Engine) -> list[Any]:
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
     """An empty database of the backend under test, dropped afterwards."""
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    dbname = f"lc_scratch_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        yield _pg_url(dbname)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    with scratch_database(tmp_path, "scratch", migrate=False) as url:
+        yield url
 
 
 class TestUpgrade:

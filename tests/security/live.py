@@ -10,10 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 
-from livecommerce.migrate import upgrade
-from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_url
+from tests.databases import scratch_database
 
 ADMIN_PASSWORD = "admin-pass-Kx81-never-logged"
 USER_PASSWORD = "user-pass-Qm27-never-logged"
@@ -22,21 +20,8 @@ USER_PASSWORD = "user-pass-Qm27-never-logged"
 @contextmanager
 def server_database(tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database on the backend under test (a SQLite file or a new PostgreSQL database)."""
-    if BACKEND == "sqlite":
-        url = f"sqlite:///{tmp_path / 'server.db'}"
-        upgrade(url)
+    with scratch_database(tmp_path, "sec") as url:
         yield url
-        return
-    name = f"lc_sec_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = _pg_url(name)
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
