@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from livecommerce.accounts.auth import StaffUser
+from livecommerce.catalog import service as catalog_service
 from livecommerce.deps import ClockDep, SessionDep
 from livecommerce.ledger import books, reports
 from livecommerce.ledger.access import parties_in_counties, require_party_visible
@@ -120,7 +121,7 @@ async def county_statement(
 async def household_statement(
     session: SessionDep, principal: StaffUser, clock: ClockDep, household_id: int, start: From = None, end: To = None
 ) -> HouseholdStatement:
-    household = await reports.get_household(session, household_id)
+    household = await catalog_service.get_household(session, household_id)
     principal.require_county(household.county_id)
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
     return await reports.household_statement(session, household, first, last)

@@ -263,14 +263,6 @@ async def county_statement(session: AsyncSession, county_id: int, start: date, e
     )
 
 
-async def get_household(session: AsyncSession, household_id: int) -> Household:
-    """The household, or NotFound."""
-    household = await session.get(Household, household_id)
-    if household is None:
-        raise NotFound(f"Household {household_id} does not exist.")
-    return household
-
-
 async def household_statement(session: AsyncSession, household: Household, start: date, end: date) -> HouseholdStatement:
     """A household's account over a period, with what each product brought it."""
     assert household.id is not None
