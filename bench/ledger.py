@@ -27,10 +27,11 @@ from typing import Any
 import psycopg
 from sqlalchemy import insert, select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
+from livecommerce.broadcasts.models import Stream
 from livecommerce.catalog.models import County, Household, Product, ProductSplit, Station
-from livecommerce.db import Database, create_nullpool_engine
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.principal import Principal, Role
 from livecommerce.ledger import reports
 from livecommerce.ledger.service import (
     AGGREGATES,
@@ -43,9 +44,8 @@ from livecommerce.ledger.service import (
     sale_legs,
     stream_aggregate_rows,
 )
-from livecommerce.migrate import upgrade
+from livecommerce.main.migrate import upgrade
 from livecommerce.orders.models import Order, OrderLine
-from streams.models import Stream
 
 RESULTS = Path(__file__).parent / "results"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -109,7 +109,7 @@ async def _new_stream(db: Database) -> int:
 
 
 def _now() -> Any:
-    from livecommerce.clock import utcnow
+    from livecommerce.kit.clock import utcnow
 
     return utcnow()
 
@@ -321,8 +321,8 @@ async def _bench_backend(url: str, quick: bool) -> dict[str, Any]:
 
 
 def _pooled(url: str) -> Any:
-    from livecommerce.db import create_engine
-    from livecommerce.settings import Settings
+    from livecommerce.kit.db import create_engine
+    from livecommerce.kit.settings import Settings
 
     return create_engine(Settings(database_url=url))
 

@@ -36,16 +36,16 @@ import psycopg
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
 from livecommerce.accounts.security import create_access_token
+from livecommerce.broadcasts import service as streams_service
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split
-from livecommerce.clock import utcnow
-from livecommerce.db import Database, create_nullpool_engine
-from livecommerce.migrate import upgrade
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.main.migrate import upgrade
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate
-from streams import service as streams_service
 
 RESULTS = Path(__file__).parent / "results"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -164,7 +164,7 @@ def floor_command(port: int) -> list[str]:
 
 def serve_command(port: int) -> list[str]:
     """The real app exactly as the operator starts it (`livecommerce serve`, which also configures logging)."""
-    return [sys.executable, "-c", "from livecommerce.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-c", "from livecommerce.main.cli import main; main()", "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

@@ -353,12 +353,12 @@ def _percentile(histogram: Counter[int], q: float) -> float | None:
 
 
 async def _ours(fast_path: bool) -> Target:
-    from livecommerce.db import Database, create_engine
-    from livecommerce.events import append_event
-    from livecommerce.migrate import upgrade
-    from livecommerce.registry import load_models
-    from livecommerce.settings import Settings
-    from streams import service as streams
+    from livecommerce.broadcasts import service as streams
+    from livecommerce.broadcasts.events import append_event
+    from livecommerce.kit.db import Database, create_engine
+    from livecommerce.kit.settings import Settings
+    from livecommerce.main.migrate import upgrade
+    from livecommerce.main.registry import load_models
     from streams.relay.publisher import Publisher
     from streams.relay.redis import RedisBus, connect_redis
     from tests.e2e.servers import start_server

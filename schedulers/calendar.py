@@ -16,10 +16,10 @@ from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from livecommerce.broadcasts.models import Stream
 from livecommerce.catalog.models import Anchor
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 from schedulers.models import Booking, BookingAnchor, BookingStatus, Slot, Studio
-from streams.models import Stream
 
 FEED_PAST = timedelta(days=90)  # how far back the feed reaches
 _ICAL_STATUS = {

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
-from livecommerce.accounts.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
-from livecommerce.deps import ClockDep, SessionDep, SettingsDep
-from livecommerce.errors import Forbidden, Unauthorized
-from livecommerce.pagination import Page, PageDep
+from livecommerce.kit.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
+from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.kit.errors import Forbidden, Unauthorized
+from livecommerce.kit.pagination import Page, PageDep
 from schedulers import calendar, service
 from schedulers.models import BookingStatus
 from schedulers.schemas import (

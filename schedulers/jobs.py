@@ -21,16 +21,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import Role, User, UserCounty
+from livecommerce.accounts.models import User, UserCounty
+from livecommerce.broadcasts import service as streams
+from livecommerce.broadcasts.models import Stream, StreamStatus
 from livecommerce.catalog.models import County
-from livecommerce.clock import Clock
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from schedulers import service
 from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, BookingAnchor, BookingStatus, SentNotification
 from schedulers.notify import Notification, Notifier, Recipient
-from streams import service as streams
-from streams.models import Stream, StreamStatus
 
 log = structlog.get_logger(__name__)
 

@@ -18,9 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select, update
 
-from livecommerce.clock import utcnow
-from livecommerce.db import Database, create_nullpool_engine
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.settings import Settings
 from schedulers.models import SchedulerLease
 
 log = structlog.get_logger(__name__)

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.types import UTCDateTime
 
 
 class BookingStatus(StrEnum):

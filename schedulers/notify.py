@@ -13,7 +13,7 @@ from typing import Protocol
 import httpx
 import structlog
 
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
 

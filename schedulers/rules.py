@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, AnchorLimit, Booking, BookingAnchor, BookingStatus, Slot
 from schedulers.schemas import Clash
 

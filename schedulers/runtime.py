@@ -32,11 +32,11 @@ from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlmodel import col, select
 
-from livecommerce.clock import Clock
-from livecommerce.components import Component
-from livecommerce.db import Database, sync_url
-from livecommerce.metrics import JOB_RUNS
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.components import Component
+from livecommerce.kit.db import Database, sync_url
+from livecommerce.kit.metrics import JOB_RUNS
+from livecommerce.kit.settings import Settings
 from schedulers import jobs
 from schedulers.jobs import JobContext
 from schedulers.leader import LeaderLock, leader_lock

@@ -16,13 +16,13 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts import service as streams
 from livecommerce.catalog.models import Anchor, Product
-from livecommerce.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, OutOfStock
-from livecommerce.pagination import PageParams, paginate
-from livecommerce.settings import Settings
+from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, OutOfStock
+from livecommerce.kit.pagination import PageParams, paginate
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
 from schedulers import rules
 from schedulers.models import (
     ACTIVE_BOOKING_STATUSES,
@@ -51,7 +51,6 @@ from schedulers.schemas import (
     hhmm_of,
     minutes_of,
 )
-from streams import service as streams
 
 # Which states each state may be reached from; anything else is out of order (409).
 ALLOWED_FROM: dict[BookingStatus, tuple[BookingStatus, ...]] = {

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from livecommerce.accounts.auth import CurrentUser
-from livecommerce.deps import ClockDep, SessionDep
-from livecommerce.pagination import Page, PageDep
-from livecommerce.types import MAX_ID
-from streams import service
-from streams.models import StreamStatus
-from streams.schemas import PinRequest, StreamDetail, StreamPublic
+from livecommerce.broadcasts import service
+from livecommerce.broadcasts.models import StreamStatus
+from livecommerce.broadcasts.schemas import PinRequest, StreamDetail, StreamPublic
+from livecommerce.kit.auth import CurrentUser
+from livecommerce.kit.deps import ClockDep, SessionDep
+from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.types import MAX_ID
 
 router = APIRouter(prefix="/api/streams", tags=["streams"])
 StreamId = Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")]

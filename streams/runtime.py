@@ -14,9 +14,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from livecommerce.components import Component
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.components import Component
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from streams.relay.bus import EventBus
 from streams.relay.coalescer import Coalescer, Lease, LocalLease, RedisLease
 from streams.relay.hub import Relay

@@ -28,11 +28,12 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from livecommerce.accounts.auth import Principal, principal_from_token
-from livecommerce.db import Database
-from livecommerce.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
-from livecommerce.settings import Settings
-from streams.models import Stream
+from livecommerce.accounts.principals import principal_from_token
+from livecommerce.broadcasts.models import Stream
+from livecommerce.kit.db import Database
+from livecommerce.kit.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 from streams.relay.fastpath import fast_socket
 from streams.relay.hub import Relay
 

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.pool import NullPool
 
-from livecommerce.app import create_app
-from livecommerce.clock import Clock
-from livecommerce.db import Database, sync_url
-from livecommerce.registry import load_models
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.db import Database, sync_url
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
+from livecommerce.main.registry import load_models
 from tests import factories
 from tests.databases import BACKEND, scratch_database
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from livecommerce.migrate import upgrade
+from livecommerce.main.migrate import upgrade
 
 BACKEND = os.environ.get("LIVECOMMERCE_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("LIVECOMMERCE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from livecommerce.accounts import service as accounts
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
 from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.security import create_access_token
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split, StationCreate
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
 
 _seq = itertools.count(1)
 ROOT = Principal(id=0, username="factory", role=Role.admin, display_name="factory")

@@ -16,12 +16,12 @@ from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
+from livecommerce.broadcasts import service as streams
+from livecommerce.broadcasts.events import EventType, OutboxEvent
+from livecommerce.broadcasts.models import Stream, StreamHost, StreamStatus
 from livecommerce.catalog.models import Anchor, County, Product
-from livecommerce.events import EventType, OutboxEvent
+from livecommerce.kit.principal import Principal
 from schedulers.models import Booking, BookingAnchor, BookingStatus, Slot, Studio
-from streams import service as streams
-from streams.models import Stream, StreamHost, StreamStatus
 
 TICKER_SIZE = 15
 ACTIVE_BOOKING = (BookingStatus.requested, BookingStatus.confirmed, BookingStatus.live)

@@ -12,8 +12,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.settings import Settings
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 from web import format as fmt
 from web.i18n import Translator
 

@@ -11,14 +11,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from livecommerce.accounts import service as accounts
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
 from livecommerce.accounts.security import create_access_token
-from livecommerce.deps import ClockDep, SessionDep, SettingsDep, get_rate_limiter
-from livecommerce.errors import NotFound, Unauthorized
-from livecommerce.ratelimit_deps import check_sign_in
+from livecommerce.broadcasts import service as streams_service
+from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep, get_rate_limiter
+from livecommerce.kit.errors import NotFound, Unauthorized
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.ratelimit_deps import check_sign_in
 from schedulers.calendar import feed_token
-from streams import service as streams_service
 from web import queries
 from web.i18n import LANG_COOKIE, LANGUAGES, negotiate
 from web.rendering import STATIC_DIR, Page

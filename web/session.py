@@ -15,11 +15,11 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from livecommerce.accounts.auth import Principal, principal_from_token
-from livecommerce.accounts.models import Role
-from livecommerce.deps import SessionDep, SettingsDep
-from livecommerce.errors import Unauthorized
-from livecommerce.settings import Settings
+from livecommerce.accounts.principals import principal_from_token
+from livecommerce.kit.deps import SessionDep, SettingsDep
+from livecommerce.kit.errors import Unauthorized
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
 
 TOKEN_COOKIE = "lc_token"
 

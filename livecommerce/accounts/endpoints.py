@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 
 from livecommerce.accounts import service
-from livecommerce.accounts.auth import AdminUser, CurrentUser
 from livecommerce.accounts.models import User
 from livecommerce.accounts.schemas import PasswordChange, RefreshRequest, RegisterRequest, Token, UserCreate, UserPublic, UserUpdate
-from livecommerce.deps import ClockDep, RateLimiterDep, SessionDep, SettingsDep
-from livecommerce.errors import NotFound, problem, problem_response
-from livecommerce.ratelimit_deps import check_sign_in, registration_limit
-from livecommerce.types import MAX_ID
+from livecommerce.kit.auth import AdminUser, CurrentUser
+from livecommerce.kit.deps import ClockDep, RateLimiterDep, SessionDep, SettingsDep
+from livecommerce.kit.errors import NotFound, problem, problem_response
+from livecommerce.kit.ratelimit_deps import check_sign_in, registration_limit
+from livecommerce.kit.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 UserId = Annotated[int, Path(gt=0, le=MAX_ID, description="The user.")]

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.principal import Role
+from livecommerce.kit.types import UTCDateTime
 
-
-class Role(StrEnum):
-    """The four roles of the contract."""
-
-    admin = "admin"
-    organizer = "organizer"
-    cadre = "cadre"
-    viewer = "viewer"
+__all__ = ["RefreshTokenUse", "Role", "User", "UserCounty"]
 
 
 class User(SQLModel, table=True):

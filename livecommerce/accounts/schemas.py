@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from livecommerce.accounts.models import Role
-from livecommerce.types import MAX_ID
+from livecommerce.kit.types import MAX_ID
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 Password = Field(min_length=8, max_length=128)

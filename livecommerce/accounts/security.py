@@ -11,7 +11,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from livecommerce.errors import Unauthorized
+from livecommerce.kit.errors import Unauthorized
 
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): a sixth of the library's
 # default cost, which keeps a burst of sign-ins from starving a 2-core server. Hashes record

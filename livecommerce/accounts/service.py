@@ -10,14 +10,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal, load_principal
 from livecommerce.accounts.models import RefreshTokenUse, Role, User, UserCounty
+from livecommerce.accounts.principals import load_principal
 from livecommerce.accounts.schemas import PasswordChange, Token, UserCreate, UserPublic, UserUpdate
 from livecommerce.accounts.security import create_access_token, decode_token, hash_password_async, verify_password_async
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
-from livecommerce.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
-from livecommerce.settings import Settings
+from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User:

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import AdminUser
 from livecommerce.audit import service
 from livecommerce.audit.models import AuditRecord
-from livecommerce.deps import SessionDep
-from livecommerce.pagination import Page, PageDep, paginate
+from livecommerce.kit.auth import AdminUser
+from livecommerce.kit.deps import SessionDep
+from livecommerce.kit.pagination import Page, PageDep, paginate
 
 router = APIRouter(prefix="/api", tags=["audit"])
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Integer
 from sqlmodel import Field, SQLModel
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.types import UTCDateTime
 
 
 class AuditRecord(SQLModel, table=True):

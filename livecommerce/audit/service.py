@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.audit.models import AuditHead, AuditRecord
-from livecommerce.db import insert_or_ignore
+from livecommerce.kit.db import insert_or_ignore
+from livecommerce.kit.principal import Principal
 
 GENESIS = "0" * 64
 _HEAD_ID = 1

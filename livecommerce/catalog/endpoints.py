@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import AdminUser, CurrentUser, StaffUser
 from livecommerce.catalog import service
 from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 from livecommerce.catalog.schemas import (
@@ -23,9 +22,10 @@ from livecommerce.catalog.schemas import (
     StationCreate,
     StationPublic,
 )
-from livecommerce.deps import ClockDep, SessionDep
-from livecommerce.pagination import Page, PageDep, paginate
-from livecommerce.types import MAX_ID
+from livecommerce.kit.auth import AdminUser, CurrentUser, StaffUser
+from livecommerce.kit.deps import ClockDep, SessionDep
+from livecommerce.kit.pagination import Page, PageDep, paginate
+from livecommerce.kit.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["master data"])
 CountyFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this county.")]

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.types import UTCDateTime
 
 
 class County(SQLModel, table=True):

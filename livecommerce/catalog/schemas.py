@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from livecommerce.types import MAX_ID
+from livecommerce.kit.types import MAX_ID
 
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000

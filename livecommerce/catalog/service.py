@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
 from livecommerce.catalog.schemas import (
@@ -24,9 +23,10 @@ from livecommerce.catalog.schemas import (
     Split,
     StationCreate,
 )
-from livecommerce.clock import utcnow
-from livecommerce.errors import Conflict, InvalidInput, NotFound
-from livecommerce.masking import mask_identifier, mask_name
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.errors import Conflict, InvalidInput, NotFound
+from livecommerce.kit.masking import mask_identifier, mask_name
+from livecommerce.kit.principal import Principal
 
 
 async def get_county(session: AsyncSession, county_id: int) -> County:

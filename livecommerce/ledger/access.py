@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.catalog.models import County, Household, Station
-from livecommerce.errors import Forbidden, NotFound
+from livecommerce.kit.errors import Forbidden, NotFound
+from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import CLEARING, PLATFORM
 
 PARTY = re.compile(r"^(household|station|county):([1-9][0-9]{0,17})$|^platform$|^clearing$")

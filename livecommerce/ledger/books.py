@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livecommerce.kit.pagination import PageParams
 from livecommerce.ledger.schemas import AccountBalance, EntryPublic, LedgerCheck
 from livecommerce.ledger.service import ACCOUNTS, CLEARING, ENTRIES, TRANSACTIONS, account_kind, balance_sign
-from livecommerce.pagination import PageParams
 
 
 def signed_amount() -> Any:

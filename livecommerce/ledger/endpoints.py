@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from livecommerce.accounts.auth import StaffUser
 from livecommerce.catalog import service as catalog_service
-from livecommerce.deps import ClockDep, SessionDep
+from livecommerce.kit.auth import StaffUser
+from livecommerce.kit.deps import ClockDep, SessionDep
+from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.ledger import books, reports
 from livecommerce.ledger.access import parties_in_counties, require_party_visible
 from livecommerce.ledger.schemas import (
@@ -23,7 +24,6 @@ from livecommerce.ledger.schemas import (
     StreamReport,
 )
 from livecommerce.ledger.service import REPORTING_ZONE
-from livecommerce.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api")
 

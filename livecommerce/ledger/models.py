@@ -7,8 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.types import UTCDateTime
 
 
 class LedgerAccount(SQLModel, table=True):

@@ -13,9 +13,10 @@ from sqlalchemy import TableClause, column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.catalog.models import County, Household, Product, Station
-from livecommerce.errors import InvalidInput, NotFound
+from livecommerce.kit.errors import InvalidInput, NotFound
+from livecommerce.kit.masking import mask_name
+from livecommerce.kit.principal import Principal
 from livecommerce.ledger.access import may_see_household
 from livecommerce.ledger.books import signed_amount
 from livecommerce.ledger.schemas import (
@@ -34,7 +35,6 @@ from livecommerce.ledger.schemas import (
     StreamReport,
 )
 from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, DAILY, ENTRIES, REPORTING_ZONE, account_kind
-from livecommerce.masking import mask_name
 
 CHANNELS = ("live", "unit_subscription", "physical")
 MAX_PERIOD_DAYS = 3660

@@ -21,10 +21,10 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.errors import Conflict, InvalidState
+from livecommerce.kit.errors import Conflict, InvalidState
+from livecommerce.kit.metrics import LEDGER_POSTINGS
 from livecommerce.ledger.allocation import allocate
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
-from livecommerce.metrics import LEDGER_POSTINGS
 
 CLEARING = "clearing"
 PLATFORM = "platform"

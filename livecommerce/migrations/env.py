@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from livecommerce.db import sync_url
-from livecommerce.registry import load_models
+from livecommerce.kit.db import sync_url
+from livecommerce.main.registry import load_models
 
 config = context.config
 target_metadata = load_models()

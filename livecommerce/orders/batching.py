@@ -32,19 +32,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.accounts.auth import Principal
+from livecommerce.broadcasts import service as streams_service
+from livecommerce.broadcasts.events import EventType, append_events
 from livecommerce.catalog.models import Product
-from livecommerce.db import Database
-from livecommerce.errors import LiveCommerceError
-from livecommerce.events import EventType, append_events
-from livecommerce.masking import mask_display_name
+from livecommerce.catalog.stock import StockLevel, reservation_refusal
+from livecommerce.kit.db import Database
+from livecommerce.kit.errors import LiveCommerceError
+from livecommerce.kit.masking import mask_display_name
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 from livecommerce.orders import repository, service
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus
 from livecommerce.orders.schemas import OrderCreate
 from livecommerce.orders.service import PlacedOrder, buyer_cap_error, refusal, request_hash
-from livecommerce.orders.stock import StockLevel, reservation_refusal
-from livecommerce.settings import Settings
-from streams import service as streams_service
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 64

@@ -25,10 +25,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.catalog.models import Product, Station
 from livecommerce.catalog.service import splits_of
-from livecommerce.errors import InvalidInput, InvalidState, NotFound, OutOfStock
+from livecommerce.kit.errors import InvalidInput, InvalidState, NotFound, OutOfStock
+from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
 from livecommerce.orders import repository
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from livecommerce.accounts.auth import StaffUser
-from livecommerce.deps import ClockDep, SessionDep
+from livecommerce.kit.auth import StaffUser
+from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.orders import bulk
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN
 

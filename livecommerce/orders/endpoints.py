@@ -6,17 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from livecommerce.accounts.auth import CurrentUser
-from livecommerce.deps import ClockDep, SessionDep, SettingsDep
-from livecommerce.errors import Forbidden
+from livecommerce.kit.auth import CurrentUser
+from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.ratelimit_deps import order_placement_limit
+from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import service
 from livecommerce.orders.batching import OrderBatcher, place_order_batched
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.payments import SIGNATURE_HEADER, SandboxProvider, parse_signed_webhook
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate, OrderPublic, PaymentReceipt
-from livecommerce.pagination import Page, PageDep
-from livecommerce.ratelimit_deps import order_placement_limit
-from livecommerce.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["orders"])
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from livecommerce.errors import InvalidInput, Unauthorized
+from livecommerce.kit.errors import InvalidInput, Unauthorized
 from livecommerce.orders.schemas import PaymentWebhook
 
 SIGNATURE_HEADER = "X-Signature"

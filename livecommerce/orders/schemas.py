@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from livecommerce.types import MAX_ID
+from livecommerce.kit.types import MAX_ID
 
 MAX_ITEMS_PER_ORDER = 20
 MAX_QUANTITY_PER_LINE = 10_000

@@ -25,22 +25,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.accounts.models import User
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts import service as streams_service
+from livecommerce.broadcasts.events import PENDING_EVENTS_KEY, EventType, append_event, append_events
+from livecommerce.broadcasts.models import StreamStatus
+from livecommerce.catalog import stock
 from livecommerce.catalog.service import splits_of
-from livecommerce.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
-from livecommerce.events import PENDING_EVENTS_KEY, EventType, append_event, append_events
+from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
+from livecommerce.kit.masking import mask_display_name
+from livecommerce.kit.pagination import PageParams
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
-from livecommerce.masking import mask_display_name
-from livecommerce.orders import repository, stock
+from livecommerce.orders import repository
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus, Payment
 from livecommerce.orders.payments import PaymentNotice, PaymentProvider
 from livecommerce.orders.schemas import OrderCreate, OrderLinePublic, OrderPublic
-from livecommerce.pagination import PageParams
-from livecommerce.settings import Settings
-from streams import service as streams_service
-from streams.models import StreamStatus
 
 log = structlog.get_logger(__name__)
 

@@ -15,10 +15,10 @@ import structlog
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from livecommerce.db import Database
-from livecommerce.events import EventType, OutboxEvent, StreamSequence, append_event
+from livecommerce.broadcasts.events import EventType, OutboxEvent, StreamSequence, append_event
+from livecommerce.broadcasts.models import Stream, StreamStatus
+from livecommerce.kit.db import Database
 from livecommerce.ledger.service import stream_totals
-from streams.models import Stream, StreamStatus
 from streams.relay.presence import Presence
 
 log = structlog.get_logger(__name__)

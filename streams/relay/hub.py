@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import Counter, Gauge
 
-from livecommerce.db import Database
-from livecommerce.metrics import EVENTS_RELAYED, REGISTRY, WS_CONNECTIONS, WS_DISCONNECTS
+from livecommerce.kit.db import Database
+from livecommerce.kit.metrics import EVENTS_RELAYED, REGISTRY, WS_CONNECTIONS, WS_DISCONNECTS
 from streams.relay.bus import RESYNC, Envelope, EventBus, Subscription
 from streams.relay.fastpath import FastSocket, text_frame
 from streams.relay.outbox import EventSource, stream_heads

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from sqlmodel import col, select
 
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent, StreamSequence
+from livecommerce.broadcasts.events import OutboxEvent, StreamSequence
+from livecommerce.kit.db import Database
 from streams.relay.bus import Envelope, EventBus, contiguous_after
 
 PAGE = 500

@@ -13,8 +13,8 @@ import contextlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.events import pending_events
-from livecommerce.metrics import EVENTS_PUBLISHED
+from livecommerce.broadcasts.events import pending_events
+from livecommerce.kit.metrics import EVENTS_PUBLISHED
 from streams.relay.bus import Envelope, EventBus
 
 log = structlog.get_logger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from livecommerce.masking import mask_display_name
+from livecommerce.kit.masking import mask_display_name
 from streams.relay.bus import Envelope
 
 # Keys that only staff (admins, organizers) may see, at any depth of `data`.

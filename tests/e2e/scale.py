@@ -22,11 +22,11 @@ import psycopg
 import websockets
 from websockets.asyncio.client import connect
 
-from livecommerce.clock import utcnow
-from livecommerce.cluster import Cluster, FrontThread
-from livecommerce.db import Database, create_nullpool_engine
-from livecommerce.settings import Settings
-from streams import service as streams
+from livecommerce.broadcasts import service as streams
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.settings import Settings
+from livecommerce.main.cluster import Cluster, FrontThread
 from tests.conftest import TEST_SECRET
 from tests.e2e.netutil import free_port
 from tests.e2e.pgserver import PostgresServer

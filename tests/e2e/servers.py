@@ -78,7 +78,7 @@ def start_server(env: dict[str, str], port: int | None = None, *, ready_timeout:
     command = [
         sys.executable,
         "-c",
-        "from livecommerce.cli import main; main()",
+        "from livecommerce.main.cli import main; main()",
         "serve",
         "--host",
         "127.0.0.1",

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database, create_engine
-from livecommerce.settings import Settings
+from livecommerce.kit.db import Database, create_engine
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.databases import scratch_database
 from tests.factories import Factory

@@ -15,10 +15,10 @@ import websockets
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from livecommerce.events import append_event
-from livecommerce.settings import Settings
+from livecommerce.broadcasts.events import append_event
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from streams.relay.hub import STALL_SECONDS
 from tests.conftest import REDIS_URL, TEST_SECRET
 from tests.e2e.redisserver import RedisServer

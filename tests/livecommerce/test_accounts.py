@@ -12,14 +12,15 @@ import pytest
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import OptionalUser
-from livecommerce.accounts.models import Role, User, UserCounty
+from livecommerce.accounts.models import User, UserCounty
 from livecommerce.accounts.security import create_access_token
-from livecommerce.app import create_app
 from livecommerce.audit.models import AuditRecord
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.settings import DEFAULT_RATE_LIMITS, Settings
+from livecommerce.kit.auth import OptionalUser
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import DEFAULT_RATE_LIMITS, Settings
+from livecommerce.main.app import create_app
 from tests.factories import Factory
 
 

@@ -11,13 +11,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
 from livecommerce.audit import service
 from livecommerce.audit.models import AuditRecord
-from livecommerce.clock import utcnow
-from livecommerce.db import Database, sync_url
-from streams import service as streams_service
+from livecommerce.broadcasts import service as streams_service
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database, sync_url
+from livecommerce.kit.principal import Principal, Role
 from tests.factories import ROOT, Factory
 from tests.livecommerce import test_cli
 from tests.livecommerce.orders.helpers import open_stream

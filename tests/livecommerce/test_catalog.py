@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from livecommerce.accounts.models import Role
 from livecommerce.catalog.models import County
+from livecommerce.kit.principal import Role
 from tests import factories
 from tests.factories import Factory
 

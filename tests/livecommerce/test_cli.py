@@ -17,13 +17,13 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
-from livecommerce import cli
 from livecommerce.accounts.models import User, UserCounty
 from livecommerce.accounts.security import verify_password
-from livecommerce.db import sync_url
-from livecommerce.demo import DEMO_PASSWORD
-from livecommerce.migrate import pending_revisions
-from livecommerce.registry import load_models
+from livecommerce.kit.db import sync_url
+from livecommerce.main import cli
+from livecommerce.main.demo import DEMO_PASSWORD
+from livecommerce.main.migrate import pending_revisions
+from livecommerce.main.registry import load_models
 from tests.databases import BACKEND, scratch_database
 
 runner = CliRunner()

@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
 from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.service import create_user
+from livecommerce.broadcasts.events import OutboxEvent
+from livecommerce.broadcasts.models import Stream, StreamHost, StreamStatus
 from livecommerce.catalog.models import Household, Product, ProductSplit, Station
-from livecommerce.db import Database
-from livecommerce.demo import CAMPAIGN_NAME, DEMO_PASSWORD, load_demo
-from livecommerce.events import OutboxEvent
-from livecommerce.registry import load_models
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.main.demo import CAMPAIGN_NAME, DEMO_PASSWORD, load_demo
+from livecommerce.main.registry import load_models
 from schedulers.models import Booking, Campaign, Slot
-from streams.models import Stream, StreamHost, StreamStatus
 
 NOW = datetime(2020, 10, 17, 11, 40, tzinfo=UTC)  # 19:40 in Guangdong, on Poverty Alleviation Day
 

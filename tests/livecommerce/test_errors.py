@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from livecommerce.accounts.models import Role
-from livecommerce.app import create_app
-from livecommerce.settings import Settings
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 from tests import factories
 from tests.factories import Factory
 

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.pool import NullPool
 
-from livecommerce.db import sync_url
-from livecommerce.migrate import alembic_config, pending_revisions, upgrade
-from livecommerce.registry import load_models
+from livecommerce.kit.db import sync_url
+from livecommerce.main.migrate import alembic_config, pending_revisions, upgrade
+from livecommerce.main.registry import load_models
 from tests.databases import scratch_database
 
 

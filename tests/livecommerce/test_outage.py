@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from livecommerce.app import create_app
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 
 
 def _closed_port() -> int:

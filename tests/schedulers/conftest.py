@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from livecommerce.accounts.models import Role
 from livecommerce.catalog.models import Anchor, County
-from livecommerce.clock import Clock, FrozenClock
+from livecommerce.kit.clock import Clock, FrozenClock
+from livecommerce.kit.principal import Role
 from tests.factories import Factory, TestUser
 
 # Monday 2030-03-04, 08:00 in Asia/Shanghai.

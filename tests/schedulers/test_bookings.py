@@ -7,11 +7,11 @@ import asyncio
 import httpx
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.broadcasts.models import Stream
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from schedulers.models import Booking
-from streams.models import Stream
 from tests.schedulers.conftest import World, at
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from icalendar import Calendar
 
-from livecommerce.accounts.models import Role
+from livecommerce.kit.principal import Role
 from tests.schedulers.conftest import World, at
 
 

@@ -10,22 +10,22 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import load_principal
-from livecommerce.accounts.models import Role
+from livecommerce.accounts.principals import load_principal
+from livecommerce.broadcasts import service as streams
+from livecommerce.broadcasts.events import OutboxEvent
+from livecommerce.broadcasts.models import Stream
 from livecommerce.catalog.models import Product
-from livecommerce.clock import Clock
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from livecommerce.orders import service as orders
 from livecommerce.orders.models import Order
 from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn
-from livecommerce.settings import Settings
 from schedulers.jobs import JobContext, run_booking_due, run_due
 from schedulers.models import Booking, SentNotification
 from schedulers.notify import WebhookNotifier
-from streams import service as streams
-from streams.models import Stream
 from tests.schedulers.conftest import World, at
 
 

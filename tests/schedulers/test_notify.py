@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 from schedulers.notify import LogNotifier, Notification, NotificationFailed, Recipient, WebhookNotifier, notifier_from_settings
 
 NOTE = Notification(

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import col, select
 
-from livecommerce.app import create_app
-from livecommerce.clock import Clock, FrozenClock
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent
-from livecommerce.settings import Settings
+from livecommerce.broadcasts.events import OutboxEvent
+from livecommerce.kit.clock import Clock, FrozenClock
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 from schedulers.models import Booking, SentNotification
 from schedulers.notify import LogNotifier, WebhookNotifier
 from schedulers.runtime import SchedulerComponent, build_component

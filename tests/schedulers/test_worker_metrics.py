@@ -7,8 +7,8 @@ import socket
 
 import httpx
 
-from livecommerce.settings import Settings
-from schedulers.worker import run_worker
+from livecommerce.kit.settings import Settings
+from livecommerce.main.worker import run_worker
 
 
 def _free_port() -> int:

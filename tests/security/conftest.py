@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from livecommerce.accounts.models import Role
-from livecommerce.settings import Settings
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from tests.factories import Factory
 
 

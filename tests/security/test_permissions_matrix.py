@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livecommerce.app import create_app
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 from tests.factories import Factory
 from tests.security.world import PASSWORD, ROLES, Call, Side, World
 
@@ -123,7 +123,7 @@ BUILDERS["POST /api/users"] = lambda w, s: _call(
 
 @builds("PATCH /api/users/{user_id}")
 async def _patch_user(w: World, s: Side) -> Call:
-    from livecommerce.accounts.models import Role
+    from livecommerce.kit.principal import Role
 
     target = await w.user(Role.viewer)
     return Call("PATCH", f"/api/users/{target}", json={"role": "organizer", "county_ids": [s.county_id]})

@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import col, select
 
 from livecommerce.accounts.models import User
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent
-from livecommerce.settings import Settings
+from livecommerce.broadcasts.events import OutboxEvent
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from tests.factories import Factory
 from tests.security.world import World
 

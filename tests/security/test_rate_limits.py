@@ -10,13 +10,12 @@ import httpx
 import pytest
 from fastapi import Depends
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
-from livecommerce.app import create_app
-from livecommerce.errors import RateLimited
-from livecommerce.ratelimit import RateLimiter
-from livecommerce.ratelimit_deps import order_placement_limit
-from livecommerce.settings import DEFAULT_RATE_LIMITS, Settings
+from livecommerce.kit.errors import RateLimited
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.ratelimit import RateLimiter
+from livecommerce.kit.ratelimit_deps import order_placement_limit
+from livecommerce.kit.settings import DEFAULT_RATE_LIMITS, Settings
+from livecommerce.main.app import create_app
 from tests.conftest import REDIS_URL
 from tests.e2e.servers import free_port, start_server
 from tests.factories import Factory

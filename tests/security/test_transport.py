@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from livecommerce.app import create_app
-from livecommerce.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.main.app import create_app
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ class TestSecretKey:
 
     async def test_token_signed_with_the_default_key_is_refused_by_a_server_with_a_real_one(self, client: httpx.AsyncClient) -> None:
         from livecommerce.accounts.security import create_access_token
-        from livecommerce.clock import utcnow
+        from livecommerce.kit.clock import utcnow
 
         forged = create_access_token(user_id=1, token_version=0, secret=DEFAULT_SECRET_KEY, now=utcnow(), ttl_seconds=60)
         assert (await client.get("/api/me", headers={"Authorization": f"Bearer {forged}"})).status_code == 401

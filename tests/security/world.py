@@ -17,14 +17,15 @@ from typing import Any, Literal
 import httpx
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import Role, User, UserCounty
+from livecommerce.accounts.models import User, UserCounty
 from livecommerce.accounts.security import create_access_token, hash_password
+from livecommerce.broadcasts import service as streams_service
 from livecommerce.catalog.schemas import AnchorCreate, HouseholdCreate, ProductCreate, Split, StationCreate
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from livecommerce.orders.payments import sign
-from livecommerce.settings import Settings
-from streams import service as streams_service
 from tests.factories import ROOT, Factory
 
 PASSWORD = "correct horse battery"

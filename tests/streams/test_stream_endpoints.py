@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from streams.service import host_anchor_ids
+from livecommerce.broadcasts.service import host_anchor_ids
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from tests.factories import Factory
 from tests.livecommerce.orders.conftest import shop  # the live-stream fixture, shared with the orders tests
 from tests.livecommerce.orders.helpers import Shop, events, make_buyers, open_stream, order

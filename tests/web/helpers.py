@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from livecommerce.broadcasts import service as streams
+from livecommerce.broadcasts.models import Stream
 from livecommerce.catalog.models import Anchor, County, Product
-from livecommerce.clock import utcnow
-from streams import service as streams
-from streams.models import Stream
+from livecommerce.kit.clock import utcnow
 from tests.factories import Factory
 
 

@@ -24,11 +24,11 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Start `livecommerce.app:create_app` under uvicorn with `env`; yield its base URL; stop it."""
+    """Start `livecommerce.main.app:create_app` under uvicorn with `env`; yield its base URL; stop it."""
     port = free_port()
     full_env = {**os.environ, "LIVECOMMERCE_RUN_SCHEDULER": "false", "LIVECOMMERCE_RATE_LIMITS_ENABLED": "false", **env}
     command = [
-        sys.executable, "-m", "uvicorn", "livecommerce.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "livecommerce.main.app:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--ws-per-message-deflate", "false", "--log-level", "warning",
     ]  # fmt: skip
     with log_path.open("wb") as log:

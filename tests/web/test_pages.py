@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from livecommerce.accounts.models import Role
+from livecommerce.kit.principal import Role
 from tests.factories import Factory
 from tests.web.helpers import make_stream
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import livecommerce.types
+import livecommerce.kit.types
 
 
 revision: str = '0001'
@@ -26,8 +26,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
-    sa.Column('starts_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
     )
     op.create_table('counties',
@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('party', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('balance_fen', sa.Integer(), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_accounts'))
     )
     with op.batch_alter_table('ledger_accounts', schema=None) as batch_op:
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('stream_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('ts', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ts', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_events')),
     sa.UniqueConstraint('stream_id', 'seq', name='uq_outbox_events_stream_seq')
@@ -111,8 +111,8 @@ def upgrade() -> None:
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('image_url', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('price_fen > 0', name=op.f('ck_products_price_pos')),
     sa.CheckConstraint('reserved >= 0', name=op.f('ck_products_reserved_nonneg')),
     sa.CheckConstraint('sold >= 0', name=op.f('ck_products_sold_nonneg')),
@@ -127,9 +127,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('studio_id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
-    sa.Column('starts_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('ends_at > starts_at', name=op.f('ck_slots_order')),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_slots_campaign_id_campaigns')),
     sa.ForeignKeyConstraint(['studio_id'], ['studios.id'], name=op.f('fk_slots_studio_id_studios')),
@@ -169,13 +169,13 @@ def upgrade() -> None:
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('studio_id', sa.Integer(), nullable=True),
-    sa.Column('scheduled_start', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('scheduled_end', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_start', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_end', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('auto_start', sa.Boolean(), nullable=False),
-    sa.Column('started_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('pinned_product_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['pinned_product_id'], ['products.id'], name=op.f('fk_streams_pinned_product_id_products')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_streams'))
     )
@@ -193,7 +193,7 @@ def upgrade() -> None:
     sa.Column('anchor_id', sa.Integer(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('token_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['anchor_id'], ['anchors.id'], name=op.f('fk_users_anchor_id_anchors')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
     )
@@ -209,11 +209,11 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('auto_start', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
-    sa.Column('starts_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('confirmed_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('starts_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_bookings_created_by_users')),
     sa.ForeignKeyConstraint(['slot_id'], ['slots.id'], name=op.f('fk_bookings_slot_id_slots')),
     sa.ForeignKeyConstraint(['stream_id'], ['streams.id'], name=op.f('fk_bookings_stream_id_streams')),
@@ -236,11 +236,11 @@ def upgrade() -> None:
     sa.Column('unit_name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('unit_type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('station_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paid_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('cancelled_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('refunded_at', livecommerce.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('refunded_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('total_fen >= 0', name=op.f('ck_orders_total_nonneg')),
     sa.ForeignKeyConstraint(['buyer_id'], ['users.id'], name=op.f('fk_orders_buyer_id_users')),
     sa.ForeignKeyConstraint(['station_id'], ['stations.id'], name=op.f('fk_orders_station_id_stations')),
@@ -308,7 +308,7 @@ def upgrade() -> None:
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('stream_id', sa.Integer(), nullable=True),
     sa.Column('reverses_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_ledger_transactions_order_id_orders')),
     sa.ForeignKeyConstraint(['reverses_id'], ['ledger_transactions.id'], name=op.f('fk_ledger_transactions_reverses_id_ledger_transactions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transactions')),
@@ -344,7 +344,7 @@ def upgrade() -> None:
     sa.Column('provider_txn_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('amount_fen', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_payments_order_id_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
     sa.UniqueConstraint('provider', 'provider_txn_id', name='uq_payments_provider_txn')
@@ -360,7 +360,7 @@ def upgrade() -> None:
     sa.Column('amount_fen', sa.Integer(), nullable=False),
     sa.Column('order_line_id', sa.Integer(), nullable=True),
     sa.Column('product_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("direction IN ('debit', 'credit')", name=op.f('ck_ledger_entries_direction')),
     sa.CheckConstraint('amount_fen > 0', name=op.f('ck_ledger_entries_amount_pos')),
     sa.ForeignKeyConstraint(['account_id'], ['ledger_accounts.id'], name=op.f('fk_ledger_entries_account_id_ledger_accounts')),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import livecommerce.types
+import livecommerce.kit.types
 
 revision: str = "0006_scheduling"
 down_revision: str | Sequence[str] | None = "0001"
@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("county_id", sa.Integer(), nullable=True),
         sa.Column("recipients", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("content", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
-        sa.Column("sent_at", livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sent_notifications")),
     )
     with op.batch_alter_table("sent_notifications", schema=None) as batch_op:
@@ -65,7 +65,7 @@ def upgrade() -> None:
         "scheduler_leases",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("holder", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("expires_at", livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_scheduler_leases")),
     )
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import livecommerce.types
+import livecommerce.kit.types
 
 revision: str = "0007_security"
 down_revision: str | Sequence[str] | None = "0001"
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_records",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import livecommerce.types
+import livecommerce.kit.types
 
 revision: str = "0009_security"
 down_revision: str | Sequence[str] | None = "0001"
@@ -23,8 +23,8 @@ def upgrade() -> None:
         "refresh_token_uses",
         sa.Column("jti", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("used_at", livecommerce.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", livecommerce.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_refresh_token_uses_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("jti", name=op.f("pk_refresh_token_uses")),
     )

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livecommerce.broadcasts.service import create_stream
 from livecommerce.catalog.models import Product, ProductSplit
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
 from livecommerce.orders.models import Order, OrderLine, OrderStatus
-from streams.service import create_stream
 from tests.factories import Factory
 
 

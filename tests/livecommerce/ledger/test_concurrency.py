@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from livecommerce.accounts.models import Role
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.errors import Conflict
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.errors import Conflict
+from livecommerce.kit.principal import Role
 from livecommerce.ledger.books import check_books
 from livecommerce.ledger.service import credit_sale, reverse_sale
 from livecommerce.orders.models import Order

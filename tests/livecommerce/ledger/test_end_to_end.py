@@ -11,10 +11,10 @@ import httpx
 import pytest
 import uvicorn
 
-from livecommerce.accounts.models import Role
-from livecommerce.app import create_app
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import open_stream
 

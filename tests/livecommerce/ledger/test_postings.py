@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from livecommerce.accounts.models import Role
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.errors import Conflict, InvalidState
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.errors import Conflict, InvalidState
+from livecommerce.kit.principal import Role
 from livecommerce.ledger.models import LedgerEntry, LedgerTransaction
 from livecommerce.ledger.service import credit_sale, reverse_sale, stream_totals
 from livecommerce.orders.models import Order

@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Principal, Role
 from livecommerce.ledger import books as ledger_books
 from livecommerce.ledger import reports
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import httpx
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from livecommerce.ledger.service import reverse_sale
 from tests.factories import Factory
 from tests.livecommerce.ledger.support import EPOCH, make_stream, pay

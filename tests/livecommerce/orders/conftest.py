@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, open_stream
 

@@ -11,13 +11,14 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
+from livecommerce.broadcasts import service as streams_service
+from livecommerce.broadcasts.events import OutboxEvent
 from livecommerce.catalog.models import Product
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from livecommerce.orders.models import Order
-from streams import service as streams_service
 from tests.factories import Factory, TestUser
 
 

@@ -11,17 +11,16 @@ from sqlalchemy import update
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role
 from livecommerce.catalog.models import Product
-from livecommerce.clock import utcnow
-from livecommerce.db import Database, create_nullpool_engine
-from livecommerce.errors import Conflict, InvalidState, OutOfStock
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.errors import Conflict, InvalidState, OutOfStock
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
 from livecommerce.orders.batching import OrderBatcher, place_order_batched
 from livecommerce.orders.models import Order
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn
 from livecommerce.orders.service import PlacedOrder
-from livecommerce.settings import Settings
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, count_orders, events, make_buyers, order
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlmodel import col, func, select
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from livecommerce.ledger.models import LedgerAccount, LedgerTransaction
 from livecommerce.orders.models import Payment
 from tests.factories import Factory

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
 from livecommerce.orders.models import Order, OrderLine
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, count_orders, events, make_buyers, order

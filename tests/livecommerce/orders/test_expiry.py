@@ -9,12 +9,12 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from livecommerce.app import create_app
-from livecommerce.clock import Clock, FrozenClock, utcnow
-from livecommerce.db import Database
+from livecommerce.kit.clock import Clock, FrozenClock, utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
+from livecommerce.main.app import create_app
 from livecommerce.orders.models import Order
 from livecommerce.orders.service import expire_due_orders
-from livecommerce.settings import Settings
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, events, make_buyers, open_stream, order
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, make_buyers, order
 

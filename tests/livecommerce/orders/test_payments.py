@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from livecommerce.clock import Clock, FrozenClock, utcnow
-from livecommerce.db import Database
+from livecommerce.kit.clock import Clock, FrozenClock, utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from livecommerce.ledger.models import LedgerAccount, LedgerTransaction
 from livecommerce.orders.models import Payment
 from livecommerce.orders.payments import sign, verify_signature
-from livecommerce.settings import Settings
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, events, make_buyers, order
 

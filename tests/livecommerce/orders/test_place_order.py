@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, count_orders, events, make_buyers, open_stream, order
 

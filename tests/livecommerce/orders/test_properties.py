@@ -21,21 +21,21 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
+from livecommerce.broadcasts import service as streams_service
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.models import Product
 from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split
-from livecommerce.clock import FrozenClock, utcnow
-from livecommerce.db import Database, create_nullpool_engine
-from livecommerce.errors import LiveCommerceError
+from livecommerce.kit.clock import FrozenClock, utcnow
+from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.errors import LiveCommerceError
+from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
 from livecommerce.ledger.models import LedgerAccount
 from livecommerce.orders import service
 from livecommerce.orders.models import Order, OrderStatus
 from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn
-from livecommerce.settings import Settings
-from streams import service as streams_service
 
 T = TypeVar("T")
 ROOT = Principal(id=0, username="root", role=Role.admin, display_name="root")

@@ -14,11 +14,11 @@ import uvicorn
 import websockets
 from redis.asyncio import Redis
 
-from livecommerce.clock import utcnow
-from livecommerce.db import Database
-from livecommerce.events import append_event
-from livecommerce.settings import Settings
-from streams import service as streams
+from livecommerce.broadcasts import service as streams
+from livecommerce.broadcasts.events import append_event
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from streams.relay.bus import EventBus
 from streams.relay.memory import MemoryBus
 from streams.relay.redis import RedisBus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from livecommerce.db import Database
+from livecommerce.kit.db import Database
 from streams.relay.bus import RESYNC, EventBus, Subscription, contiguous_after
 from streams.relay.outbox import EventSource, outbox_after, stream_heads
 from tests.factories import Factory

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from livecommerce.events import append_event
+from livecommerce.broadcasts.events import append_event
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from streams.relay.fastpath import fast_socket
 from streams.relay.hub import Hub, Viewer, make_frame
 from tests.factories import Factory

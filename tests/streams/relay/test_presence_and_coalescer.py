@@ -8,9 +8,9 @@ import uuid
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from livecommerce.db import Database
-from livecommerce.events import OutboxEvent
-from livecommerce.settings import Settings
+from livecommerce.broadcasts.events import OutboxEvent
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from streams.relay.coalescer import Coalescer, Lease, LocalLease, RedisLease
 from streams.relay.presence import MemoryPresence, Presence, RedisPresence
 from tests.factories import Factory

@@ -11,9 +11,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from livecommerce.accounts.models import Role
-from livecommerce.db import Database
-from livecommerce.events import append_event
+from livecommerce.broadcasts.events import append_event
+from livecommerce.kit.db import Database
+from livecommerce.kit.principal import Role
 from tests.factories import Factory
 from tests.streams.relay.conftest import append_events, connect, live_stream, receive_json, receive_until
 

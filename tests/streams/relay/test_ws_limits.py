@@ -8,8 +8,8 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from livecommerce.db import Database
-from livecommerce.settings import Settings
+from livecommerce.kit.db import Database
+from livecommerce.kit.settings import Settings
 from tests.factories import Factory
 from tests.streams.relay.conftest import connect, live_stream, receive_json
 

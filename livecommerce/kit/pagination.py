@@ -10,8 +10,8 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from livecommerce.errors import InvalidInput
-from livecommerce.types import MAX_ID
+from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.types import MAX_ID
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
-from livecommerce.db import sync_url
+from livecommerce.kit.db import sync_url
 
 
 def alembic_config(database_url: str) -> Config:

@@ -14,11 +14,11 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from prometheus_client import start_http_server
 
-from livecommerce.clock import Clock
-from livecommerce.db import Database, create_engine
-from livecommerce.metrics import REGISTRY
-from livecommerce.registry import load_models
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.db import Database, create_engine
+from livecommerce.kit.metrics import REGISTRY
+from livecommerce.kit.settings import Settings
+from livecommerce.main.registry import load_models
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
 

@@ -32,7 +32,7 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-CLI = "import sys; from livecommerce.cli import main; sys.argv[0] = 'livecommerce'; main()"
+CLI = "import sys; from livecommerce.main.cli import main; sys.argv[0] = 'livecommerce'; main()"
 STOP_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 _NO_UPSTREAM_BODY = (

@@ -10,10 +10,10 @@ from typing import Annotated
 
 from fastapi import Path, Request
 
-from livecommerce.accounts.auth import CurrentUser
-from livecommerce.deps import RateLimiterDep
-from livecommerce.ratelimit import RateLimiter
-from livecommerce.types import MAX_ID
+from livecommerce.kit.auth import CurrentUser
+from livecommerce.kit.deps import RateLimiterDep
+from livecommerce.kit.ratelimit import RateLimiter
+from livecommerce.kit.types import MAX_ID
 
 
 def client_address(request: Request) -> str:

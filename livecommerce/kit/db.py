@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from livecommerce.settings import Settings
+from livecommerce.kit.settings import Settings
 
 AfterCommitHook = Callable[[AsyncSession], Any]
 SQLITE_BUSY_TIMEOUT_S = 30

@@ -16,8 +16,8 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from livecommerce.errors import RateLimited
-from livecommerce.settings import Settings
+from livecommerce.kit.errors import RateLimited
+from livecommerce.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
 

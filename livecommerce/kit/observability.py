@@ -9,7 +9,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livecommerce.metrics import HTTP_LATENCY, HTTP_REQUESTS, ORDERS, PAYMENTS
+from livecommerce.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS, ORDERS, PAYMENTS
 
 log = structlog.get_logger("livecommerce.http")
 _UNMATCHED = "<unmatched>"

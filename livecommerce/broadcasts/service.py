@@ -14,14 +14,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.auth import Principal
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts.events import EventType, append_event, ensure_stream_sequence
+from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct, StreamStatus
+from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic
 from livecommerce.catalog.models import Anchor, Product
-from livecommerce.errors import Forbidden, InvalidInput, InvalidState, NotFound
-from livecommerce.events import EventType, append_event, ensure_stream_sequence
-from livecommerce.pagination import PageParams, paginate
-from streams.models import Stream, StreamHost, StreamProduct, StreamStatus
-from streams.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic
+from livecommerce.kit.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.pagination import PageParams, paginate
+from livecommerce.kit.principal import Principal
 
 
 async def create_stream(

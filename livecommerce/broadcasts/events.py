@@ -17,8 +17,8 @@ from sqlalchemy import JSON, Column, Index, Integer, Table, UniqueConstraint, bi
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from livecommerce.clock import utcnow
-from livecommerce.types import UTCDateTime
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.types import UTCDateTime
 
 PENDING_EVENTS_KEY = "livecommerce.pending_stream_events"
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from livecommerce.types import MAX_ID
+from livecommerce.kit.types import MAX_ID
 
 
 class StreamPublic(BaseModel):

@@ -17,18 +17,29 @@ from sqlalchemy import text
 from livecommerce import __version__
 from livecommerce.accounts import service as accounts_service
 from livecommerce.accounts.endpoints import router as accounts_router
+from livecommerce.accounts.principals import TokenPrincipals
+from livecommerce.audit.endpoints import router as audit_router
 from livecommerce.catalog.endpoints import router as catalog_router
-from livecommerce.clock import Clock
-from livecommerce.components import Component
-from livecommerce.db import Database, create_database
-from livecommerce.errors import install_error_handlers
-from livecommerce.metrics import REGISTRY
-from livecommerce.migrate import upgrade
-from livecommerce.observability import ObservabilityMiddleware
-from livecommerce.ratelimit import RateLimiter
-from livecommerce.registry import load_models
-from livecommerce.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from livecommerce.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.components import Component
+from livecommerce.kit.db import Database, create_database
+from livecommerce.kit.errors import install_error_handlers
+from livecommerce.kit.metrics import REGISTRY
+from livecommerce.kit.observability import ObservabilityMiddleware
+from livecommerce.kit.ratelimit import RateLimiter
+from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.ledger.endpoints import router as ledger_router
+from livecommerce.main.migrate import upgrade
+from livecommerce.main.registry import load_models
+from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
+from livecommerce.orders.endpoints import router as orders_router
+from schedulers.endpoints import router as schedulers_router
+from schedulers.runtime import build_scheduler
+from streams.endpoints import router as streams_router
+from streams.runtime import build_relay
+from streams.ws import router as ws_router
+from web.routes import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -36,22 +47,10 @@ ComponentFactory = Callable[[FastAPI], Component | None]
 
 
 def _component_factories() -> list[ComponentFactory]:
-    from schedulers.runtime import build_scheduler
-    from streams.runtime import build_relay
-
     return [build_relay, build_scheduler]
 
 
 def _routers() -> list[Any]:
-    from livecommerce.audit.endpoints import router as audit_router
-    from livecommerce.ledger.endpoints import router as ledger_router
-    from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
-    from livecommerce.orders.endpoints import router as orders_router
-    from schedulers.endpoints import router as schedulers_router
-    from streams.endpoints import router as streams_router
-    from streams.ws import router as ws_router
-    from web.routes import router as web_router
-
     return [
         accounts_router,
         catalog_router,
@@ -114,6 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.principals = TokenPrincipals(settings.secret_key)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

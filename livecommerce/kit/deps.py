@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.clock import Clock
-from livecommerce.db import Database
-from livecommerce.ratelimit import RateLimiter
-from livecommerce.settings import Settings
+from livecommerce.kit.clock import Clock
+from livecommerce.kit.db import Database
+from livecommerce.kit.ratelimit import RateLimiter
+from livecommerce.kit.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

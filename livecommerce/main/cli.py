@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from livecommerce.accounts.models import Role
-from livecommerce.settings import Settings
+from livecommerce.kit.principal import Role
+from livecommerce.kit.settings import Settings
 
 if TYPE_CHECKING:
-    from livecommerce.db import Database
+    from livecommerce.kit.db import Database
 
 app = typer.Typer(help="livecommerce: live-stream commerce where every fen is credited home.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def _settings() -> Settings:
 @app.command()
 def migrate() -> None:
     """Apply every pending database migration."""
-    from livecommerce.migrate import upgrade
+    from livecommerce.main.migrate import upgrade
 
     settings = _settings()
     upgrade(settings.database_url)
@@ -50,7 +50,7 @@ def serve(
     """Run the web server (embedded mode: one process with SQLite, the in-process bus and scheduler)."""
     import uvicorn
 
-    from livecommerce.logging import configure_logging
+    from livecommerce.kit.logging import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -61,7 +61,7 @@ def serve(
         _load_demo(settings, print_logins=True)
     console.print(f"livecommerce serving at [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)", soft_wrap=True)
     uvicorn.run(
-        "livecommerce.app:create_app",
+        "livecommerce.main.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -77,8 +77,8 @@ def serve(
 @app.command()
 def scheduler() -> None:
     """Run the scheduler worker (at scale, exactly one of these runs the jobs; the others wait to take over)."""
-    from livecommerce.logging import configure_logging
-    from schedulers.worker import run_worker
+    from livecommerce.kit.logging import configure_logging
+    from livecommerce.main.worker import run_worker
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -103,7 +103,7 @@ def users_create(
 
     from livecommerce.accounts import service
     from livecommerce.accounts.schemas import UserCreate
-    from livecommerce.errors import LiveCommerceError
+    from livecommerce.kit.errors import LiveCommerceError
 
     settings = _settings()
     _require_schema(settings)
@@ -165,7 +165,7 @@ def audit_verify() -> None:
 
 def _require_schema(settings: Settings) -> None:
     """Bring an embedded (SQLite) database up to date; at scale, refuse until `livecommerce migrate` has run."""
-    from livecommerce.migrate import pending_revisions, upgrade
+    from livecommerce.main.migrate import pending_revisions, upgrade
 
     if settings.is_sqlite:
         upgrade(settings.database_url)
@@ -175,8 +175,8 @@ def _require_schema(settings: Settings) -> None:
 
 
 def _load_demo(settings: Settings, *, print_logins: bool) -> None:
-    from livecommerce.demo import DEMO_PASSWORD, load_demo
-    from livecommerce.migrate import upgrade
+    from livecommerce.main.demo import DEMO_PASSWORD, load_demo
+    from livecommerce.main.migrate import upgrade
 
     upgrade(settings.database_url)
 
@@ -199,8 +199,8 @@ class _database:
     """An async context manager around a short-lived Database (for CLI commands)."""
 
     def __init__(self, settings: Settings) -> None:
-        from livecommerce.db import Database, create_nullpool_engine
-        from livecommerce.registry import load_models
+        from livecommerce.kit.db import Database, create_nullpool_engine
+        from livecommerce.main.registry import load_models
 
         load_models()
         self.db = Database(create_nullpool_engine(settings.database_url))
@@ -225,8 +225,8 @@ def cluster(
     port: Annotated[int, typer.Option(help="Port of the round-robin front; instances take the next ones.")] = 8000,
 ) -> None:
     """Run the scaled-out topology as local processes: migrate, N instances, one scheduler worker, a front."""
-    from livecommerce.cluster import run_cluster
-    from livecommerce.logging import configure_logging
+    from livecommerce.kit.logging import configure_logging
+    from livecommerce.main.cluster import run_cluster
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.catalog.models import Product
-from livecommerce.errors import Conflict, InvalidState, OutOfStock
+from livecommerce.kit.errors import Conflict, InvalidState, OutOfStock
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 
 from livecommerce.accounts import service as accounts
-from livecommerce.accounts.auth import Principal
-from livecommerce.accounts.models import Role, User
+from livecommerce.accounts.models import User
 from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.security import verify_password
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split, StationCreate
-from livecommerce.clock import utcnow
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.principal import Principal, Role
 
 DEMO_PASSWORD = "fupin-2020"
 CAMPAIGN_NAME = "消费扶贫月 Consumer Poverty Alleviation Month"
@@ -360,8 +360,8 @@ class _Loader:
     async def schedule(self) -> None:
         """The campaign, its studios, slots and bookings: one broadcast live now, four coming up, two open slots."""
         # Imported here: the demo is part of the composition root, the one place that reaches outward.
+        from livecommerce.broadcasts import service as streams
         from schedulers.models import Booking, BookingAnchor, BookingProduct, BookingStatus, Campaign, Slot, Studio
-        from streams import service as streams
 
         s = self.session
         if await _find(s, Campaign, name=CAMPAIGN_NAME) is not None:

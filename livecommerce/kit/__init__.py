@@ -1,0 +1,1 @@
+"""Shared kit: settings, database, errors, pagination, clock, logging, observability; imports no domain."""
