@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install services lint
 	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest $(PYTEST_ARGS)
