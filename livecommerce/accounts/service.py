@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from livecommerce.accounts.security import create_access_token, decode_token, ha
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 
@@ -212,3 +214,11 @@ async def ensure_admin(session: AsyncSession, password: str, now: datetime) -> b
         session, None, "user.created", f"user:{admin.id}", {"username": "admin", "role": "admin", "bootstrap": True}, now=now
     )
     return True
+
+
+async def masked_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Users as other viewers may see them: masked display names, never usernames or ids."""
+    ids = sorted(set(user_ids))
+    rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
+    names = {uid: mask_display_name(name) for uid, name in rows.all() if uid is not None}
+    return {uid: names.get(uid, "*") for uid in ids}

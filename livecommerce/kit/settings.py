@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     reservation_ttl_seconds: int = Field(default=900, gt=0)
     max_quantity_per_buyer: int = Field(default=20, gt=0)
+    # How long an instance trusts what it learned of a product's or deal's units before it
+    # says "sold out" from memory (events through the bus refresh it sooner).
+    availability_ttl_seconds: float = Field(default=1.0, ge=0)
     payment_webhook_secret: str = "dev-webhook-secret"
     sandbox_payments_enabled: bool = True
     rate_limits_enabled: bool = True

@@ -19,7 +19,10 @@ from livecommerce.accounts import service as accounts_service
 from livecommerce.accounts.endpoints import router as accounts_router
 from livecommerce.accounts.principals import TokenPrincipals
 from livecommerce.audit.endpoints import router as audit_router
+from livecommerce.broadcasts import stock_events
+from livecommerce.catalog import stock
 from livecommerce.catalog.endpoints import router as catalog_router
+from livecommerce.kit import signals
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
 from livecommerce.kit.db import Database, create_database
@@ -30,8 +33,10 @@ from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
 from livecommerce.ledger.endpoints import router as ledger_router
+from livecommerce.main.feeds import build_availability_feed
 from livecommerce.main.migrate import upgrade
 from livecommerce.main.registry import load_models
+from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
 from schedulers.endpoints import router as schedulers_router
@@ -47,7 +52,7 @@ ComponentFactory = Callable[[FastAPI], Component | None]
 
 
 def _component_factories() -> list[ComponentFactory]:
-    return [build_relay, build_scheduler]
+    return [build_relay, build_scheduler, build_availability_feed]
 
 
 def _routers() -> list[Any]:
@@ -63,6 +68,12 @@ def _routers() -> list[Any]:
         audit_router,
         web_router,
     ]
+
+
+def wire_database(db: Database) -> None:
+    """Connect what the domains announce to the domains above that react (same for app and worker)."""
+    signals.stock_changed.connect(stock_events.on_stock_changed)
+    db.before_commit(stock.announce)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool | None = None) -> FastAPI:
@@ -82,6 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         if apply_migrations:
             await asyncio.to_thread(upgrade, settings.database_url)
         db = create_database(settings)
+        wire_database(db)
         app.state.db = db
         if settings.admin_password:
             async with db.transaction() as session:
@@ -114,6 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.clock = clock or Clock()
     app.state.rate_limiter = RateLimiter(settings)
     app.state.principals = TokenPrincipals(settings.secret_key)
+    app.state.availability = Availability(settings.availability_ttl_seconds)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
