@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.accounts.models import RefreshTokenUse, Role, User, UserCounty
-from livecommerce.accounts.principals import load_principal
+from livecommerce.accounts.principals import load_principal, note_changed
 from livecommerce.accounts.schemas import PasswordChange, Token, UserCreate, UserPublic, UserUpdate
 from livecommerce.accounts.security import create_access_token, decode_token, hash_password_async, verify_password_async
 from livecommerce.audit import service as audit
@@ -70,6 +70,7 @@ async def revoke_tokens(session: AsyncSession, user_id: int) -> int:
     """Bump the user's credential version, so every token issued before stops working; the new version."""
     await session.execute(update(User).where(col(User.id) == user_id).values(token_version=User.token_version + 1))  # type: ignore[operator]
     version = await session.scalar(select(col(User.token_version)).where(col(User.id) == user_id))
+    note_changed(session, user_id)
     return int(version or 0)
 
 
@@ -182,6 +183,7 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: int, dat
         await revoke_tokens(session, user_id)
         await session.refresh(user)
     if changes:
+        note_changed(session, user_id)  # a new display name too: cached principals carry it
         await audit.record(session, actor, "user.updated", f"user:{user_id}", changes, now=now)
     return user
 

@@ -246,7 +246,7 @@ async def reserve(
     level = StockLevel(*row)
     remaining: dict[int, int] = {}
     for deal_id in sorted(from_deals):
-        left = (await session.execute(_TAKE_FROM_DEAL, {"deal_id": deal_id, "quantity": from_deals[deal_id]})).scalar_one_or_none()
+        left = (await session.execute(_TAKE_FROM_DEAL, {"deal_id": deal_id, "units": from_deals[deal_id]})).scalar_one_or_none()
         if left is None:
             raise RuntimeError(f"units of flash deal {deal_id} changed under its row lock")
         remaining[deal_id] = left
@@ -285,7 +285,7 @@ async def release(session: AsyncSession, product_id: int, quantity: int, *, now:
     if deal_id is None:
         _record(session, level)
         return level
-    left = (await session.execute(_RETURN_TO_DEAL, {"deal_id": deal_id, "quantity": quantity})).scalar_one_or_none()
+    left = (await session.execute(_RETURN_TO_DEAL, {"deal_id": deal_id, "units": quantity})).scalar_one_or_none()
     if left is None:
         _record(session, level)  # the deal has ended: the units stay in free stock
         return level
@@ -505,14 +505,14 @@ _SELL = (
 )
 _TAKE_FROM_DEAL = (
     update(_DEALS)
-    .where(_DEALS.c.id == bindparam("deal_id"), _DEALS.c.remaining >= bindparam("quantity"), _DEALS.c.ended_at.is_(None))
-    .values(remaining=_DEALS.c.remaining - bindparam("quantity"))
+    .where(_DEALS.c.id == bindparam("deal_id"), _DEALS.c.remaining >= bindparam("units"), _DEALS.c.ended_at.is_(None))
+    .values(remaining=_DEALS.c.remaining - bindparam("units"))
     .returning(_DEALS.c.remaining)
 )
 _RETURN_TO_DEAL = (
     update(_DEALS)
     .where(_DEALS.c.id == bindparam("deal_id"), _DEALS.c.ended_at.is_(None))
-    .values(remaining=_DEALS.c.remaining + bindparam("quantity"))
+    .values(remaining=_DEALS.c.remaining + bindparam("units"))
     .returning(_DEALS.c.remaining)
 )
 _CLOSE_DEAL = (

@@ -87,7 +87,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No ping on every checkout (a round trip per request): a connection the server dropped
+        # fails its first statement, SQLAlchemy then discards the whole pool, and that one
+        # request is answered 503 with Retry-After like any other outage.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         pool_timeout=10,
         connect_args={
             "timeout": 5,

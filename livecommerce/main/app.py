@@ -28,6 +28,7 @@ from livecommerce.kit.components import Component
 from livecommerce.kit.db import Database, create_database
 from livecommerce.kit.errors import install_error_handlers
 from livecommerce.kit.metrics import REGISTRY
+from livecommerce.kit.notices import LocalNotices, Notices, RedisNotices
 from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -94,7 +95,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             await asyncio.to_thread(upgrade, settings.database_url)
         db = create_database(settings)
         wire_database(db)
+        db.on_commit(app.state.principals.after_commit)
         app.state.db = db
+        await app.state.notices.start()
         if settings.admin_password:
             async with db.transaction() as session:
                 if await accounts_service.ensure_admin(session, settings.admin_password, app.state.clock.now()):
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                     await component.stop()
                 except Exception:
                     log.exception("component_stop_failed", component=component.name)
+            await app.state.notices.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -125,7 +129,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.rate_limiter = RateLimiter(settings)
-    app.state.principals = TokenPrincipals(settings.secret_key)
+    notices: Notices = RedisNotices(settings.redis_url, settings.redis_prefix) if settings.redis_url else LocalNotices()
+    app.state.notices = notices
+    app.state.principals = TokenPrincipals(settings.secret_key, notices, ttl=settings.principal_cache_seconds)
     app.state.availability = Availability(settings.availability_ttl_seconds)
     install_error_handlers(app)
     if settings.cors_origins:

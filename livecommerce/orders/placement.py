@@ -338,10 +338,11 @@ def deal_refusal(
     status = deal.status(now)
     if status == "countdown":
         return InvalidState(
-            f"The flash deal opens at {deal.starts_at.isoformat()}; it cannot be bought yet.", extra={"deal_id": deal.id, "status": status}
+            f"The flash deal opens at {deal.starts_at.isoformat()}; it cannot be bought yet.",
+            extra={"deal_id": deal.id, "deal_status": status},
         )
     if status == "ended":
-        return InvalidState("The flash deal has ended.", extra={"deal_id": deal.id, "status": status})
+        return InvalidState("The flash deal has ended.", extra={"deal_id": deal.id, "deal_status": status})
     if quantity > deal.per_buyer_limit:
         return deal_limit(deal, 0)
     left = deal.remaining if remaining is None else remaining
