@@ -1,12 +1,14 @@
 # The two set-up commands of the README:
 #   make demo   start the demo (embedded mode: one process, SQLite, no other service)
 #   make test   run the whole test suite (lint, types, then every test on SQLite and on PostgreSQL)
+# and, for the inner loop:
+#   make test-fast   every test that needs no real server or browser, on SQLite only (no lint, no PostgreSQL)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint services install bench clean
+.PHONY: demo test test-fast lint services install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,9 @@ lint: install
 test: install services lint
 	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 	LIVECOMMERCE_TEST_BACKEND=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest -m "not e2e and not browser" $(PYTEST_ARGS)
 
 bench: install services
 	$(BIN)/python -m bench

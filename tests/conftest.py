@@ -8,6 +8,7 @@ fails: backend tests are never skipped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,7 @@ from tests.databases import BACKEND, scratch_database
 
 REDIS_URL = os.environ.get("LIVECOMMERCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-not-for-production"
+LEFTOVER_GRACE_SECONDS = 5.0
 
 
 def pytest_report_header() -> str:
@@ -57,10 +59,40 @@ def sync_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def _running_tasks() -> set[asyncio.Task[object]]:
+    current = asyncio.current_task()
+    return {t for t in asyncio.all_tasks() if t is not current and not t.done()}
+
+
+async def _stop_leftover_tasks(before: set[asyncio.Task[object]]) -> list[str]:
+    """The tasks the test started and left running (after a short grace), cancelled and awaited."""
+    leftover = _running_tasks() - before
+    if leftover:
+        _, still = await asyncio.wait(leftover, timeout=LEFTOVER_GRACE_SECONDS)
+        leftover = set(still)
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        await asyncio.wait(leftover, timeout=LEFTOVER_GRACE_SECONDS)
+    return sorted(t.get_name() + ": " + repr(t.get_coro()) for t in leftover)
+
+
 @pytest.fixture
-def fresh_database(database_url: str, sync_engine: Engine, table_names: list[str]) -> Iterator[str]:
-    """The test database, emptied after the test."""
+async def fresh_database(database_url: str, sync_engine: Engine, table_names: list[str]) -> AsyncIterator[str]:
+    """The test database, emptied after the test, once everything the test started has stopped.
+
+    Set up before the app and the servers of a test, so torn down after them: a task still
+    running here (a server's connection handler, a relay or scheduler loop) would write while
+    the tables are emptied, the `database is locked` of a teardown. Such a test fails.
+    """
+    before = _running_tasks()
     yield database_url
+    leftover = await _stop_leftover_tasks(before)
+    _empty(sync_engine, table_names)
+    assert not leftover, f"the test left tasks running: {leftover}"
+
+
+def _empty(sync_engine: Engine, table_names: list[str]) -> None:
     with sync_engine.begin() as conn:
         if sync_engine.dialect.name == "sqlite":
             extra = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'apscheduler%'"))]
@@ -87,7 +119,12 @@ def fresh_database(database_url: str, sync_engine: Engine, table_names: list[str
 
 @pytest.fixture
 def settings(fresh_database: str) -> Settings:
-    """Settings for an app under test: the test database, no Redis, no scheduler."""
+    """Settings for an app under test: the test database, no Redis, no scheduler, a coalescer that never ticks.
+
+    The app's coalescer appends `sales.updated` and `viewers.updated` to every live stream on
+    its own clock; a test that reads a stream's event log would race it. Tests of the relay,
+    which need it, set a short interval (tests/streams/relay/conftest.py).
+    """
     return Settings(
         database_url=fresh_database,
         redis_url=None,
@@ -95,6 +132,7 @@ def settings(fresh_database: str) -> Settings:
         run_scheduler=False,
         rate_limits_enabled=False,
         redis_prefix=f"lctest{uuid.uuid4().hex[:8]}",
+        relay_coalesce_interval_seconds=24 * 3600,
     )
 
 

@@ -50,7 +50,7 @@ async def list_audit(
         stmt = stmt.where(col(AuditRecord.action) == action)
     if target:
         stmt = stmt.where(col(AuditRecord.target) == target)
-    rows, cursor = await paginate(session, stmt, AuditRecord.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, AuditRecord.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return Page(items=[AuditRecordPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 

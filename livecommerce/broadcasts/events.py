@@ -13,12 +13,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, Table, UniqueConstraint, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import col
 
+from livecommerce.broadcasts.models import OutboxEvent, StreamSequence
 from livecommerce.kit.clock import utcnow
-from livecommerce.kit.types import UTCDateTime
+from livecommerce.kit.tables import table_of
 
 PENDING_EVENTS_KEY = "livecommerce.pending_stream_events"
 
@@ -39,42 +40,6 @@ class EventType(StrEnum):
     flash_announced = "flash.announced"
     flash_started = "flash.started"
     flash_ended = "flash.ended"
-
-
-class StreamSequence(SQLModel, table=True):
-    """The last `seq` handed out for a stream."""
-
-    __tablename__ = "stream_sequences"
-
-    stream_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    last_seq: int = Field(default=0)
-
-
-class OutboxEvent(SQLModel, table=True):
-    """One event of one stream, kept for resume; `(stream_id, seq)` is unique and indexed."""
-
-    __tablename__ = "outbox_events"
-    __table_args__ = (
-        UniqueConstraint("stream_id", "seq", name="uq_outbox_events_stream_seq"),
-        Index("ix_outbox_events_ts", "ts"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    stream_id: int
-    seq: int
-    type: str = Field(max_length=32)
-    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-
-    def envelope(self) -> dict[str, Any]:
-        """The wire form of the event."""
-        return {
-            "seq": self.seq,
-            "type": self.type,
-            "stream_id": self.stream_id,
-            "ts": self.ts.isoformat(),
-            "data": self.data,
-        }
 
 
 async def ensure_stream_sequence(session: AsyncSession, stream_id: int) -> None:
@@ -103,7 +68,7 @@ _TAKE_SEQS = (
     .returning(col(StreamSequence.last_seq))
     .execution_options(synchronize_session=False)
 )
-_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+_OUTBOX: Table = table_of(OutboxEvent)
 _INSERT_EVENTS = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 
 
@@ -141,3 +106,40 @@ async def append_events(
 def pending_events(session: AsyncSession) -> list[dict[str, Any]]:
     """The envelopes appended in this session's transaction (read by after-commit hooks)."""
     return list(session.info.get(PENDING_EVENTS_KEY, []))
+
+
+async def last_seq(session: AsyncSession, stream_id: int) -> int:
+    """The seq of the stream's latest event (0 before its first)."""
+    seq = await session.scalar(select(func.max(col(OutboxEvent.seq))).where(col(OutboxEvent.stream_id) == stream_id))
+    return int(seq or 0)
+
+
+async def latest_event_data(session: AsyncSession, stream_id: int, type: EventType) -> dict[str, Any] | None:
+    """The data of the stream's most recent event of one type."""
+    stmt = (
+        select(col(OutboxEvent.data))
+        .where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == type.value)
+        .order_by(col(OutboxEvent.seq).desc())
+        .limit(1)
+    )
+    data = await session.scalar(stmt)
+    return dict(data) if data else None
+
+
+async def latest_envelopes(session: AsyncSession, stream_id: int, types: Sequence[EventType], limit: int) -> list[dict[str, Any]]:
+    """The wire form of the stream's last `limit` events of these types, oldest first."""
+    stmt = (
+        select(OutboxEvent)
+        .where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type).in_([t.value for t in types]))
+        .order_by(col(OutboxEvent.seq).desc())
+        .limit(limit)
+    )
+    return [e.envelope() for e in reversed((await session.scalars(stmt)).all())]
+
+
+async def event_times(session: AsyncSession, stream_id: int, type: EventType, since: datetime) -> list[datetime]:
+    """When each of the stream's events of one type since `since` happened."""
+    stmt = select(col(OutboxEvent.ts)).where(
+        col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == type.value, col(OutboxEvent.ts) >= since
+    )
+    return list((await session.scalars(stmt)).all())

@@ -1,24 +1,21 @@
-"""Broadcasts: their hosts, the products they feature, and their lifecycle state."""
+"""The tables of broadcasts: streams, their hosts and featured products, and the per-stream event log.
+
+Only `livecommerce.broadcasts` imports this module (an import-linter contract): everyone else
+goes through `service.py`, `repository.py` and `events.py`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import JSON, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# Re-exported for the modules that still import it from here (each is a pending ignore in pyproject.toml).
+from livecommerce.broadcasts.schemas import StreamStatus as StreamStatus
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.types import UTCDateTime
-
-
-class StreamStatus(StrEnum):
-    """A stream is scheduled, then live, then ended (or cancelled before it went live)."""
-
-    scheduled = "scheduled"
-    live = "live"
-    ended = "ended"
-    cancelled = "cancelled"
 
 
 class Stream(SQLModel, table=True):
@@ -57,3 +54,39 @@ class StreamProduct(SQLModel, table=True):
 
     stream_id: int = Field(foreign_key="streams.id", primary_key=True, ondelete="CASCADE")
     product_id: int = Field(foreign_key="products.id", primary_key=True, index=True)
+
+
+class StreamSequence(SQLModel, table=True):
+    """The last `seq` handed out for a stream."""
+
+    __tablename__ = "stream_sequences"
+
+    stream_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    last_seq: int = Field(default=0)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """One event of one stream, kept for resume; `(stream_id, seq)` is unique and indexed."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "seq", name="uq_outbox_events_stream_seq"),
+        Index("ix_outbox_events_ts", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream_id: int
+    seq: int
+    type: str = Field(max_length=32)
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+    def envelope(self) -> dict[str, Any]:
+        """The wire form of the event."""
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "stream_id": self.stream_id,
+            "ts": self.ts.isoformat(),
+            "data": self.data,
+        }

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from livecommerce.kit.types import MAX_ID
+
+
+class StreamStatus(StrEnum):
+    """A stream is scheduled, then live, then ended (or cancelled before it went live)."""
+
+    scheduled = "scheduled"
+    live = "live"
+    ended = "ended"
+    cancelled = "cancelled"
 
 
 class StreamPublic(BaseModel):

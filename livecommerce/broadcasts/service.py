@@ -9,19 +9,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts import repository
 from livecommerce.broadcasts.events import EventType, append_event, ensure_stream_sequence
-from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct, StreamStatus
-from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic
-from livecommerce.catalog.models import Anchor, Product
+from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct
+from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic, StreamStatus
+from livecommerce.catalog import repository as catalog
+from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
+
+if TYPE_CHECKING:
+    from livecommerce.catalog.models import Product
 
 
 async def create_stream(
@@ -67,29 +73,18 @@ async def get_stream(session: AsyncSession, stream_id: int) -> Stream:
 
 async def host_anchor_ids(session: AsyncSession, stream_id: int) -> list[int]:
     """The anchors hosting a stream."""
-    stmt = select(col(StreamHost.anchor_id)).where(col(StreamHost.stream_id) == stream_id).order_by(col(StreamHost.anchor_id))
-    return list((await session.scalars(stmt)).all())
+    return (await repository.host_ids_by_stream(session, [stream_id]))[stream_id]
 
 
 async def featured_product_ids(session: AsyncSession, stream_id: int) -> list[int]:
     """The products that can be ordered in a stream."""
-    stmt = select(col(StreamProduct.product_id)).where(col(StreamProduct.stream_id) == stream_id).order_by(col(StreamProduct.product_id))
-    return list((await session.scalars(stmt)).all())
+    return await repository.featured_ids(session, stream_id)
 
 
 async def stream_county_ids(session: AsyncSession, stream_id: int) -> set[int]:
     """The counties a stream serves: those of its hosts and of its featured products."""
-    hosts = (
-        select(col(Anchor.county_id))
-        .join(StreamHost, col(StreamHost.anchor_id) == col(Anchor.id))
-        .where(col(StreamHost.stream_id) == stream_id)
-    )
-    products = (
-        select(col(Product.county_id))
-        .join(StreamProduct, col(StreamProduct.product_id) == col(Product.id))
-        .where(col(StreamProduct.stream_id) == stream_id)
-    )
-    return set((await session.scalars(hosts)).all()) | set((await session.scalars(products)).all())
+    hosts = await catalog.anchor_county_ids(session, await host_anchor_ids(session, stream_id))
+    return hosts | await catalog.product_county_ids(session, await featured_product_ids(session, stream_id))
 
 
 async def require_controller(session: AsyncSession, principal: Principal, stream_id: int) -> None:
@@ -112,7 +107,8 @@ async def _transition(session: AsyncSession, stream_id: int, expected: Sequence[
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # An UPDATE always answers with a cursor result; the session types it as the general Result.
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime) -> Stream:
@@ -152,8 +148,7 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
             f"Product {product_id} is not featured in this stream.",
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
-    product = await session.get(Product, product_id)
-    assert product is not None
+    product = await catalog_service.get_product(session, product_id)
     previous = stream.pinned_product_id
     stream.pinned_product_id = product_id
     session.add(stream)
@@ -173,30 +168,15 @@ async def list_streams(session: AsyncSession, page: PageParams, *, status: Strea
     stmt = select(Stream)
     if status is not None:
         stmt = stmt.where(col(Stream.status) == status.value)
-    rows, cursor = await paginate(session, stmt, Stream.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, Stream.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return rows, cursor
 
 
 async def stream_detail(session: AsyncSession, stream_id: int) -> StreamDetail:
     """The stream with its hosts, its featured products and their live stock, and the pinned product."""
     stream = await get_stream(session, stream_id)
-    hosts = (
-        await session.scalars(
-            select(Anchor)
-            .join(StreamHost, col(StreamHost.anchor_id) == col(Anchor.id))
-            .where(col(StreamHost.stream_id) == stream_id)
-            .order_by(col(Anchor.id))
-        )
-    ).all()
-    products = (
-        await session.scalars(
-            select(Product)
-            .join(StreamProduct, col(StreamProduct.product_id) == col(Product.id))
-            .where(col(StreamProduct.stream_id) == stream_id)
-            .order_by(col(Product.id))
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    hosts = await catalog.anchors_by_ids(session, await host_anchor_ids(session, stream_id))
+    products = await catalog.products_by_ids(session, await featured_product_ids(session, stream_id), fresh=True)
     featured = [_featured(p) for p in products]
     pinned = next((p for p in featured if p.id == stream.pinned_product_id), None)
     counties = sorted({h.county_id for h in hosts} | {p.county_id for p in products})
@@ -236,13 +216,13 @@ class StreamOffer:
 async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Sequence[int]) -> StreamOffer | None:
     """The stream's status and the price of each of `product_ids` it features (None for an unknown stream)."""
     stmt = (
-        select(col(Stream.status), col(Product.id), col(Product.price_fen))
+        select(col(Stream.status), col(StreamProduct.product_id))
         .select_from(Stream)
         .outerjoin(StreamProduct, (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(list(product_ids)))
-        .outerjoin(Product, col(Product.id) == col(StreamProduct.product_id))
         .where(col(Stream.id) == stream_id)
     )
     rows = (await session.execute(stmt)).all()
     if not rows:
         return None
-    return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})
+    featured = [pid for _, pid in rows if pid is not None]
+    return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured))

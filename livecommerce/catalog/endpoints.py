@@ -45,7 +45,7 @@ async def create_county(session: SessionDep, _admin: AdminUser, body: CountyCrea
 @router.get("/counties", response_model=Page[CountyPublic], summary="List counties")
 async def list_counties(session: SessionDep, page: PageDep) -> Page[CountyPublic]:
     """Every county, by id."""
-    rows, cursor = await paginate(session, select(County), County.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, select(County), County.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return Page(items=[CountyPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 
@@ -67,7 +67,7 @@ async def list_stations(session: SessionDep, page: PageDep, county_id: CountyFil
     stmt = select(Station)
     if county_id is not None:
         stmt = stmt.where(col(Station.county_id) == county_id)
-    rows, cursor = await paginate(session, stmt, Station.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, Station.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return Page(items=[StationPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 
@@ -92,7 +92,7 @@ async def list_households(
     stmt = select(Household)
     if county_id is not None:
         stmt = stmt.where(col(Household.county_id) == county_id)
-    rows, cursor = await paginate(session, stmt, Household.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, Household.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return Page(items=[service.household_public(r, principal) for r in rows], next_cursor=cursor)
 
 
@@ -114,7 +114,7 @@ async def list_anchors(session: SessionDep, page: PageDep, county_id: CountyFilt
     stmt = select(Anchor)
     if county_id is not None:
         stmt = stmt.where(col(Anchor.county_id) == county_id)
-    rows, cursor = await paginate(session, stmt, Anchor.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, Anchor.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     return Page(items=[AnchorPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 
@@ -137,7 +137,7 @@ async def list_products(session: SessionDep, page: PageDep, county_id: CountyFil
     stmt = select(Product)
     if county_id is not None:
         stmt = stmt.where(col(Product.county_id) == county_id)
-    rows, cursor = await paginate(session, stmt, Product.id, page)  # type: ignore[arg-type]
+    rows, cursor = await paginate(session, stmt, Product.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     splits = await service.splits_of(session, [r.id for r in rows])
     return Page(items=[service.product_public(r, splits[r.id]) for r in rows], next_cursor=cursor)
 

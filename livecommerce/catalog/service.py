@@ -173,7 +173,7 @@ async def splits_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[i
         return result
     rows = await session.scalars(
         select(ProductSplit).where(col(ProductSplit.product_id).in_(ids)).order_by(col(ProductSplit.product_id), col(ProductSplit.id))
-    )  # type: ignore[attr-defined]
+    )
     for row in rows:
         result[row.product_id].append(Split(party=row.party, bp=row.bp))
     return result
@@ -245,7 +245,7 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
         before = _split_list((await splits_of(session, [product_id]))[product_id])
         if before != _split_list(data.splits):
             changes["splits"] = {"from": before, "to": _split_list(data.splits)}
-        await session.execute(delete(ProductSplit).where(col(ProductSplit.product_id) == product_id))  # type: ignore[arg-type]
+        await session.execute(delete(ProductSplit).where(col(ProductSplit.product_id) == product_id))
         for split in data.splits:
             session.add(ProductSplit(product_id=product_id, party=split.party, bp=split.bp))
     product.updated_at = now

@@ -11,9 +11,8 @@ import re
 from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
-from livecommerce.catalog.models import County, Household, Station
+from livecommerce.catalog import repository as catalog
 from livecommerce.kit.errors import Forbidden, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import CLEARING, PLATFORM
@@ -28,17 +27,7 @@ async def county_of_party(session: AsyncSession, party: str) -> int | None:
         raise NotFound(f"No such account: {party!r}.")
     if party in (PLATFORM, CLEARING):
         return None
-    kind, raw_id = match.group(1), int(match.group(2))
-    county_id: int | None = None
-    if kind == "county":
-        county = await session.get(County, raw_id)
-        county_id = None if county is None else county.id
-    elif kind == "station":
-        station = await session.get(Station, raw_id)
-        county_id = None if station is None else station.county_id
-    else:
-        household = await session.get(Household, raw_id)
-        county_id = None if household is None else household.county_id
+    county_id = await catalog.county_of(session, match.group(1), int(match.group(2)))
     if county_id is None:
         raise NotFound(f"No such account: {party!r}.")
     return county_id
@@ -66,6 +55,6 @@ async def parties_in_counties(session: AsyncSession, county_ids: Iterable[int]) 
     ids = sorted(county_ids)
     if not ids:
         return []
-    stations = (await session.scalars(select(col(Station.id)).where(col(Station.county_id).in_(ids)))).all()
-    households = (await session.scalars(select(col(Household.id)).where(col(Household.county_id).in_(ids)))).all()
+    stations = [i for i, _ in await catalog.stations_of_counties(session, ids)]
+    households = [i for i, _ in await catalog.households_of_counties(session, ids)]
     return [f"county:{i}" for i in ids] + [f"station:{i}" for i in stations] + [f"household:{i}" for i in households]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import TableClause, column, func, select, table
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from livecommerce.catalog.models import County, Household, Product, Station
+from livecommerce.broadcasts import repository as broadcasts
+from livecommerce.catalog import repository as catalog
+from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.errors import InvalidInput, NotFound
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
@@ -36,32 +37,24 @@ from livecommerce.ledger.schemas import (
 )
 from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, DAILY, ENTRIES, REPORTING_ZONE, account_kind
 
+if TYPE_CHECKING:
+    from livecommerce.catalog.models import Household
+
 CHANNELS = ("live", "unit_subscription", "physical")
 MAX_PERIOD_DAYS = 3660
-# `livecommerce` may not import `streams` (dependencies point the other way); the report
-# only needs to know that the stream exists, so it names the table without its model.
-_STREAMS: TableClause = table("streams", column("id"))
 _FIGURES = ("orders", "units", "gross_fen", "refunded_orders", "refunded_units", "refunded_fen", "household_fen", "refunded_household_fen")
-
-
-async def _names(session: AsyncSession, model: Any, ids: Iterable[int]) -> dict[int, str]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = await session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
-    return {int(i): str(n) for i, n in rows.all()}
 
 
 async def stream_report(session: AsyncSession, principal: Principal | None, stream_id: int) -> StreamReport:
     """A stream's sales from its aggregate rows: a handful of rows, however many orders."""
-    if await session.scalar(select(_STREAMS.c.id).where(_STREAMS.c.id == stream_id)) is None:
+    if not await broadcasts.stream_exists(session, stream_id):
         raise NotFound(f"Stream {stream_id} does not exist.")
     rows = (await session.execute(select(AGGREGATES).where(AGGREGATES.c.stream_id == stream_id))).mappings().all()
     whole = next((r for r in rows if r["product_id"] == 0), None)
     lines = [r for r in rows if r["product_id"] != 0 and r["party"] == ""]
     shares = [r for r in rows if r["product_id"] != 0 and r["party"] != ""]
-    product_names = await _names(session, Product, (r["product_id"] for r in lines))
-    county_names = await _names(session, County, (r["county_id"] for r in lines))
+    product_names = await catalog.product_names(session, (r["product_id"] for r in lines))
+    county_names = await catalog.county_names(session, (r["county_id"] for r in lines))
 
     by_product = [
         ProductSales(
@@ -114,7 +107,7 @@ async def stream_report(session: AsyncSession, principal: Principal | None, stre
 
 async def _household_credits(session: AsyncSession, principal: Principal | None, credits: Sequence[PartyCredit]) -> list[HouseholdCredit]:
     ids = [int(c.party.split(":")[1]) for c in credits if account_kind(c.party) == "household"]
-    households = {} if not ids else {h.id: h for h in (await session.execute(select(Household).where(Household.id.in_(ids)))).scalars()}  # type: ignore[union-attr,attr-defined]
+    households = await catalog.households_by_ids(session, ids)
     result = []
     for credit in credits:
         if account_kind(credit.party) != "household":
@@ -126,7 +119,7 @@ async def _household_credits(session: AsyncSession, principal: Principal | None,
         result.append(
             HouseholdCredit(
                 **credit.model_dump(),
-                household_id=household.id,  # type: ignore[arg-type]
+                household_id=int(credit.party.split(":")[1]),
                 county_id=household.county_id,
                 name=household.name if visible else mask_name(household.name),
                 masked=not visible,
@@ -232,21 +225,11 @@ def _movement(party: str, name: str | None, moved: tuple[int, int, int] | None) 
 
 async def county_statement(session: AsyncSession, county_id: int, start: date, end: date) -> CountyStatement:
     """A county's sales by channel over a period, and the movements of its, its stations' and its households' accounts."""
-    county = await session.get(County, county_id)
-    if county is None:
-        raise NotFound(f"County {county_id} does not exist.")
+    county = await catalog_service.get_county(session, county_id)
     by_channel = await _daily(session, start, end, DAILY.c.channel, DAILY.c.county_id == county_id)
     total = _figures({k: sum(f[k] for f in by_channel.values()) for k in _FIGURES})
-    stations = (
-        await session.execute(
-            select(col(Station.id), col(Station.name)).where(col(Station.county_id) == county_id).order_by(col(Station.id))
-        )
-    ).all()  # type: ignore[arg-type]
-    households = (
-        await session.execute(
-            select(col(Household.id), col(Household.name)).where(col(Household.county_id) == county_id).order_by(col(Household.id))
-        )
-    ).all()  # type: ignore[arg-type]
+    stations = await catalog.stations_of_counties(session, [county_id])
+    households = await catalog.households_of_counties(session, [county_id])
     named = [(f"county:{county_id}", county.name)]
     named += [(f"station:{i}", n) for i, n in stations]
     named += [(f"household:{i}", n) for i, n in households]
@@ -278,7 +261,7 @@ async def household_statement(session: AsyncSession, household: Household, start
     per_product: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for product_id, direction, amount in rows.all():
         per_product[int(product_id or 0)][0 if direction == "credit" else 1] += int(amount)
-    names = await _names(session, Product, per_product)
+    names = await catalog.product_names(session, per_product)
     return HouseholdStatement(
         household_id=household.id,
         name=household.name,
@@ -301,12 +284,13 @@ async def consumption_stats(session: AsyncSession, start: date, end: date, group
     groups = await _daily(session, start, end, column_)
     total = _figures({k: sum(f[k] for f in groups.values()) for k in _FIGURES})
     if group_by == "county":
-        names = await _names(session, County, groups)
+        names = await catalog.county_names(session, groups)
         items = [
-            ConsumptionGroup(key=f"county:{cid}", county_id=cid, name=names.get(cid), **figures) for cid, figures in sorted(groups.items())
+            ConsumptionGroup.model_validate({"key": f"county:{cid}", "county_id": cid, "name": names.get(cid), **figures})
+            for cid, figures in sorted(groups.items())
         ]
     else:
-        items = [ConsumptionGroup(key=c, channel=c, **groups.get(c, _figures({}))) for c in CHANNELS]
+        items = [ConsumptionGroup.model_validate({"key": c, "channel": c, **groups.get(c, _figures({}))}) for c in CHANNELS]
     return ConsumptionStats(
         period_from=start, period_to=end, group_by=group_by, timezone=str(REPORTING_ZONE), items=items, total=SalesFigures(**total)
     )

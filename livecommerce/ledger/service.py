@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.errors import Conflict, InvalidState
 from livecommerce.kit.metrics import LEDGER_POSTINGS
+from livecommerce.kit.tables import table_of
 from livecommerce.ledger.allocation import allocate
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
 
@@ -31,11 +32,11 @@ PLATFORM = "platform"
 # Daily statistics are bucketed by the calendar day in China, the zone the contract displays in.
 REPORTING_ZONE = ZoneInfo("Asia/Shanghai")
 
-ACCOUNTS: Table = LedgerAccount.__table__  # type: ignore[attr-defined]
-TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[attr-defined]
-ENTRIES: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
-AGGREGATES: Table = SalesAggregate.__table__  # type: ignore[attr-defined]
-DAILY: Table = SalesDaily.__table__  # type: ignore[attr-defined]
+ACCOUNTS: Table = table_of(LedgerAccount)
+TRANSACTIONS: Table = table_of(LedgerTransaction)
+ENTRIES: Table = table_of(LedgerEntry)
+AGGREGATES: Table = table_of(SalesAggregate)
+DAILY: Table = table_of(SalesDaily)
 
 SALE_COUNTERS = ("orders", "units", "gross_fen")
 REFUND_COUNTERS = ("refunded_orders", "refunded_units", "refunded_fen")

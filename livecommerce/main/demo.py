@@ -14,21 +14,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, select
+from sqlmodel import col, select
 
 from livecommerce.accounts import service as accounts
 from livecommerce.accounts.models import User
 from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.security import verify_password
+from livecommerce.catalog import repository as catalog_repository
 from livecommerce.catalog import service as catalog
-from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split, StationCreate
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.principal import Principal, Role
+from schedulers import seed
+
+if TYPE_CHECKING:
+    from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 
 DEMO_PASSWORD = "fupin-2020"
 CAMPAIGN_NAME = "消费扶贫月 Consumer Poverty Alleviation Month"
@@ -36,7 +40,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 _LOADER = Principal(id=0, username="demo", role=Role.admin, display_name="demo loader")
 
 Login = tuple[str, str, str]
-M = TypeVar("M", bound=SQLModel)
 
 
 @dataclass(frozen=True)
@@ -258,10 +261,6 @@ STUDIOS = (
 )
 
 
-async def _find(session: AsyncSession, model: type[M], **where: Any) -> M | None:
-    return (await session.scalars(select(model).filter_by(**where).limit(1))).first()
-
-
 class _Loader:
     """Adds whatever of the demo is missing, remembering ids by the keys above."""
 
@@ -277,32 +276,32 @@ class _Loader:
     async def master_data(self) -> None:
         s = self.session
         for c in COUNTIES:
-            county = await _find(s, County, code=c.code)
+            county = await catalog_repository.find_county(s, c.code)
             if county is None:
                 county = await catalog.create_county(s, CountyCreate(name=c.name, code=c.code, city=c.city, province=PROVINCE))
             self.counties[c.key] = county
         for st in STATIONS:
             cid = self._county_id(st.county)
-            station = await _find(s, Station, county_id=cid, name=st.name)
+            station = await catalog_repository.find_station(s, cid, st.name)
             if station is None:
                 station = await catalog.create_station(s, _LOADER, StationCreate(county_id=cid, name=st.name, village=st.village))
             self.stations[st.key] = station
         for h in HOUSEHOLDS:
             cid = self._county_id(h.county)
-            household = await _find(s, Household, county_id=cid, registration_no=h.registration_no)
+            household = await catalog_repository.find_household(s, cid, h.registration_no)
             if household is None:
                 household_data = HouseholdCreate(county_id=cid, name=h.name, village=h.village, registration_no=h.registration_no)
                 household = await catalog.create_household(s, _LOADER, household_data)
             self.households[h.key] = household
         for a in ANCHORS:
             cid = self._county_id(a.county)
-            anchor = await _find(s, Anchor, county_id=cid, name=a.name)
+            anchor = await catalog_repository.find_anchor(s, cid, a.name)
             if anchor is None:
                 anchor = await catalog.create_anchor(s, _LOADER, AnchorCreate(name=a.name, title=a.title, county_id=cid))
             self.anchors[a.key] = anchor
         for p in PRODUCTS:
             cid = self._county_id(p.county)
-            product = await _find(s, Product, county_id=cid, name=p.name)
+            product = await catalog_repository.find_product(s, cid, p.name)
             if product is None:
                 data = ProductCreate(
                     name=p.name,
@@ -333,7 +332,7 @@ class _Loader:
     async def users(self) -> list[Login]:
         logins: list[Login] = []
         for u in USERS:
-            existing = await _find(self.session, User, username=u.username)
+            existing = (await self.session.scalars(select(User).where(col(User.username) == u.username).limit(1))).first()
             if existing is None:
                 data = UserCreate(
                     username=u.username,
@@ -359,114 +358,60 @@ class _Loader:
 
     async def schedule(self) -> None:
         """The campaign, its studios, slots and bookings: one broadcast live now, four coming up, two open slots."""
-        # Imported here: the demo is part of the composition root, the one place that reaches outward.
-        from livecommerce.broadcasts import service as streams
-        from schedulers.models import Booking, BookingAnchor, BookingProduct, BookingStatus, Campaign, Slot, Studio
-
-        s = self.session
-        if await _find(s, Campaign, name=CAMPAIGN_NAME) is not None:
+        if await seed.campaign_exists(self.session, CAMPAIGN_NAME):
             return
         today = self.now.astimezone(SHANGHAI).date()
 
         def local(days: int, hour: int) -> datetime:
             return datetime.combine(today + timedelta(days=days), time(hour), SHANGHAI)
 
-        campaign = Campaign(
-            name=CAMPAIGN_NAME,
+        def book(
+            studio: str,
+            starts_at: datetime,
+            title: str,
+            anchors: tuple[str, ...],
+            products: tuple[str, ...],
+            status: Literal["requested", "confirmed", "live"],
+        ) -> seed.SeedBooking:
+            anchor_ids = tuple(self._id(self.anchors[k]) for k in anchors)
+            product_ids = tuple(self._id(self.products[k]) for k in products)
+            return seed.SeedBooking(studio, starts_at, title, anchor_ids, product_ids, status)
+
+        half_hour = self.now.replace(minute=self.now.minute - self.now.minute % 30, second=0, microsecond=0)
+        plan = seed.SeedSchedule(
+            campaign=CAMPAIGN_NAME,
             description=(
                 "Officials and village cadres of Qingyuan and Shaoguan host live broadcasts of their villages' produce; "
                 "every fen is credited to the households, stations and counties behind it."
             ),
             starts_at=local(-7, 0),
             ends_at=local(23, 0),
-        )
-        s.add(campaign)
-        studios: dict[str, Studio] = {}
-        for key, name, platform in STUDIOS:
-            studio = await _find(s, Studio, name=name) or Studio(name=name, platform=platform)
-            s.add(studio)
-            studios[key] = studio
-        await s.flush()
-
-        async def book(
-            studio_key: str,
-            starts_at: datetime,
-            title: str,
-            anchor_keys: tuple[str, ...],
-            product_keys: tuple[str, ...],
-            status: BookingStatus,
-        ) -> None:
-            ends_at = starts_at + timedelta(hours=2)
-            slot = Slot(
-                studio_id=self._id(studios[studio_key]), campaign_id=campaign.id, starts_at=starts_at, ends_at=ends_at, created_at=self.now
-            )
-            s.add(slot)
-            await s.flush()
-            assert slot.id is not None
-            booking = Booking(
-                slot_id=slot.id,
-                status=status,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                created_at=self.now,
-                confirmed_at=None if status is BookingStatus.requested else self.now,
-            )
-            s.add(booking)
-            await s.flush()
-            assert booking.id is not None
-            anchor_ids = [self._id(self.anchors[k]) for k in anchor_keys]
-            product_ids = [self._id(self.products[k]) for k in product_keys]
-            s.add_all([BookingAnchor(booking_id=booking.id, anchor_id=a) for a in anchor_ids])
-            s.add_all([BookingProduct(booking_id=booking.id, product_id=p) for p in product_ids])
-            stream = await streams.create_stream(
-                s,
-                title=title,
-                scheduled_start=starts_at,
-                scheduled_end=ends_at,
-                anchor_ids=anchor_ids,
-                product_ids=product_ids,
-                booking_id=booking.id,
-                studio_id=studios[studio_key].id,
-            )
-            assert stream.id is not None
-            booking.stream_id = stream.id
-            s.add(booking)
-            await s.flush()
-            if status is BookingStatus.live:
-                await streams.start_stream(s, stream.id, now=self.now)
-                await streams.pin_product(s, stream.id, product_ids[0], now=self.now)
-
-        half_hour = self.now.replace(minute=self.now.minute - self.now.minute % 30, second=0, microsecond=0)
-        await book(
-            "media_centre", half_hour - timedelta(minutes=30), "县长带货：佛冈好物专场 The county head sells Fogang's best",
-            ("fogang_head", "wangtian_secretary"), ("eggs", "rice", "honey", "arrowroot"), BookingStatus.live,
+            studios=tuple(seed.SeedStudio(key, name, platform) for key, name, platform in STUDIOS),
+            bookings=(
+                book(
+                    "media_centre", half_hour - timedelta(minutes=30), "县长带货：佛冈好物专场 The county head sells Fogang's best",
+                    ("fogang_head", "wangtian_secretary"), ("eggs", "rice", "honey", "arrowroot"), "live",
+                ),
+                book(
+                    "livestream_base", half_hour + timedelta(hours=4), "英德红茶直播间 Yingde black tea, live from Lianzhang",
+                    ("yingde_vice_mayor", "lianzhang_secretary"), ("black_tea", "bamboo_shoots"), "confirmed",
+                ),
+                book(
+                    "media_centre", local(1, 20), "第一书记带你逛王田村 A first secretary's tour of Wangtian",
+                    ("wangtian_secretary", "jinggang_secretary"), ("eggs", "rice"), "confirmed",
+                ),
+                book(
+                    "livestream_base", local(2, 10), "珠玑古巷好物 Nanxiong's harvest from the Zhuji lane",
+                    ("nanxiong_vice_mayor", "pingtian_secretary"), ("selenium_rice", "ginkgo", "cured_duck"), "confirmed",
+                ),
+                book(
+                    "media_centre", local(3, 20), "县委副书记的丰收专场 The deputy secretary's harvest special",
+                    ("fogang_deputy",), ("honey", "arrowroot"), "requested",
+                ),
+            ),
+            open_slots=(("media_centre", local(4, 20)), ("livestream_base", local(4, 10))),
         )  # fmt: skip
-        await book(
-            "livestream_base", half_hour + timedelta(hours=4), "英德红茶直播间 Yingde black tea, live from Lianzhang",
-            ("yingde_vice_mayor", "lianzhang_secretary"), ("black_tea", "bamboo_shoots"), BookingStatus.confirmed,
-        )  # fmt: skip
-        await book(
-            "media_centre", local(1, 20), "第一书记带你逛王田村 A first secretary's tour of Wangtian",
-            ("wangtian_secretary", "jinggang_secretary"), ("eggs", "rice"), BookingStatus.confirmed,
-        )  # fmt: skip
-        await book(
-            "livestream_base", local(2, 10), "珠玑古巷好物 Nanxiong's harvest from the Zhuji lane",
-            ("nanxiong_vice_mayor", "pingtian_secretary"), ("selenium_rice", "ginkgo", "cured_duck"), BookingStatus.confirmed,
-        )  # fmt: skip
-        await book(
-            "media_centre", local(3, 20), "县委副书记的丰收专场 The deputy secretary's harvest special",
-            ("fogang_deputy",), ("honey", "arrowroot"), BookingStatus.requested,
-        )  # fmt: skip
-        for studio_key, starts_at in (("media_centre", local(4, 20)), ("livestream_base", local(4, 10))):
-            s.add(
-                Slot(
-                    studio_id=self._id(studios[studio_key]),
-                    campaign_id=campaign.id,
-                    starts_at=starts_at,
-                    ends_at=starts_at + timedelta(hours=2),
-                )
-            )
-        await s.flush()
+        await seed.seed_schedule(self.session, plan, now=self.now)
 
     @staticmethod
     def _id(row: Any) -> int:

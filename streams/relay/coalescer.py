@@ -15,8 +15,9 @@ import structlog
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from livecommerce.broadcasts.events import EventType, OutboxEvent, StreamSequence, append_event
-from livecommerce.broadcasts.models import Stream, StreamStatus
+from livecommerce.broadcasts.events import EventType, append_event
+from livecommerce.broadcasts.models import OutboxEvent, Stream, StreamSequence
+from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.kit.db import Database
 from livecommerce.ledger.service import stream_totals
 from streams.relay.presence import Presence

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlmodel import col, select
 
-from livecommerce.broadcasts.events import OutboxEvent, StreamSequence
+from livecommerce.broadcasts.models import OutboxEvent, StreamSequence
 from livecommerce.kit.db import Database
 from streams.relay.bus import Envelope, EventBus, contiguous_after
 

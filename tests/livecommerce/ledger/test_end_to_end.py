@@ -37,7 +37,8 @@ def server_url(settings: Settings) -> Iterator[str]:
     assert server.started, "server did not start"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the server thread outlived its test"
 
 
 class TestPaidOrderEndToEnd:

@@ -94,6 +94,12 @@ async def _serve(app: Any, ws: str) -> AsyncIterator[str]:
     yield f"ws://127.0.0.1:{port}"
     instance.should_exit = True
     await task
+    # Past its graceful timeout uvicorn cancels the connection tasks still running but does not
+    # wait for them: wait here, so no handler still holds a transaction when the data is cleaned.
+    leftover = list(instance.server_state.tasks)
+    if leftover:
+        _, pending = await asyncio.wait(leftover, timeout=10)
+        assert not pending, f"connection tasks still running after shutdown: {pending}"
 
 
 @dataclass
