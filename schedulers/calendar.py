@@ -16,7 +16,7 @@ from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.broadcasts.models import Stream
+from livecommerce.broadcasts import service as streams
 from livecommerce.catalog.models import Anchor
 from livecommerce.kit.settings import Settings
 from schedulers.models import Booking, BookingAnchor, BookingStatus, Slot, Studio
@@ -47,14 +47,15 @@ def feed_token_valid(settings: Settings, anchor_id: int, token: str) -> bool:
 async def anchor_calendar(session: AsyncSession, anchor: Anchor, *, settings: Settings, now: datetime) -> bytes:
     """The anchor's bookings from 90 days ago onwards, as an iCalendar document."""
     stmt = (
-        select(Booking, Stream, Studio)
+        select(Booking, Studio)
         .join(BookingAnchor, col(BookingAnchor.booking_id) == col(Booking.id))
         .join(Slot, col(Slot.id) == col(Booking.slot_id))
         .join(Studio, col(Studio.id) == col(Slot.studio_id))
-        .outerjoin(Stream, col(Stream.id) == col(Booking.stream_id))
         .where(col(BookingAnchor.anchor_id) == anchor.id, col(Booking.ends_at) > now - FEED_PAST)
         .order_by(col(Booking.starts_at), col(Booking.id))
     )
+    rows = (await session.execute(stmt)).all()
+    titles = await streams.stream_titles(session, [b.stream_id for b, _ in rows if b.stream_id is not None])
     cal = Calendar()
     cal.add("prodid", "-//livecommerce//schedule//EN")
     cal.add("version", "2.0")
@@ -62,13 +63,13 @@ async def anchor_calendar(session: AsyncSession, anchor: Anchor, *, settings: Se
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"{anchor.name} — broadcasts")
     cal.add("x-wr-timezone", settings.timezone)
-    for booking, stream, studio in (await session.execute(stmt)).all():
+    for booking, studio in rows:
         event = Event()
         event.add("uid", f"booking-{booking.id}@livecommerce")
         event.add("dtstamp", now)
         event.add("dtstart", booking.starts_at)
         event.add("dtend", booking.ends_at)
-        event.add("summary", stream.title if stream else f"Broadcast {booking.id}")
+        event.add("summary", titles.get(booking.stream_id or 0, f"Broadcast {booking.id}"))
         event.add("location", f"{studio.name} ({studio.platform})")
         event.add("description", f"Booking {booking.id}: {booking.status}")
         event.add("status", _ICAL_STATUS[BookingStatus(booking.status)])

@@ -20,8 +20,19 @@ from schedulers.schemas import Clash
 COUNTED_STATUSES = (*ACTIVE_BOOKING_STATUSES, BookingStatus.ended)
 
 
-async def find_clashes(session: AsyncSession, *, slot: Slot, anchor_ids: Sequence[int], settings: Settings, now: datetime) -> list[Clash]:
-    """Every reason the anchors cannot be booked into the slot (empty when they can)."""
+async def find_clashes(
+    session: AsyncSession,
+    *,
+    slot: Slot,
+    anchor_ids: Sequence[int],
+    settings: Settings,
+    now: datetime,
+    ignore_booking_id: int | None = None,
+) -> list[Clash]:
+    """Every reason the anchors cannot be booked into the slot (empty when they can).
+
+    `ignore_booking_id` leaves one booking out of every count: the booking being moved.
+    """
     clashes: list[Clash] = []
     notice = timedelta(minutes=settings.booking_min_notice_minutes)
     if slot.starts_at < now + notice:
@@ -38,7 +49,9 @@ async def find_clashes(session: AsyncSession, *, slot: Slot, anchor_ids: Sequenc
     clashes += await anchor_clashes(session, starts_at=slot.starts_at, ends_at=slot.ends_at, anchor_ids=anchor_ids, settings=settings)
     for anchor_id in sorted(anchor_ids):
         clashes += await availability_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings)
-        clashes += await limit_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings)
+        clashes += await limit_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings, ignore_booking_id=ignore_booking_id)
+    if ignore_booking_id is not None:
+        clashes = [c for c in clashes if c.booking_id != ignore_booking_id]
     return clashes
 
 
@@ -144,7 +157,7 @@ def local_week_bounds(when: datetime, settings: Settings) -> tuple[datetime, dat
     return start, start + timedelta(days=7)
 
 
-async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper: datetime) -> list[Booking]:
+async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper: datetime, ignore: int | None = None) -> list[Booking]:
     stmt = (
         select(Booking)
         .join(BookingAnchor, col(BookingAnchor.booking_id) == col(Booking.id))
@@ -155,14 +168,24 @@ async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper
             col(Booking.starts_at) < upper,
         )
     )
+    if ignore is not None:
+        stmt = stmt.where(col(Booking.id) != ignore)
     return list((await session.scalars(stmt)).all())
 
 
-async def limit_clashes(session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings) -> list[Clash]:
+async def limit_clashes(
+    session: AsyncSession,
+    anchor_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    settings: Settings,
+    *,
+    ignore_booking_id: int | None = None,
+) -> list[Clash]:
     """Clashes when one more broadcast would exceed the anchor's weekly count or daily air time."""
     weekly, daily = await limits_of(session, anchor_id, settings)
     clashes = []
-    week = await _counted(session, anchor_id, *local_week_bounds(starts_at, settings))
+    week = await _counted(session, anchor_id, *local_week_bounds(starts_at, settings), ignore_booking_id)
     if len(week) + 1 > weekly:
         clashes.append(
             Clash(
@@ -173,7 +196,7 @@ async def limit_clashes(session: AsyncSession, anchor_id: int, starts_at: dateti
                 detail=f"the anchor already has {len(week)} of {weekly} broadcasts this week",
             )
         )
-    day = await _counted(session, anchor_id, *local_day_bounds(starts_at, settings))
+    day = await _counted(session, anchor_id, *local_day_bounds(starts_at, settings), ignore_booking_id)
     used = sum(int((b.ends_at - b.starts_at).total_seconds() // 60) for b in day)
     wanted = int((ends_at - starts_at).total_seconds() // 60)
     if used + wanted > daily:

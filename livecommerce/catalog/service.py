@@ -258,3 +258,23 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
 async def count_rows(session: AsyncSession, model: type) -> int:
     """How many rows a table has (for the demo loader and health pages)."""
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def anchors_by_ids(session: AsyncSession, anchor_ids: Iterable[int], *, for_update: bool = False) -> list[Anchor]:
+    """The anchors among `anchor_ids` that exist, in id order; `for_update` locks their rows in that order."""
+    stmt = select(Anchor).where(col(Anchor.id).in_(list(anchor_ids))).order_by(col(Anchor.id))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
+async def products_by_ids(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, Product]:
+    """The products among `product_ids` that exist, by id."""
+    rows = (await session.scalars(select(Product).where(col(Product.id).in_(list(product_ids))))).all()
+    return {p.id: p for p in rows if p.id is not None}
+
+
+async def county_names(session: AsyncSession, county_ids: Iterable[int]) -> dict[int, str]:
+    """The names of the counties among `county_ids` that exist, by id."""
+    rows = await session.execute(select(col(County.id), col(County.name)).where(col(County.id).in_(list(county_ids))))
+    return {county_id: name for county_id, name in rows.all() if county_id is not None}
