@@ -329,6 +329,33 @@ async def _cancel_booking(w: World, s: Side) -> Call:
     return Call("POST", f"/api/bookings/{await w.booking(s)}/cancel")
 
 
+@builds("POST /api/bookings/{booking_id}/accept")
+async def _accept(w: World, s: Side) -> Call:
+    # The `in` cadre's anchor is invited as a co-host of a booking hosted by another anchor of the side's county.
+    host = await w.make.anchor(s.county_id)
+    body = {"slot_id": await w.slot(), "anchor_ids": [host.id, s.anchor_id], "product_ids": [s.product_id]}
+    r = await w.client.post("/api/bookings", json=body, headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+    return Call("POST", f"/api/bookings/{r.json()['id']}/accept")
+
+
+@builds("POST /api/bookings/{booking_id}/reschedule")
+async def _reschedule(w: World, s: Side) -> Call:
+    booking = await w.booking(s)
+    return Call("POST", f"/api/bookings/{booking}/reschedule", json={"slot_id": await w.slot()})
+
+
+BUILDERS["POST /api/anchors/{anchor_id}/follow"] = lambda w, s: _call("POST", f"/api/anchors/{s.anchor_id}/follow")
+BUILDERS["DELETE /api/anchors/{anchor_id}/follow"] = lambda w, s: _call("DELETE", f"/api/anchors/{s.anchor_id}/follow")
+
+
+@builds("POST /api/streams/{stream_id}/remind")
+async def _remind(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/remind")
+
+
+BUILDERS["GET /api/me/notifications"] = get("/api/me/notifications")
+
 _ALL_WEEK = {"windows": [{"weekday": d, "starts": "00:00", "ends": "24:00"} for d in range(7)]}
 BUILDERS["GET /api/anchors/{anchor_id}/availability"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/availability")
 BUILDERS["PUT /api/anchors/{anchor_id}/availability"] = lambda w, s: _call(
