@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from starlette.status import HTTP_204_NO_CONTENT
 
 from livecommerce.kit.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
-from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
+from livecommerce.kit.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
 from livecommerce.kit.pagination import Page, PageDep
-from schedulers import anchors, bookings, calendar, campaigns, followers, slots, studios
+from schedulers import anchors, bookings, calendar, campaigns, followers, plans, slots, studios
 from schedulers.models import BookingStatus
 from schedulers.schemas import (
     AnchorLimits,
@@ -26,6 +26,8 @@ from schedulers.schemas import (
     EffectiveLimits,
     FeedLink,
     NotificationPublic,
+    PlanCreate,
+    PlanPublic,
     SlotCreate,
     SlotPublic,
     StudioCreate,
@@ -61,6 +63,37 @@ async def create_campaign(session: SessionDep, _staff: StaffUser, body: Campaign
 async def list_campaigns(session: SessionDep, _user: CurrentUser, page: PageDep) -> Page[CampaignPublic]:
     rows, cursor = await campaigns.list_campaigns(session, page)
     return Page(items=[CampaignPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/plans",
+    response_model=PlanPublic,
+    status_code=201,
+    summary="Propose bookings for a campaign's open slots (CP-SAT, within the time limit)",
+)
+async def create_plan(
+    db: DatabaseDep, principal: StaffUser, settings: SettingsDep, clock: ClockDep, campaign_id: int, body: PlanCreate
+) -> PlanPublic:
+    # No request session: the solve takes seconds and must not hold a transaction (SQLite's write lock) meanwhile.
+    return await plans.create_plan(db, principal, campaign_id, body, settings=settings, now=clock.now())
+
+
+@router.get("/campaigns/{campaign_id}/plans/{plan_id}", response_model=PlanPublic, summary="One plan of a campaign")
+async def get_plan(session: SessionDep, _staff: StaffUser, campaign_id: int, plan_id: int) -> PlanPublic:
+    return plans.plan_public(await plans.get_plan(session, campaign_id, plan_id))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/plans/{plan_id}/apply",
+    response_model=PlanPublic,
+    summary="Book every assignment of a plan through the booking rules, all or none",
+    responses=CONFLICT_RESPONSES,
+)
+async def apply_plan(
+    session: SessionDep, principal: StaffUser, settings: SettingsDep, clock: ClockDep, campaign_id: int, plan_id: int
+) -> PlanPublic:
+    plan = await plans.apply_plan(session, principal, campaign_id, plan_id, settings=settings, now=clock.now())
+    return plans.plan_public(plan)
 
 
 @router.post("/slots", response_model=SlotPublic, status_code=201, summary="Add a slot of studio time", responses=CONFLICT_RESPONSES)

@@ -109,19 +109,24 @@ async def anchor_clashes(
     ]
 
 
-async def availability_clashes(
-    session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings
-) -> list[Clash]:
-    """A clash unless the broadcast fits inside one of the anchor's weekly windows (none: always fits)."""
-    windows = (await session.scalars(select(AnchorAvailability).where(col(AnchorAvailability.anchor_id) == anchor_id))).all()
+def fits_windows(windows: Sequence[tuple[int, int, int]], starts_at: datetime, ends_at: datetime, settings: Settings) -> bool:
+    """True when the broadcast fits inside one of the weekly windows `(weekday, start_minute, end_minute)` (none: always)."""
     if not windows:
-        return []
+        return True
     start, end = starts_at.astimezone(settings.tz), ends_at.astimezone(settings.tz)
     start_minute = start.hour * 60 + start.minute
     # A broadcast ending at the next local midnight ends at minute 1440 of its day.
     end_minute = 1440 if (end.date() > start.date() and end.time() == time(0)) else end.hour * 60 + end.minute
     same_day = end.date() == start.date() or end_minute == 1440
-    if same_day and any(w.weekday == start.weekday() and w.start_minute <= start_minute and end_minute <= w.end_minute for w in windows):
+    return same_day and any(day == start.weekday() and lo <= start_minute and end_minute <= hi for day, lo, hi in windows)
+
+
+async def availability_clashes(
+    session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings
+) -> list[Clash]:
+    """A clash unless the broadcast fits inside one of the anchor's weekly windows (none: always fits)."""
+    rows = (await session.scalars(select(AnchorAvailability).where(col(AnchorAvailability.anchor_id) == anchor_id))).all()
+    if fits_windows([(w.weekday, w.start_minute, w.end_minute) for w in rows], starts_at, ends_at, settings):
         return []
     return [
         Clash(

@@ -228,3 +228,59 @@ class NotificationPublic(BaseModel):
     at: datetime
     title: str = ""
     read: bool = False
+
+
+class CountyWeight(BaseModel):
+    """How much air time a county should get relative to the others (e.g. its households or unsold stock)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    county_id: int = Id
+    weight: int = Field(ge=0, le=1_000_000)
+
+
+class PlanCreate(BaseModel):
+    """Ask the planner for a proposal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_seconds: int = Field(default=10, ge=1, le=120, description="How long the solver may search.")
+    county_weights: list[CountyWeight] = Field(
+        default_factory=list, max_length=500, description="Absent: every county weighs the same; listed: unlisted counties weigh 0."
+    )
+
+    @field_validator("county_weights")
+    @classmethod
+    def _distinct(cls, value: list[CountyWeight]) -> list[CountyWeight]:
+        if len({w.county_id for w in value}) != len(value):
+            raise ValueError("a county appears twice")
+        return value
+
+
+class PlanAssignment(BaseModel):
+    """One proposed booking."""
+
+    slot_id: int
+    anchor_ids: list[int]
+    product_ids: list[int]
+
+
+class PlanUnfilled(BaseModel):
+    """A slot the plan leaves empty, and the rule that blocked it."""
+
+    slot_id: int
+    reason: str = Field(description="notice | availability | anchor | weekly_limit | daily_limit | capacity | no_anchor | time_limit")
+
+
+class PlanPublic(BaseModel):
+    """A planner's proposal; `bound` is the best objective any plan could reach (equal to `objective` when optimal)."""
+
+    id: int
+    campaign_id: int
+    status: str = Field(description="optimal | feasible | infeasible")
+    objective: int
+    bound: int
+    assignments: list[PlanAssignment]
+    unfilled: list[PlanUnfilled]
+    created_at: datetime
+    applied_at: datetime | None

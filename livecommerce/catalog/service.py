@@ -278,3 +278,25 @@ async def county_names(session: AsyncSession, county_ids: Iterable[int]) -> dict
     """The names of the counties among `county_ids` that exist, by id."""
     rows = await session.execute(select(col(County.id), col(County.name)).where(col(County.id).in_(list(county_ids))))
     return {county_id: name for county_id, name in rows.all() if county_id is not None}
+
+
+async def anchors_in_counties(session: AsyncSession, county_ids: Iterable[int] | None) -> list[Anchor]:
+    """The anchors of the counties (None: of every county), in id order."""
+    stmt = select(Anchor).order_by(col(Anchor.id))
+    if county_ids is not None:
+        stmt = stmt.where(col(Anchor.county_id).in_(list(county_ids)))
+    return list((await session.scalars(stmt)).all())
+
+
+async def active_product_ids_by_county(session: AsyncSession, county_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The ids of the products still sold in each county, in id order."""
+    stmt = (
+        select(col(Product.county_id), col(Product.id))
+        .where(col(Product.county_id).in_(list(county_ids)), col(Product.is_active).is_(True))
+        .order_by(col(Product.id))
+    )
+    found: dict[int, list[int]] = {}
+    for county_id, product_id in (await session.execute(stmt)).all():
+        if product_id is not None:
+            found.setdefault(county_id, []).append(product_id)
+    return found
