@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from starlette.status import HTTP_204_NO_CONTENT
 
 from livecommerce.kit.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
-from livecommerce.kit.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
 from livecommerce.kit.pagination import Page, PageDep
 from schedulers import anchors, bookings, calendar, campaigns, followers, plans, slots, studios
@@ -72,10 +72,12 @@ async def list_campaigns(session: SessionDep, _user: CurrentUser, page: PageDep)
     summary="Propose bookings for a campaign's open slots (CP-SAT, within the time limit)",
 )
 async def create_plan(
-    db: DatabaseDep, principal: StaffUser, settings: SettingsDep, clock: ClockDep, campaign_id: int, body: PlanCreate
+    session: SessionDep, principal: StaffUser, settings: SettingsDep, clock: ClockDep, campaign_id: int, body: PlanCreate
 ) -> PlanPublic:
-    # No request session: the solve takes seconds and must not hold a transaction (SQLite's write lock) meanwhile.
-    return await plans.create_plan(db, principal, campaign_id, body, settings=settings, now=clock.now())
+    draft = await plans.build_instance(session, principal, campaign_id, body, settings=settings, now=clock.now())
+    # The solve takes seconds: end the read first, so no transaction (on SQLite: the write lock) is held meanwhile.
+    await session.rollback()
+    return await plans.create_plan(session, principal, campaign_id, draft, body, settings=settings, now=clock.now())
 
 
 @router.get("/campaigns/{campaign_id}/plans/{plan_id}", response_model=PlanPublic, summary="One plan of a campaign")

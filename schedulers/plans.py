@@ -1,8 +1,8 @@
 """Campaign plans: build the planner's instance from the calendar, keep its proposals, and book one all or none.
 
-Planning reads the calendar in one short transaction, solves outside any transaction (on SQLite
-a transaction holds the write lock, and a solve takes seconds), then stores the proposal in a
-second. Applying books every assignment through the ordinary booking rules inside the request's
+Planning reads the calendar, ends that transaction, solves (on SQLite a transaction holds the
+write lock, and a solve takes seconds), then stores the proposal in a new transaction.
+Applying books every assignment through the ordinary booking rules inside the request's
 transaction: a clash anywhere (the calendar changed meanwhile) raises 409 listing every clash,
 and the request rolls back, so nothing is booked.
 """
@@ -18,7 +18,6 @@ from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
 from livecommerce.catalog import service as catalog
-from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
@@ -34,6 +33,8 @@ async def build_instance(
     session: AsyncSession, principal: Principal, campaign_id: int, data: PlanCreate, *, settings: Settings, now: datetime
 ) -> tuple[Instance, dict[int, list[int]]]:
     """The planner's instance for a campaign's open slots, and each county's products to present."""
+    if not principal.is_staff:
+        raise Forbidden("Only organizers and admins plan campaigns.")
     await get_campaign(session, campaign_id)
     slots = await campaign_slots(session, campaign_id)
     booked = set(
@@ -139,13 +140,17 @@ async def _block(session: AsyncSession, instance: Instance, anchor_ids: list[int
 
 
 async def create_plan(
-    db: Database, principal: Principal, campaign_id: int, data: PlanCreate, *, settings: Settings, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: int,
+    draft: tuple[Instance, dict[int, list[int]]],
+    data: PlanCreate,
+    *,
+    settings: Settings,
+    now: datetime,
 ) -> PlanPublic:
-    """Propose bookings for a campaign's open slots and keep the proposal."""
-    if not principal.is_staff:
-        raise Forbidden("Only organizers and admins plan campaigns.")
-    async with db.transaction() as session:
-        instance, products = await build_instance(session, principal, campaign_id, data, settings=settings, now=now)
+    """Solve a drafted instance (outside the event loop) and keep the proposal."""
+    instance, products = draft
     solution = await asyncio.to_thread(solve, instance, time_limit_seconds=data.time_limit_seconds, workers=settings.planner_workers)
     counties = {a.id: a.county_id for a in instance.anchors}
     plan = CampaignPlan(
@@ -161,13 +166,12 @@ async def create_plan(
         created_by=principal.id or None,
         created_at=now,
     )
-    async with db.transaction() as session:
-        session.add(plan)
-        await session.flush()
-        assert plan.id is not None
-        details = {"campaign_id": campaign_id, "status": plan.status, "assignments": len(plan.assignments)}
-        await audit.record(session, principal, "plan.created", f"plan:{plan.id}", details, now=now)
-        return plan_public(plan)
+    session.add(plan)
+    await session.flush()
+    assert plan.id is not None
+    details = {"campaign_id": campaign_id, "status": plan.status, "assignments": len(plan.assignments)}
+    await audit.record(session, principal, "plan.created", f"plan:{plan.id}", details, now=now)
+    return plan_public(plan)
 
 
 def plan_public(plan: CampaignPlan) -> PlanPublic:

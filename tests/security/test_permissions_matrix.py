@@ -292,6 +292,46 @@ BUILDERS["POST /api/campaigns"] = lambda w, s: _call("POST", "/api/campaigns", j
 BUILDERS["GET /api/campaigns"] = get("/api/campaigns")
 
 
+async def _campaign_with_a_slot(w: World) -> int:
+    r = await w.client.post("/api/campaigns", json=_campaign_body(), headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+    campaign_id = int(r.json()["id"])
+    w._slot_at += timedelta(hours=3)
+    body = {
+        "studio_id": w.studio_id,
+        "starts_at": w._slot_at.isoformat(),
+        "ends_at": (w._slot_at + timedelta(hours=1)).isoformat(),
+        "campaign_id": campaign_id,
+    }
+    assert (await w.client.post("/api/slots", json=body, headers=await w.headers("admin"))).status_code == 201
+    return campaign_id
+
+
+async def _plan(w: World) -> tuple[int, int]:
+    campaign_id = await _campaign_with_a_slot(w)
+    # Planned by the organizer, so its assignments take that organizer's own anchors and any staff caller may apply it.
+    r = await w.client.post(f"/api/campaigns/{campaign_id}/plans", json={"time_limit_seconds": 2}, headers=await w.headers("organizer"))
+    assert r.status_code == 201, r.text
+    return campaign_id, int(r.json()["id"])
+
+
+@builds("POST /api/campaigns/{campaign_id}/plans")
+async def _create_plan(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/campaigns/{await _campaign_with_a_slot(w)}/plans", json={"time_limit_seconds": 2})
+
+
+@builds("GET /api/campaigns/{campaign_id}/plans/{plan_id}")
+async def _read_plan(w: World, s: Side) -> Call:
+    campaign_id, plan_id = await w.cached(s, "plan", lambda: _plan(w))
+    return Call("GET", f"/api/campaigns/{campaign_id}/plans/{plan_id}")
+
+
+@builds("POST /api/campaigns/{campaign_id}/plans/{plan_id}/apply")
+async def _apply_plan(w: World, s: Side) -> Call:
+    campaign_id, plan_id = await _plan(w)
+    return Call("POST", f"/api/campaigns/{campaign_id}/plans/{plan_id}/apply")
+
+
 @builds("POST /api/slots")
 async def _slot(w: World, s: Side) -> Call:
     w._slot_at += timedelta(hours=3)
