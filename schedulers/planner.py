@@ -17,8 +17,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
-from ortools.sat.python import cp_model
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 # Why a pair or a slot is blocked, most telling first.
 REASON_ORDER = ("notice", "availability", "anchor", "weekly_limit", "daily_limit")
@@ -217,6 +219,9 @@ def _symmetry_groups(instance: Instance) -> list[list[int]]:
 
 def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int = 2) -> Solution:
     """Build the CP-SAT model and solve it within the time limit."""
+    # Imported here: OR-Tools takes a while to load, and only planning needs it (not every app start).
+    from ortools.sat.python import cp_model
+
     w = instance.weights
     model = cp_model.CpModel()
     total = cp_model.LinearExpr.sum
