@@ -12,6 +12,7 @@ back-to-back broadcasts for one anchor.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -324,24 +325,35 @@ def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int 
     if status == cp_model.INFEASIBLE:
         return Solution("infeasible", {}, 0, 0, {s.id: "infeasible" for s in instance.slots}, solver.wall_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # No plan found in time (the empty plan is always allowed, so this is rare): nothing proposed.
+        # No solution within the time limit: fall back to the starting plan, which keeps every hard rule.
+        fallback = start if not violations(instance, start) else greedy(instance)
         return Solution(
-            "feasible",
-            {},
-            score(instance, {}),
-            round(solver.best_objective_bound),
-            {s.id: "time_limit" for s in instance.slots},
-            solver.wall_time,
+            status="feasible",
+            assignment=fallback,
+            objective=score(instance, fallback),
+            bound=upper_bound(instance),
+            unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in fallback},
+            wall_seconds=solver.wall_time,
         )
     assignment = {slot_id: anchor_id for (slot_id, anchor_id), var in x.items() if solver.boolean_value(var)}
     return Solution(
         status="optimal" if status == cp_model.OPTIMAL else "feasible",
         assignment=assignment,
         objective=round(solver.objective_value),
-        bound=round(solver.best_objective_bound),
+        bound=_finite(solver.best_objective_bound),
         unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in assignment},
         wall_seconds=solver.wall_time,
     )
+
+
+def upper_bound(instance: Instance) -> int:
+    """A bound no plan can beat: every slot covered and kept, no penalty (what is reported when the search found nothing)."""
+    return _total_weight(instance) * (instance.weights.cover * len(instance.slots) + instance.weights.keep * len(instance.previous))
+
+
+def _finite(value: float) -> int:
+    """A solver bound as an integer (an unbounded one as the largest 64-bit value)."""
+    return round(value) if math.isfinite(value) else 2**63 - 1
 
 
 def unfilled_reason(instance: Instance, slot_id: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from schedulers import bookings, rules
 from schedulers.campaigns import get_campaign
-from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, Booking, BookingAnchor, CampaignPlan
+from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, Booking, BookingAnchor, CampaignPlan, Studio
 from schedulers.planner import Instance, PlanAnchor, PlanSlot, solve
 from schedulers.schemas import BookingCreate, PlanAssignment, PlanCreate, PlanPublic, PlanUnfilled
 from schedulers.slots import campaign_slots
@@ -231,3 +232,66 @@ async def apply_plan(
     await session.flush()
     await audit.record(session, principal, "plan.applied", f"plan:{plan_id}", {"bookings": len(plan.assignments)}, now=now)
     return plan
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One slot of a plan's calendar: who is booked now and whom the plan proposes."""
+
+    slot_id: int
+    starts_at: datetime
+    ends_at: datetime
+    studio: str
+    current: list[str]
+    planned: list[str]
+    reason: str | None  # why the plan leaves it empty
+
+    @property
+    def changes(self) -> bool:
+        """True when applying the plan books this slot."""
+        return bool(self.planned) and not self.current
+
+
+@dataclass(frozen=True)
+class PlanCalendar:
+    """A plan beside the current calendar, slot by slot in time order."""
+
+    plan: PlanPublic
+    campaign_name: str
+    rows: list[PlanRow]
+
+
+async def plan_calendar(session: AsyncSession, plan_id: int) -> PlanCalendar:
+    """The page's view of a plan: each slot of its campaign with its current booking and its proposal."""
+    plan = await session.get(CampaignPlan, plan_id)
+    if plan is None:
+        raise NotFound(f"Plan {plan_id} does not exist.")
+    campaign = await get_campaign(session, plan.campaign_id)
+    slots = await campaign_slots(session, plan.campaign_id)
+    current: dict[int, list[int]] = defaultdict(list)
+    found = await session.execute(
+        select(col(Booking.slot_id), col(BookingAnchor.anchor_id))
+        .join(BookingAnchor, col(BookingAnchor.booking_id) == col(Booking.id))
+        .where(col(Booking.slot_id).in_([s.id for s in slots]), col(Booking.status).in_(ACTIVE_BOOKING_STATUSES))
+        .order_by(col(BookingAnchor.position))
+    )
+    for slot_id, anchor_id in found.all():
+        current[slot_id].append(anchor_id)
+    planned = {a["slot_id"]: a["anchor_ids"] for a in plan.assignments}
+    reasons = {u["slot_id"]: u["reason"] for u in plan.unfilled}
+    wanted = {i for ids in [*current.values(), *planned.values()] for i in ids}
+    names = {a.id: a.name for a in await catalog.anchors_by_ids(session, wanted)}
+    studios = {s.id: s.name for s in (await session.scalars(select(Studio).where(col(Studio.id).in_({s.studio_id for s in slots})))).all()}
+    rows = [
+        PlanRow(
+            slot_id=s.id or 0,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            studio=studios.get(s.studio_id, str(s.studio_id)),
+            current=[names.get(i, str(i)) for i in current.get(s.id or 0, [])],
+            planned=[names.get(i, str(i)) for i in planned.get(s.id or 0, [])],
+            reason=reasons.get(s.id or 0),
+        )
+        for s in slots
+    ]
+    return PlanCalendar(plan=plan_public(plan), campaign_name=campaign.name, rows=rows)

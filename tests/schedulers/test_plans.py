@@ -147,3 +147,35 @@ class TestReplan:
         assert [a["slot_id"] for a in again["assignments"]] == [slots[1]]
         after = {b.slot_id: b.id for b in await active_bookings(db)}
         assert {s: after[s] for s in (slots[0], slots[2])} == {s: before[s] for s in (slots[0], slots[2])}
+
+
+class TestPlanPage:
+    async def page(self, world: World, path: str, token: str) -> httpx.Response:
+        world.client.cookies.set("lc_token", token)
+        try:
+            return await world.client.get(path, headers={"Accept-Language": "en"})
+        finally:
+            world.client.cookies.clear()
+
+    async def test_shows_the_plan_beside_the_current_bookings(self, world: World) -> None:
+        campaign_id, slots = await campaign(world, [(2, 0), (6, 0)])
+        assert (await world.book(slots[0], [world.a])).status_code == 201
+        proposal = (await plan(world, campaign_id)).json()
+        r = await self.page(world, f"/manage/plans/{proposal['id']}", world.organizer.token)
+        assert r.status_code == 200, r.text
+        assert f'data-slot-id="{slots[0]}"' in r.text and f'data-slot-id="{slots[1]}"' in r.text
+        assert world.a.anchor.name in r.text  # booked now, in the first row
+        assert "kept as booked" in r.text
+        assert 'id="plan-apply"' in r.text
+
+    async def test_viewer_is_sent_to_sign_in(self, world: World) -> None:
+        campaign_id, _ = await campaign(world, [(2, 0)])
+        proposal = (await plan(world, campaign_id)).json()
+        viewer = await world.make.user(Role.viewer)
+        r = await self.page(world, f"/manage/plans/{proposal['id']}", viewer.token)
+        assert r.status_code in (302, 303, 307)
+        assert "/login" in r.headers["location"]
+
+    async def test_unknown_plan_is_404(self, world: World) -> None:
+        r = await self.page(world, "/manage/plans/424242", world.organizer.token)
+        assert r.status_code == 404
