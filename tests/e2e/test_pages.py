@@ -362,6 +362,46 @@ class TestCadreSchedule:
         await browsers.screenshot(page, "schedule-cohost-phone")
 
 
+class TestPlanPage:
+    async def test_an_organizer_reads_the_plan_and_applies_it(self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient) -> None:
+        county = await seed.county(name="Lianshan")
+        await seed.anchor(county.id, name="Sun Hua", title="Deputy county head")
+        organizer = await seed.user(Role.organizer, county_ids=[county.id])
+        admin = await seed.user(Role.admin)
+        day = datetime.now(SHANGHAI).date() + timedelta(days=5)
+        start = datetime.combine(day, time(9), tzinfo=SHANGHAI)
+        campaign = await api.post(
+            "/api/campaigns",
+            json={"name": "Harvest month", "starts_at": start.isoformat(), "ends_at": (start + timedelta(days=2)).isoformat()},
+            headers=admin.headers,
+        )
+        studio = await api.post("/api/studios", json={"name": "Terrace", "platform": "douyin"}, headers=admin.headers)
+        slot = await api.post(
+            "/api/slots",
+            json={
+                "studio_id": studio.json()["id"],
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "campaign_id": campaign.json()["id"],
+            },
+            headers=admin.headers,
+        )
+        proposal = await api.post(
+            f"/api/campaigns/{campaign.json()['id']}/plans", json={"time_limit_seconds": 5}, headers=organizer.headers
+        )
+        assert proposal.status_code == 201, proposal.text
+        page = await browsers.open(organizer, viewport=DESKTOP)
+        await page.goto(f"/manage/plans/{proposal.json()['id']}")
+        row = page.locator(f'#plan-table tr[data-slot-id="{slot.json()["id"]}"]')
+        await expect(row.locator(".proposed")).to_contain_text("Sun Hua")
+        await expect(row.locator(".current")).to_have_text("—")
+        await browsers.screenshot(page, "plan-desktop")
+        await page.locator("#plan-apply").click()
+        await expect(page.locator("#plan-result .success")).to_be_visible()
+        booked = await api.get(f"/api/slots?studio_id={studio.json()['id']}", headers=admin.headers)
+        assert booked.json()["items"][0]["booking_id"] is not None
+
+
 class TestAccess:
     @pytest.mark.parametrize("path", ["/dashboard", "/reports", "/dashboard/streams/{id}", "/reports/streams/{id}"])
     async def test_a_viewer_cannot_open_organizer_pages(self, browsers: Browsers, seed: Factory, path: str) -> None:
