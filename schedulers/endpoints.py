@@ -210,6 +210,37 @@ async def my_notifications(session: SessionDep, principal: CurrentUser, page: Pa
     return Page(items=items, next_cursor=cursor)
 
 
+@router.get("/me/reminders-feed", response_model=FeedLink, summary="The subscription link of my reminded broadcasts' calendar")
+async def reminders_feed(request: Request, principal: CurrentUser, settings: SettingsDep) -> FeedLink:
+    token = calendar.reminders_feed_token(settings, principal.id)
+    url = str(request.url_for("reminders_ics", user_id=principal.id).include_query_params(token=token))
+    return FeedLink(url=url, token=token)
+
+
+@router.get(
+    "/users/{user_id}/reminders.ics",
+    name="reminders_ics",
+    summary="A user's reminded broadcasts as an iCalendar feed (bearer token of that user, or ?token= from reminders-feed)",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}, "description": "An iCalendar document."}},
+)
+async def reminders_ics(
+    session: SessionDep,
+    principal: OptionalUser,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user_id: int,
+    token: Annotated[str | None, Query(max_length=64, description="The feed token, for calendar apps.")] = None,
+) -> Response:
+    if not (token is not None and calendar.reminders_feed_token_valid(settings, user_id, token)):
+        if principal is None:
+            raise Unauthorized("Sign in, or use the feed link with its token.")
+        if principal.id != user_id:
+            raise Forbidden("This is someone else's calendar.")
+    body = await calendar.reminders_calendar(session, user_id, settings=settings, now=clock.now())
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={"Cache-Control": "private, max-age=300"})
+
+
 @router.get("/anchors/{anchor_id}/availability", response_model=Availability, summary="An anchor's weekly availability windows")
 async def get_availability(session: SessionDep, _user: CadreOrStaff, anchor_id: int) -> Availability:
     return await anchors.get_availability(session, anchor_id)

@@ -105,3 +105,9 @@ async def unread_count(session: AsyncSession, principal: Principal) -> int:
     """How many of the caller's notifications are unread (the badge on the pages)."""
     stmt = select(func.count()).where(col(UserNotification.user_id) == principal.id, col(UserNotification.read_at).is_(None))
     return int(await session.scalar(stmt) or 0)
+
+
+async def reminded_stream_ids(session: AsyncSession, user_id: int) -> list[int]:
+    """The streams a user asked to be reminded of (for the personal calendar feed)."""
+    stmt = select(col(StreamReminder.stream_id)).where(col(StreamReminder.user_id) == user_id).order_by(col(StreamReminder.stream_id))
+    return list((await session.scalars(stmt)).all())

@@ -310,3 +310,9 @@ async def stream_statuses(session: AsyncSession, stream_ids: Sequence[int]) -> d
     """The status of each of the streams among `stream_ids` that exist, by id."""
     rows = await session.execute(select(col(Stream.id), col(Stream.status)).where(col(Stream.id).in_(list(stream_ids))))
     return {stream_id: status for stream_id, status in rows.all() if stream_id is not None}
+
+
+async def streams_by_ids(session: AsyncSession, stream_ids: Sequence[int]) -> list[Stream]:
+    """The streams among `stream_ids` that exist, by scheduled start."""
+    stmt = select(Stream).where(col(Stream.id).in_(list(stream_ids))).order_by(col(Stream.scheduled_start), col(Stream.id))
+    return list((await session.scalars(stmt)).all())

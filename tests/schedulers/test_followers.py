@@ -153,3 +153,22 @@ class TestNotifications:
         await run_due(ctx, at(2) - timedelta(minutes=ctx.settings.reminder_minutes))
         assert len(await notifications(world, fan)) == 1
         assert await notifications(world, stranger) == []
+
+
+class TestRemindersFeed:
+    async def test_the_feed_link_serves_the_reminded_broadcasts_without_signing_in(self, world: World) -> None:
+        viewer = await world.make.user(Role.viewer)
+        booking = await world.booked(at(2))
+        await remind(world, viewer, booking["stream_id"])
+        link = (await world.client.get("/api/me/reminders-feed", headers=viewer.headers)).json()
+        r = await world.client.get(link["url"].removeprefix("http://testserver"))
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/calendar")
+        assert f"UID:stream-{booking['stream_id']}@livecommerce" in r.text
+        assert "BEGIN:VALARM" in r.text
+
+    async def test_someone_elses_feed_is_403_and_a_bad_token_401(self, world: World) -> None:
+        viewer, other = await world.make.user(Role.viewer), await world.make.user(Role.viewer)
+        assert (await world.client.get(f"/api/users/{viewer.id}/reminders.ics", headers=other.headers)).status_code == 403
+        assert (await world.client.get(f"/api/users/{viewer.id}/reminders.ics?token=nope")).status_code == 401
+        assert (await world.client.get(f"/api/users/{viewer.id}/reminders.ics", headers=viewer.headers)).status_code == 200

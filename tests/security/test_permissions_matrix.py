@@ -395,6 +395,14 @@ async def _remind(w: World, s: Side) -> Call:
 
 
 BUILDERS["GET /api/me/notifications"] = get("/api/me/notifications")
+BUILDERS["GET /api/me/reminders-feed"] = get("/api/me/reminders-feed")
+
+
+@builds("GET /api/users/{user_id}/reminders.ics")
+async def _reminders_ics(w: World, s: Side) -> Call:
+    # The target is the side's viewer's feed: the in-side viewer's own, nobody else's.
+    return Call("GET", f"/api/users/{s.viewer_id}/reminders.ics")
+
 
 _ALL_WEEK = {"windows": [{"weekday": d, "starts": "00:00", "ends": "24:00"} for d in range(7)]}
 BUILDERS["GET /api/anchors/{anchor_id}/availability"] = lambda w, s: _call("GET", f"/api/anchors/{s.anchor_id}/availability")
