@@ -21,16 +21,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import User, UserCounty
+from livecommerce.accounts import service as accounts
+from livecommerce.accounts.models import User
+from livecommerce.broadcasts import scheduled as broadcasts
 from livecommerce.broadcasts import service as streams
-from livecommerce.broadcasts.models import Stream, StreamStatus
-from livecommerce.catalog.models import County
+from livecommerce.broadcasts.models import StreamStatus
+from livecommerce.catalog import service as catalog
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.db import Database
-from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
-from schedulers import service
-from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, BookingAnchor, BookingStatus, SentNotification
+from livecommerce.orders import scheduled as orders
+from schedulers import bookings, followers
+from schedulers.followers import InAppNotifier, ViewerNotifier
+from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, BookingStatus, SentNotification
 from schedulers.notify import Notification, Notifier, Recipient
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,7 @@ class JobContext:
     settings: Settings
     clock: Clock
     notifier: Notifier
+    viewer_notifier: ViewerNotifier = field(default_factory=InAppNotifier)
     loop: asyncio.AbstractEventLoop | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     # Set by the scheduler component: brings the job store in line with new or changed bookings.
@@ -78,7 +82,7 @@ async def _snapshot(ctx: JobContext, booking_id: int) -> _Snapshot | None:
         booking = await session.get(Booking, booking_id)
         if booking is None:
             return None
-        stream = await session.get(Stream, booking.stream_id) if booking.stream_id is not None else None
+        statuses = await streams.stream_statuses(session, [booking.stream_id]) if booking.stream_id is not None else {}
         return _Snapshot(
             id=booking_id,
             status=booking.status,
@@ -86,7 +90,7 @@ async def _snapshot(ctx: JobContext, booking_id: int) -> _Snapshot | None:
             starts_at=booking.starts_at,
             ends_at=booking.ends_at,
             stream_id=booking.stream_id,
-            stream_status=stream.status if stream else None,
+            stream_status=statuses.get(booking.stream_id) if booking.stream_id is not None else None,
         )
 
 
@@ -127,6 +131,10 @@ async def run_booking_due(ctx: JobContext, booking_id: int, now: datetime) -> li
             offset = due_reminder(ctx.settings, snap.starts_at, now)
             if offset is not None and await send_reminder(ctx, snap, offset, now):
                 done.append(f"reminder-{offset}")
+            if viewer_reminder_due(ctx.settings, snap.starts_at, now) and await send_viewer_notice(ctx, snap, followers.REMINDER, now):
+                done.append("viewers-reminded")
+        if snap.status == BookingStatus.live and await send_viewer_notice(ctx, snap, followers.LIVE, now):
+            done.append("viewers-told-live")
         action = _next_action(ctx, snap, now)
         if action is None:
             return done
@@ -142,27 +150,27 @@ async def _apply(ctx: JobContext, action: str, s: _Snapshot, now: datetime) -> b
     async with ctx.db.transaction() as session:
         if action in ("follow_live", "go_live"):
             # Booking first: its row lock orders us against a concurrent cancel.
-            if not await service.transition(session, s.id, BookingStatus.live, now=now):
+            if not await bookings.transition(session, s.id, BookingStatus.live, now=now):
                 return False
             if action == "go_live" and s.stream_id is not None:
-                await streams.start_stream(session, s.stream_id, now=now)
+                await broadcasts.go_live(session, s.stream_id, now=now)
             return True
         if action in ("follow_ended", "close"):
-            if not await service.transition(session, s.id, BookingStatus.ended, now=now):
+            if not await bookings.transition(session, s.id, BookingStatus.ended, now=now):
                 return False
             if action == "close" and s.stream_id is not None:
-                await streams.end_stream(session, s.stream_id, now=now)
+                await broadcasts.close(session, s.stream_id, now=now)
             return True
         if action == "no_show":
-            if not await service.transition(session, s.id, BookingStatus.no_show, now=now):
+            if not await bookings.transition(session, s.id, BookingStatus.no_show, now=now):
                 return False
             if s.stream_id is not None:
-                await streams.cancel_stream(session, s.stream_id)
+                await broadcasts.release(session, s.stream_id)
         elif action == "lapse":
-            if not await service.transition(session, s.id, BookingStatus.cancelled, now=now):
+            if not await bookings.transition(session, s.id, BookingStatus.cancelled, now=now):
                 return False
             if s.stream_id is not None:
-                await streams.cancel_stream(session, s.stream_id)
+                await broadcasts.release(session, s.stream_id)
             return True
     if action == "no_show":
         await send_no_show(ctx, s, now)
@@ -174,27 +182,12 @@ async def _apply(ctx: JobContext, action: str, s: _Snapshot, now: datetime) -> b
 
 async def anchor_recipients(session: AsyncSession, booking_id: int) -> list[Recipient]:
     """The cadre users who host as the booking's anchors."""
-    stmt = (
-        select(User)
-        .join(BookingAnchor, col(BookingAnchor.anchor_id) == col(User.anchor_id))
-        .where(col(BookingAnchor.booking_id) == booking_id, col(User.is_active).is_(True))
-        .order_by(col(User.id))
-    )
-    return [_recipient(u) for u in (await session.scalars(stmt)).all()]
+    return [_recipient(u) for u in await accounts.active_cadres_of_anchors(session, await bookings.booking_anchor_ids(session, booking_id))]
 
 
 async def organizer_recipients(session: AsyncSession, county_ids: set[int]) -> list[Recipient]:
     """The active organizers of any of the counties."""
-    stmt = (
-        select(User)
-        .where(
-            col(User.role) == Role.organizer,
-            col(User.is_active).is_(True),
-            col(User.id).in_(select(col(UserCounty.user_id)).where(col(UserCounty.county_id).in_(county_ids))),
-        )
-        .order_by(col(User.id))
-    )
-    return [_recipient(u) for u in (await session.scalars(stmt)).all()]
+    return [_recipient(u) for u in await accounts.active_organizers_of(session, county_ids)]
 
 
 def _recipient(user: User) -> Recipient:
@@ -238,10 +231,10 @@ def _local(ctx: JobContext, when: datetime) -> str:
 async def _booking_people(ctx: JobContext, booking_id: int) -> tuple[list[Recipient], list[Recipient], str]:
     async with ctx.db.transaction() as session:
         anchors = await anchor_recipients(session, booking_id)
-        organizers = await organizer_recipients(session, await service.booking_county_ids(session, booking_id))
+        organizers = await organizer_recipients(session, await bookings.booking_county_ids(session, booking_id))
         booking = await session.get(Booking, booking_id)
-        stream = await session.get(Stream, booking.stream_id) if booking and booking.stream_id else None
-    return anchors, organizers, stream.title if stream else f"Booking {booking_id}"
+        titles = await streams.stream_titles(session, [booking.stream_id]) if booking and booking.stream_id else {}
+    return anchors, organizers, next(iter(titles.values()), f"Booking {booking_id}")
 
 
 async def send_reminder(ctx: JobContext, s: _Snapshot, offset: int, now: datetime) -> bool:
@@ -264,15 +257,49 @@ async def send_no_show(ctx: JobContext, s: _Snapshot, now: datetime) -> bool:
     )
 
 
+# --- followers and viewers who asked to be reminded ---------------------------------------
+
+VIEWER_KINDS = ("viewers." + followers.REMINDER, "viewers." + followers.LIVE)
+
+
+def viewer_reminder_due(settings: Settings, starts_at: datetime, now: datetime) -> bool:
+    """True from `reminder_minutes` before a broadcast until it starts."""
+    return starts_at - timedelta(minutes=settings.reminder_minutes) <= now < starts_at
+
+
+def viewer_key(kind: str, booking_id: int) -> str:
+    """The once-only key of telling a booking's audience of `kind`."""
+    return f"viewers:{kind}:booking-{booking_id}"
+
+
+async def send_viewer_notice(ctx: JobContext, s: _Snapshot, kind: str, now: datetime) -> bool:
+    """Tell the stream's followers and reminded viewers once; True if this call told them.
+
+    The key and every viewer's row commit together: a pass killed half-way leaves nothing behind,
+    and of two passes at once the second waits on the key, finds it taken, and tells nobody.
+    """
+    if s.stream_id is None:
+        return False
+    try:
+        async with ctx.db.transaction() as session:
+            key = viewer_key(kind, s.id)
+            if await session.scalar(select(col(SentNotification.id)).where(col(SentNotification.key) == key)) is not None:
+                return False
+            session.add(SentNotification(key=key, kind="viewers." + kind, booking_id=s.id, sent_at=ctx.clock.now()))
+            await session.flush()
+            told = await followers.notify_audience(session, ctx.viewer_notifier, s.stream_id, kind=kind, at=now)
+            log.info("viewers_notified", booking_id=s.id, stream_id=s.stream_id, kind=kind, told=told)
+    except IntegrityError:
+        return False
+    return True
+
+
 # --- orders ----------------------------------------------------------------------------------
 
 
 async def expire_orders(ctx: JobContext, now: datetime) -> int:
-    """Cancel unpaid orders whose reservation ran out and return their stock."""
-    from livecommerce.orders.service import expire_due_orders
-
-    async with ctx.db.transaction() as session:
-        return await expire_due_orders(session, now=now)
+    """Cancel unpaid orders whose reservation ran out and return their stock (the orders' own job)."""
+    return await orders.expire_reservations(ctx.db, now=now)
 
 
 async def advance_flash_deals(ctx: JobContext, now: datetime) -> int:
@@ -322,25 +349,14 @@ async def send_daily_digests(ctx: JobContext, now: datetime) -> int:
         return 0
     day = local.date()
     async with ctx.db.transaction() as session:
-        counties = list(
-            (
-                await session.execute(
-                    select(col(UserCounty.county_id))
-                    .join(User, col(User.id) == col(UserCounty.user_id))
-                    .where(col(User.role) == Role.organizer, col(User.is_active).is_(True))
-                    .distinct()
-                )
-            )
-            .scalars()
-            .all()
-        )
+        counties = await accounts.counties_with_organizers(session)
         prefix = f"digest:{day.isoformat()}:"
         sent = set((await session.scalars(select(col(SentNotification.key)).where(col(SentNotification.key).startswith(prefix)))).all())
         pending = [c for c in sorted(counties) if f"{prefix}county-{c}" not in sent]
         if not pending:
             return 0
         figures = await county_sales_of_day(session, day)
-        names = dict((await session.execute(select(col(County.id), col(County.name)).where(col(County.id).in_(pending)))).all())
+        names = await catalog.county_names(session, pending)
     count = 0
     for county_id in pending:
         try:
@@ -368,22 +384,22 @@ async def bookings_needing_attention(ctx: JobContext, now: datetime) -> list[int
     One read for all of them, so a sweep with nothing to do costs two queries however many
     bookings lie ahead.
     """
-    horizon = now + timedelta(minutes=max(ctx.settings.reminder_offsets_minutes, default=0))
+    horizon = now + timedelta(minutes=max([*ctx.settings.reminder_offsets_minutes, ctx.settings.reminder_minutes]))
     async with ctx.db.transaction() as session:
         stmt = (
-            select(Booking, col(Stream.status))
-            .outerjoin(Stream, col(Stream.id) == col(Booking.stream_id))
+            select(Booking)
             .where(col(Booking.status).in_(ACTIVE_BOOKING_STATUSES), col(Booking.starts_at) <= horizon)
             .order_by(col(Booking.starts_at), col(Booking.id))
         )
-        rows = (await session.execute(stmt)).all()
-        ids = [b.id for b, _ in rows]
+        rows = list((await session.scalars(stmt)).all())
+        ids = [b.id for b in rows]
+        statuses = await streams.stream_statuses(session, [b.stream_id for b in rows if b.stream_id is not None])
         sent = (
             set(
                 (
                     await session.scalars(
                         select(col(SentNotification.key)).where(
-                            col(SentNotification.booking_id).in_(ids), col(SentNotification.kind) == "reminder"
+                            col(SentNotification.booking_id).in_(ids), col(SentNotification.kind).in_(["reminder", *VIEWER_KINDS])
                         )
                     )
                 ).all()
@@ -392,11 +408,22 @@ async def bookings_needing_attention(ctx: JobContext, now: datetime) -> list[int
             else set()
         )
     due: list[int] = []
-    for b, stream_status in rows:
+    for b in rows:
         assert b.id is not None
-        snap = _Snapshot(b.id, b.status, b.auto_start, b.starts_at, b.ends_at, b.stream_id, stream_status)
+        snap = _Snapshot(b.id, b.status, b.auto_start, b.starts_at, b.ends_at, b.stream_id, statuses.get(b.stream_id or 0))
         offset = due_reminder(ctx.settings, b.starts_at, now) if b.status == BookingStatus.confirmed else None
-        if _next_action(ctx, snap, now) is not None or (offset is not None and f"reminder:booking-{b.id}:{offset}" not in sent):
+        viewers = (
+            followers.REMINDER
+            if b.status == BookingStatus.confirmed and viewer_reminder_due(ctx.settings, b.starts_at, now)
+            else followers.LIVE
+            if b.status == BookingStatus.live
+            else None
+        )
+        if (
+            _next_action(ctx, snap, now) is not None
+            or (offset is not None and f"reminder:booking-{b.id}:{offset}" not in sent)
+            or (viewers is not None and viewer_key(viewers, b.id) not in sent)
+        ):
             due.append(b.id)
     return due
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from livecommerce.kit.clock import utcnow
@@ -83,12 +84,25 @@ class Booking(SQLModel, table=True):
 
 
 class BookingAnchor(SQLModel, table=True):
-    """An anchor (host or co-host) in a booking."""
+    """An anchor in a booking: the host (position 0), or a co-host invited until its cadre accepts."""
 
     __tablename__ = "booking_anchors"
 
     booking_id: int = Field(foreign_key="bookings.id", primary_key=True, ondelete="CASCADE")
     anchor_id: int = Field(foreign_key="anchors.id", primary_key=True, index=True)
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class BookingApproval(SQLModel, table=True):
+    """An organizer's agreement, for one county, to the anchors and products of that county in a booking."""
+
+    __tablename__ = "booking_approvals"
+
+    booking_id: int = Field(foreign_key="bookings.id", primary_key=True, ondelete="CASCADE")
+    county_id: int = Field(foreign_key="counties.id", primary_key=True)
+    approved_by: int | None = Field(default=None, foreign_key="users.id")
+    approved_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class BookingProduct(SQLModel, table=True):
@@ -152,3 +166,55 @@ class SchedulerLease(SQLModel, table=True):
     name: str = Field(max_length=64, primary_key=True)
     holder: str = Field(max_length=128)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AnchorFollow(SQLModel, table=True):
+    """A viewer following an anchor: told when its broadcasts are about to start and go live."""
+
+    __tablename__ = "anchor_follows"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    anchor_id: int = Field(foreign_key="anchors.id", primary_key=True, index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StreamReminder(SQLModel, table=True):
+    """A viewer's "remind me" for one broadcast."""
+
+    __tablename__ = "stream_reminders"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    stream_id: int = Field(foreign_key="streams.id", primary_key=True, index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserNotification(SQLModel, table=True):
+    """One in-app notification of one user; unique per (user, kind, stream), so each goes out once."""
+
+    __tablename__ = "user_notifications"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "stream_id", name="uq_user_notifications_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    stream_id: int = Field(foreign_key="streams.id", ondelete="CASCADE")
+    at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CampaignPlan(SQLModel, table=True):
+    """A planner's proposal of bookings for a campaign's open slots; applied at most once, all or none."""
+
+    __tablename__ = "campaign_plans"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    status: str = Field(max_length=16)  # optimal | feasible | infeasible
+    objective: int = Field(default=0, sa_type=BigInteger)
+    bound: int = Field(default=0, sa_type=BigInteger)
+    # [{"slot_id", "anchor_ids", "product_ids"}] and [{"slot_id", "reason"}]
+    assignments: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    unfilled: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -20,8 +20,19 @@ from schedulers.schemas import Clash
 COUNTED_STATUSES = (*ACTIVE_BOOKING_STATUSES, BookingStatus.ended)
 
 
-async def find_clashes(session: AsyncSession, *, slot: Slot, anchor_ids: Sequence[int], settings: Settings, now: datetime) -> list[Clash]:
-    """Every reason the anchors cannot be booked into the slot (empty when they can)."""
+async def find_clashes(
+    session: AsyncSession,
+    *,
+    slot: Slot,
+    anchor_ids: Sequence[int],
+    settings: Settings,
+    now: datetime,
+    ignore_booking_id: int | None = None,
+) -> list[Clash]:
+    """Every reason the anchors cannot be booked into the slot (empty when they can).
+
+    `ignore_booking_id` leaves one booking out of every count: the booking being moved.
+    """
     clashes: list[Clash] = []
     notice = timedelta(minutes=settings.booking_min_notice_minutes)
     if slot.starts_at < now + notice:
@@ -38,7 +49,9 @@ async def find_clashes(session: AsyncSession, *, slot: Slot, anchor_ids: Sequenc
     clashes += await anchor_clashes(session, starts_at=slot.starts_at, ends_at=slot.ends_at, anchor_ids=anchor_ids, settings=settings)
     for anchor_id in sorted(anchor_ids):
         clashes += await availability_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings)
-        clashes += await limit_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings)
+        clashes += await limit_clashes(session, anchor_id, slot.starts_at, slot.ends_at, settings, ignore_booking_id=ignore_booking_id)
+    if ignore_booking_id is not None:
+        clashes = [c for c in clashes if c.booking_id != ignore_booking_id]
     return clashes
 
 
@@ -96,19 +109,24 @@ async def anchor_clashes(
     ]
 
 
-async def availability_clashes(
-    session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings
-) -> list[Clash]:
-    """A clash unless the broadcast fits inside one of the anchor's weekly windows (none: always fits)."""
-    windows = (await session.scalars(select(AnchorAvailability).where(col(AnchorAvailability.anchor_id) == anchor_id))).all()
+def fits_windows(windows: Sequence[tuple[int, int, int]], starts_at: datetime, ends_at: datetime, settings: Settings) -> bool:
+    """True when the broadcast fits inside one of the weekly windows `(weekday, start_minute, end_minute)` (none: always)."""
     if not windows:
-        return []
+        return True
     start, end = starts_at.astimezone(settings.tz), ends_at.astimezone(settings.tz)
     start_minute = start.hour * 60 + start.minute
     # A broadcast ending at the next local midnight ends at minute 1440 of its day.
     end_minute = 1440 if (end.date() > start.date() and end.time() == time(0)) else end.hour * 60 + end.minute
     same_day = end.date() == start.date() or end_minute == 1440
-    if same_day and any(w.weekday == start.weekday() and w.start_minute <= start_minute and end_minute <= w.end_minute for w in windows):
+    return same_day and any(day == start.weekday() and lo <= start_minute and end_minute <= hi for day, lo, hi in windows)
+
+
+async def availability_clashes(
+    session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings
+) -> list[Clash]:
+    """A clash unless the broadcast fits inside one of the anchor's weekly windows (none: always fits)."""
+    rows = (await session.scalars(select(AnchorAvailability).where(col(AnchorAvailability.anchor_id) == anchor_id))).all()
+    if fits_windows([(w.weekday, w.start_minute, w.end_minute) for w in rows], starts_at, ends_at, settings):
         return []
     return [
         Clash(
@@ -144,7 +162,7 @@ def local_week_bounds(when: datetime, settings: Settings) -> tuple[datetime, dat
     return start, start + timedelta(days=7)
 
 
-async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper: datetime) -> list[Booking]:
+async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper: datetime, ignore: int | None = None) -> list[Booking]:
     stmt = (
         select(Booking)
         .join(BookingAnchor, col(BookingAnchor.booking_id) == col(Booking.id))
@@ -155,14 +173,24 @@ async def _counted(session: AsyncSession, anchor_id: int, lower: datetime, upper
             col(Booking.starts_at) < upper,
         )
     )
+    if ignore is not None:
+        stmt = stmt.where(col(Booking.id) != ignore)
     return list((await session.scalars(stmt)).all())
 
 
-async def limit_clashes(session: AsyncSession, anchor_id: int, starts_at: datetime, ends_at: datetime, settings: Settings) -> list[Clash]:
+async def limit_clashes(
+    session: AsyncSession,
+    anchor_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    settings: Settings,
+    *,
+    ignore_booking_id: int | None = None,
+) -> list[Clash]:
     """Clashes when one more broadcast would exceed the anchor's weekly count or daily air time."""
     weekly, daily = await limits_of(session, anchor_id, settings)
     clashes = []
-    week = await _counted(session, anchor_id, *local_week_bounds(starts_at, settings))
+    week = await _counted(session, anchor_id, *local_week_bounds(starts_at, settings), ignore_booking_id)
     if len(week) + 1 > weekly:
         clashes.append(
             Clash(
@@ -173,7 +201,7 @@ async def limit_clashes(session: AsyncSession, anchor_id: int, starts_at: dateti
                 detail=f"the anchor already has {len(week)} of {weekly} broadcasts this week",
             )
         )
-    day = await _counted(session, anchor_id, *local_day_bounds(starts_at, settings))
+    day = await _counted(session, anchor_id, *local_day_bounds(starts_at, settings), ignore_booking_id)
     used = sum(int((b.ends_at - b.starts_at).total_seconds() // 60) for b in day)
     wanted = int((ends_at - starts_at).total_seconds() // 60)
     if used + wanted > daily:

@@ -64,6 +64,7 @@ def booking_job_specs(settings: Settings, booking: Booking, now: datetime) -> li
     points: list[tuple[str, datetime]] = []
     if booking.status in (BookingStatus.requested, BookingStatus.confirmed):
         points += [(f"reminder-{m}", booking.starts_at - timedelta(minutes=m)) for m in settings.reminder_offsets_minutes]
+        points.append(("viewer-reminder", booking.starts_at - timedelta(minutes=settings.reminder_minutes)))
         points += [("start", booking.starts_at), ("no-show", booking.starts_at + timedelta(minutes=settings.no_show_after_minutes))]
     points.append(("close", booking.ends_at + timedelta(minutes=settings.close_grace_minutes)))
     return [JobSpec(f"booking-{booking.id}:{name}", booking.id, at) for name, at in points if at > now]

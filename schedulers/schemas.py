@@ -88,6 +88,12 @@ class BookingCreate(BaseModel):
     product_ids: list[int] = Field(default_factory=list, max_length=100)
     title: str | None = Field(default=None, min_length=1, max_length=200)
     auto_start: bool = Field(default=True, description="Go live by itself at the slot's start once confirmed.")
+    notice_override_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="An organizer of every county of the booking may book at shorter notice; the reason is audited.",
+    )
 
     @field_validator("anchor_ids", "product_ids")
     @classmethod
@@ -97,6 +103,22 @@ class BookingCreate(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("ids must not repeat")
         return value
+
+
+class BookingReschedule(BaseModel):
+    """Move a booking to another slot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot_id: int = Id
+    notice_override_reason: str | None = Field(default=None, min_length=3, max_length=500)
+
+
+class CoHostPublic(BaseModel):
+    """A co-host of a booking and whether its cadre (or an organizer for it) has accepted."""
+
+    anchor_id: int
+    accepted: bool
 
 
 class BookingPublic(BaseModel):
@@ -110,6 +132,10 @@ class BookingPublic(BaseModel):
     auto_start: bool
     anchor_ids: list[int]
     product_ids: list[int]
+    cohosts: list[CoHostPublic] = Field(default_factory=list, description="The anchors after the host, each invited until accepted.")
+    pending_county_ids: list[int] = Field(
+        default_factory=list, description="Counties whose organizers have not yet agreed to a requested booking."
+    )
     created_by: int | None
     created_at: datetime
     confirmed_at: datetime | None
@@ -192,3 +218,69 @@ class FeedLink(BaseModel):
 
     url: str
     token: str
+
+
+class NotificationPublic(BaseModel):
+    """An in-app notification: a broadcast about to start (`stream.reminder`) or live now (`stream.live`)."""
+
+    kind: str = Field(description="stream.reminder | stream.live")
+    stream_id: int
+    at: datetime
+    title: str = ""
+    read: bool = False
+
+
+class CountyWeight(BaseModel):
+    """How much air time a county should get relative to the others (e.g. its households or unsold stock)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    county_id: int = Id
+    weight: int = Field(ge=0, le=1_000_000)
+
+
+class PlanCreate(BaseModel):
+    """Ask the planner for a proposal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_limit_seconds: int = Field(default=10, ge=1, le=120, description="How long the solver may search.")
+    county_weights: list[CountyWeight] = Field(
+        default_factory=list, max_length=500, description="Absent: every county weighs the same; listed: unlisted counties weigh 0."
+    )
+
+    @field_validator("county_weights")
+    @classmethod
+    def _distinct(cls, value: list[CountyWeight]) -> list[CountyWeight]:
+        if len({w.county_id for w in value}) != len(value):
+            raise ValueError("a county appears twice")
+        return value
+
+
+class PlanAssignment(BaseModel):
+    """One proposed booking."""
+
+    slot_id: int
+    anchor_ids: list[int]
+    product_ids: list[int]
+
+
+class PlanUnfilled(BaseModel):
+    """A slot the plan leaves empty, and the rule that blocked it."""
+
+    slot_id: int
+    reason: str = Field(description="notice | availability | anchor | weekly_limit | daily_limit | capacity | no_anchor | time_limit")
+
+
+class PlanPublic(BaseModel):
+    """A planner's proposal; `bound` is the best objective any plan could reach (equal to `objective` when optimal)."""
+
+    id: int
+    campaign_id: int
+    status: str = Field(description="optimal | feasible | infeasible")
+    objective: int
+    bound: int
+    assignments: list[PlanAssignment]
+    unfilled: list[PlanUnfilled]
+    created_at: datetime
+    applied_at: datetime | None

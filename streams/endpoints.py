@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +11,7 @@ from livecommerce.broadcasts import service
 from livecommerce.broadcasts.models import StreamStatus
 from livecommerce.broadcasts.schemas import PinRequest, StreamDetail, StreamPublic
 from livecommerce.kit.auth import CurrentUser
-from livecommerce.kit.deps import ClockDep, SessionDep
+from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.types import MAX_ID
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/streams", tags=["streams"])
 StreamId = Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")]
 _CONTROL_ERRORS: dict[int | str, dict[str, str]] = {
     403: {"description": "Not a host cadre of this stream nor an organizer of its counties"},
-    409: {"description": "Not possible in the stream's current state"},
+    409: {"description": "Not possible in the stream's current state; a refused start lists its `conflicts`"},
 }
 
 
@@ -38,9 +39,11 @@ async def get_stream(session: SessionDep, stream_id: StreamId) -> StreamDetail:
 
 
 @router.post("/{stream_id}/start", response_model=StreamDetail, summary="Go live (a host cadre or an organizer)", responses=_CONTROL_ERRORS)
-async def start_stream(session: SessionDep, clock: ClockDep, principal: CurrentUser, stream_id: StreamId) -> StreamDetail:
+async def start_stream(
+    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: CurrentUser, stream_id: StreamId
+) -> StreamDetail:
     await service.require_controller(session, principal, await _existing(session, stream_id))
-    await service.start_stream(session, stream_id, now=clock.now())
+    await service.start_stream(session, stream_id, now=clock.now(), warmup=timedelta(minutes=settings.warmup_minutes))
     return await service.stream_detail(session, stream_id)
 
 

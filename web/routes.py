@@ -17,6 +17,7 @@ from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep, get_rate_li
 from livecommerce.kit.errors import NotFound, Unauthorized
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.ratelimit_deps import check_sign_in
+from schedulers import plans
 from schedulers.calendar import feed_token
 from web import queries
 from web.i18n import LANG_COOKIE, LANGUAGES, negotiate
@@ -186,6 +187,20 @@ async def schedule(
         webcal_url=webcal_url,
         boot=boot,
     )
+
+
+@router.get("/manage/plans/{plan_id}")
+async def plan_page(request: Request, session: SessionDep, settings: SettingsDep, user: PageUser, plan_id: int) -> Response:
+    """A campaign plan on a calendar beside the current bookings, with the button that applies it."""
+    if user is None or not user.is_staff:
+        return login_redirect(request, need_role=user is not None)
+    page = _page(request, user, settings)
+    try:
+        view = await plans.plan_calendar(session, plan_id)
+    except NotFound:
+        return page.render("not_found.html", status_code=404)
+    boot = {"plan": {"id": view.plan.id, "campaign_id": view.plan.campaign_id, "applied": view.plan.applied_at is not None}}
+    return page.render("plan.html", view=view, boot=boot)
 
 
 @router.get("/reports")

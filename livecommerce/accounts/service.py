@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -224,3 +224,32 @@ async def masked_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[i
     rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
     names = {uid: mask_display_name(name) for uid, name in rows.all() if uid is not None}
     return {uid: names.get(uid, "*") for uid in ids}
+
+
+async def active_cadres_of_anchors(session: AsyncSession, anchor_ids: Iterable[int]) -> list[User]:
+    """The active users who host as any of the anchors, in id order."""
+    stmt = select(User).where(col(User.anchor_id).in_(list(anchor_ids)), col(User.is_active).is_(True)).order_by(col(User.id))
+    return list((await session.scalars(stmt)).all())
+
+
+async def active_organizers_of(session: AsyncSession, county_ids: Iterable[int]) -> list[User]:
+    """The active organizers acting for any of the counties, in id order."""
+    counties = select(col(UserCounty.user_id)).where(col(UserCounty.county_id).in_(list(county_ids)))
+    stmt = (
+        select(User)
+        .where(col(User.role) == Role.organizer, col(User.is_active).is_(True), col(User.id).in_(counties))
+        .order_by(col(User.id))
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def counties_with_organizers(session: AsyncSession) -> list[int]:
+    """The counties that have at least one active organizer, in id order."""
+    stmt = (
+        select(col(UserCounty.county_id))
+        .join(User, col(User.id) == col(UserCounty.user_id))
+        .where(col(User.role) == Role.organizer, col(User.is_active).is_(True))
+        .distinct()
+        .order_by(col(UserCounty.county_id))
+    )
+    return list((await session.scalars(stmt)).all())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, update
@@ -22,9 +22,10 @@ from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct
 from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic, StreamStatus
 from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
-from livecommerce.kit.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.signals import StreamStart, stream_starting
 
 if TYPE_CHECKING:
     from livecommerce.catalog.models import Product
@@ -111,15 +112,66 @@ async def _transition(session: AsyncSession, stream_id: int, expected: Sequence[
     return bool(cast("CursorResult[Any]", result).rowcount)
 
 
-async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime) -> Stream:
-    """Go live. Idempotent for a stream already live; refused for an ended or cancelled one."""
+async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime, warmup: timedelta | None = None) -> Stream:
+    """Go live. Idempotent for a stream already live; refused for an ended or cancelled one.
+
+    `warmup` marks a start by hand, which the go-live guard checks first (see `guard_hand_start`).
+    """
     stream = await get_stream(session, stream_id)
+    if warmup is not None and stream.status == StreamStatus.scheduled:
+        await guard_hand_start(session, stream, now=now, warmup=warmup)
     if await _transition(session, stream_id, [StreamStatus.scheduled], {"status": StreamStatus.live, "started_at": now}):
         await append_event(session, stream_id, EventType.stream_started, {"started_at": now.isoformat(), "title": stream.title}, ts=now)
     await session.refresh(stream)
     if stream.status != StreamStatus.live:
         raise InvalidState(f"Stream {stream_id} is {stream.status} and cannot go live.")
     return stream
+
+
+async def guard_hand_start(session: AsyncSession, stream: Stream, *, now: datetime, warmup: timedelta) -> None:
+    """The go-live guard: 409 with `conflicts` unless the booking agrees, the warm-up has begun and the studio is free.
+
+    The booking's handlers run first: they lock the studio, so of two hand starts in one studio
+    the second finds the first live.
+    """
+    assert stream.id is not None
+    start = StreamStart(stream_id=stream.id, booking_id=stream.booking_id, studio_id=stream.studio_id)
+    await stream_starting.send(session, start)
+    opens = stream.scheduled_start - warmup
+    if now < opens:
+        start.conflicts.append(
+            {
+                "kind": "too_early",
+                "stream_id": stream.id,
+                "starts_at": stream.scheduled_start.isoformat(),
+                "detail": f"a stream can go live at most {int(warmup.total_seconds() // 60)} minutes before its slot",
+            }
+        )
+    if stream.studio_id is not None:
+        others = await session.scalars(
+            select(Stream).where(
+                col(Stream.studio_id) == stream.studio_id, col(Stream.status) == StreamStatus.live, col(Stream.id) != stream.id
+            )
+        )
+        for other in others.all():
+            start.conflicts.append(
+                {
+                    "kind": "studio_live",
+                    "stream_id": other.id,
+                    "studio_id": stream.studio_id,
+                    "detail": f"「{other.title}」 is live in the studio",
+                }
+            )
+    if start.conflicts:
+        raise Conflict(f"「{stream.title}」 cannot go live now.", extra={"conflicts": start.conflicts})
+
+
+async def reschedule_stream(
+    session: AsyncSession, stream_id: int, *, starts_at: datetime, ends_at: datetime, studio_id: int | None
+) -> bool:
+    """Move a stream that has not gone live to a new time and studio (its booking moved); True if it changed."""
+    values: dict[str, object] = {"scheduled_start": starts_at, "scheduled_end": ends_at, "studio_id": studio_id}
+    return await _transition(session, stream_id, [StreamStatus.scheduled], values)
 
 
 async def end_stream(session: AsyncSession, stream_id: int, *, now: datetime) -> Stream:
@@ -226,3 +278,22 @@ async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Seque
         return None
     featured = [pid for _, pid in rows if pid is not None]
     return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured))
+    return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})
+
+
+async def stream_titles(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, str]:
+    """The titles of the streams among `stream_ids` that exist, by id."""
+    rows = await session.execute(select(col(Stream.id), col(Stream.title)).where(col(Stream.id).in_(list(stream_ids))))
+    return {stream_id: title for stream_id, title in rows.all() if stream_id is not None}
+
+
+async def stream_statuses(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, str]:
+    """The status of each of the streams among `stream_ids` that exist, by id."""
+    rows = await session.execute(select(col(Stream.id), col(Stream.status)).where(col(Stream.id).in_(list(stream_ids))))
+    return {stream_id: status for stream_id, status in rows.all() if stream_id is not None}
+
+
+async def streams_by_ids(session: AsyncSession, stream_ids: Sequence[int]) -> list[Stream]:
+    """The streams among `stream_ids` that exist, by scheduled start."""
+    stmt = select(Stream).where(col(Stream.id).in_(list(stream_ids))).order_by(col(Stream.scheduled_start), col(Stream.id))
+    return list((await session.scalars(stmt)).all())

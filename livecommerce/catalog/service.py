@@ -261,3 +261,45 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
 async def count_rows(session: AsyncSession, model: type) -> int:
     """How many rows a table has (for the demo loader and health pages)."""
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def anchors_by_ids(session: AsyncSession, anchor_ids: Iterable[int], *, for_update: bool = False) -> list[Anchor]:
+    """The anchors among `anchor_ids` that exist, in id order; `for_update` locks their rows in that order."""
+    stmt = select(Anchor).where(col(Anchor.id).in_(list(anchor_ids))).order_by(col(Anchor.id))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return list((await session.scalars(stmt)).all())
+
+
+async def products_by_ids(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, Product]:
+    """The products among `product_ids` that exist, by id."""
+    rows = (await session.scalars(select(Product).where(col(Product.id).in_(list(product_ids))))).all()
+    return {p.id: p for p in rows if p.id is not None}
+
+
+async def county_names(session: AsyncSession, county_ids: Iterable[int]) -> dict[int, str]:
+    """The names of the counties among `county_ids` that exist, by id."""
+    rows = await session.execute(select(col(County.id), col(County.name)).where(col(County.id).in_(list(county_ids))))
+    return {county_id: name for county_id, name in rows.all() if county_id is not None}
+
+
+async def anchors_in_counties(session: AsyncSession, county_ids: Iterable[int] | None) -> list[Anchor]:
+    """The anchors of the counties (None: of every county), in id order."""
+    stmt = select(Anchor).order_by(col(Anchor.id))
+    if county_ids is not None:
+        stmt = stmt.where(col(Anchor.county_id).in_(list(county_ids)))
+    return list((await session.scalars(stmt)).all())
+
+
+async def active_product_ids_by_county(session: AsyncSession, county_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The ids of the products still sold in each county, in id order."""
+    stmt = (
+        select(col(Product.county_id), col(Product.id))
+        .where(col(Product.county_id).in_(list(county_ids)), col(Product.is_active).is_(True))
+        .order_by(col(Product.id))
+    )
+    found: dict[int, list[int]] = {}
+    for county_id, product_id in (await session.execute(stmt)).all():
+        if product_id is not None:
+            found.setdefault(county_id, []).append(product_id)
+    return found

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_host: str = "127.0.0.1"
     booking_min_notice_minutes: int = Field(default=60, ge=0)
+    # A confirmed booking's stream may be started by hand this long before its slot (a warm-up).
+    warmup_minutes: int = Field(default=30, ge=0)
+    # Followers and viewers who asked to be reminded hear of a broadcast this long before it starts.
+    reminder_minutes: int = Field(default=10, gt=0)
+    # CP-SAT search workers for the campaign planner: the machine's cores, not more.
+    planner_workers: int = Field(default=2, ge=1, le=64)
     anchor_max_broadcasts_per_week: int = Field(default=7, gt=0)
     anchor_max_air_minutes_per_day: int = Field(default=240, gt=0)
     reminder_offsets_minutes: list[int] = Field(default_factory=lambda: [1440, 30])

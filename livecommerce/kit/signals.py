@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,3 +49,17 @@ class StockChange:
 
 # Sent by the catalog's stock module for every change of a product's (or a deal's) buckets.
 stock_changed: Signal[tuple[StockChange, ...]] = Signal("stock_changed")
+
+
+@dataclass
+class StreamStart:
+    """A stream about to go live by hand; a handler that objects appends a `conflicts` item."""
+
+    stream_id: int
+    booking_id: int | None
+    studio_id: int | None
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Sent by the broadcasts domain before a hand start, so the scheduler can check the booking.
+stream_starting: Signal[StreamStart] = Signal("stream_starting")

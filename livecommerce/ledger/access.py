@@ -12,9 +12,10 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livecommerce.broadcasts import service as broadcasts
 from livecommerce.catalog import repository as catalog
 from livecommerce.kit.errors import Forbidden, NotFound
-from livecommerce.kit.principal import Principal
+from livecommerce.kit.principal import Principal, Role
 from livecommerce.ledger.service import CLEARING, PLATFORM
 
 PARTY = re.compile(r"^(household|station|county):([1-9][0-9]{0,17})$|^platform$|^clearing$")
@@ -58,3 +59,12 @@ async def parties_in_counties(session: AsyncSession, county_ids: Iterable[int]) 
     stations = [i for i, _ in await catalog.stations_of_counties(session, ids)]
     households = [i for i, _ in await catalog.households_of_counties(session, ids)]
     return [f"county:{i}" for i in ids] + [f"station:{i}" for i in stations] + [f"household:{i}" for i in households]
+
+
+async def require_report_reader(session: AsyncSession, principal: Principal, stream_id: int) -> None:
+    """Staff read every stream's report (households masked outside their counties); a cadre only the streams it hosts."""
+    if principal.role != Role.cadre:
+        return
+    await broadcasts.get_stream(session, stream_id)
+    if principal.anchor_id is None or principal.anchor_id not in await broadcasts.host_anchor_ids(session, stream_id):
+        raise Forbidden("Cadres read the reports of the streams they host.")

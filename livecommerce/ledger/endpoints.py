@@ -9,11 +9,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from livecommerce.catalog import service as catalog_service
-from livecommerce.kit.auth import StaffUser
+from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.ledger import books, reports
-from livecommerce.ledger.access import parties_in_counties, require_party_visible
+from livecommerce.ledger.access import parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
     AccountBalance,
     ConsumptionStats,
@@ -77,8 +77,11 @@ async def account_entries(
     return Page(items=items, next_cursor=cursor)
 
 
-@router.get("/streams/{stream_id}/report", response_model=StreamReport, tags=["reports"], summary="A stream's sales report (staff)")
-async def stream_report(session: SessionDep, principal: StaffUser, stream_id: int) -> StreamReport:
+@router.get(
+    "/streams/{stream_id}/report", response_model=StreamReport, tags=["reports"], summary="A stream's sales report (staff, host cadres)"
+)
+async def stream_report(session: SessionDep, principal: CadreOrStaff, stream_id: int) -> StreamReport:
+    await require_report_reader(session, principal, stream_id)
     return await reports.stream_report(session, principal, stream_id)
 
 
@@ -89,7 +92,8 @@ async def stream_report(session: SessionDep, principal: StaffUser, stream_id: in
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def stream_report_csv(session: SessionDep, principal: StaffUser, stream_id: int) -> Response:
+async def stream_report_csv(session: SessionDep, principal: CadreOrStaff, stream_id: int) -> Response:
+    await require_report_reader(session, principal, stream_id)
     report = await reports.stream_report(session, principal, stream_id)
     return Response(
         reports.stream_report_csv(report),

@@ -33,6 +33,7 @@ from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.kit.signals import stream_starting
 from livecommerce.ledger.endpoints import router as ledger_router
 from livecommerce.main.feeds import build_availability_feed
 from livecommerce.main.migrate import upgrade
@@ -40,6 +41,7 @@ from livecommerce.main.registry import load_models
 from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
+from schedulers import bookings
 from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
 from streams.endpoints import router as streams_router
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     if settings.env == "prod" and settings.secret_key == DEFAULT_SECRET_KEY:
         raise RuntimeError("LIVECOMMERCE_SECRET_KEY must be set outside the dev (embedded) mode")
     load_models()
+    # The go-live guard asks the scheduler whether a hand-started stream's booking is confirmed.
+    stream_starting.connect(bookings.guard_stream_start)
     apply_migrations = settings.is_sqlite if migrate is None else migrate
 
     @asynccontextmanager

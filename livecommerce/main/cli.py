@@ -245,3 +245,64 @@ def cluster(
 def main() -> None:
     """Entry point of the `livecommerce` console script."""
     app()
+
+
+@app.command()
+def plan(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign whose open slots to fill.")],
+    time_limit: Annotated[int, typer.Option(help="Seconds the solver may search.")] = 10,
+    weight: Annotated[
+        list[str] | None, typer.Option("--weight", help="A county's air-time weight as COUNTY_ID=WEIGHT (repeatable).")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Book the plan at once, all or none.")] = False,
+) -> None:
+    """Propose bookings for a campaign's open slots (and book them with --apply), acting as an admin."""
+    from pydantic import ValidationError
+
+    from livecommerce.kit.clock import Clock
+    from livecommerce.kit.errors import LiveCommerceError
+    from livecommerce.kit.principal import Principal
+    from schedulers import plans
+    from schedulers.schemas import CountyWeight, PlanCreate, PlanPublic
+
+    settings = _settings()
+    _require_schema(settings)
+    try:
+        pairs = [w.split("=", 1) for w in weight or []]
+        weights = [CountyWeight(county_id=int(c), weight=int(v)) for c, v in pairs]
+        data = PlanCreate(time_limit_seconds=time_limit, county_weights=weights)
+    except (ValueError, ValidationError) as exc:
+        console.print(f"[red]Bad option: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    operator = Principal(id=0, username="cli", role=Role.admin, display_name="command line")
+
+    async def _plan() -> PlanPublic:
+        clock = Clock()
+        async with _database(settings) as db:
+            async with db.transaction() as session:
+                draft = await plans.build_instance(session, operator, campaign_id, data, settings=settings, now=clock.now())
+            async with db.transaction() as session:
+                proposal = await plans.create_plan(session, operator, campaign_id, draft, data, settings=settings, now=clock.now())
+            if apply:
+                async with db.transaction() as session:
+                    await plans.apply_plan(session, operator, campaign_id, proposal.id, settings=settings, now=clock.now())
+            return proposal
+
+    try:
+        proposal = asyncio.run(_plan())
+    except LiveCommerceError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        for clash in exc.extra.get("conflicts", []):
+            console.print(f"  slot {clash.get('planned_slot_id', clash.get('slot_id'))}: {clash.get('kind')} — {clash.get('detail', '')}")
+        raise typer.Exit(1) from exc
+    table = Table("slot", "anchors", "products")
+    for item in proposal.assignments:
+        table.add_row(str(item.slot_id), ", ".join(map(str, item.anchor_ids)), ", ".join(map(str, item.product_ids)))
+    console.print(table)
+    for empty in proposal.unfilled:
+        console.print(f"slot {empty.slot_id} left empty: {empty.reason}")
+    verb = "applied" if apply else "proposed (apply with --apply or POST .../apply)"
+    console.print(
+        f"Plan {proposal.id}: {proposal.status}, objective {proposal.objective} of bound {proposal.bound}, "
+        f"{len(proposal.assignments)} bookings {verb}."
+    )

@@ -333,6 +333,74 @@ class TestCadreSchedule:
         assert calendar.status_code == 200 and "BEGIN:VCALENDAR" in calendar.text
         await browsers.screenshot(desktop, "schedule-desktop")
 
+    async def test_a_cadre_books_a_co_host_who_is_invited(self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient) -> None:
+        county = await seed.county(name="Yangshan")
+        host = await seed.anchor(county.id, name="Li Ming", title="Township head")
+        guest = await seed.anchor(county.id, name="Zhao Lan", title="Village secretary")
+        cadre = await seed.user(Role.cadre, anchor_id=host.id, county_ids=[county.id])
+        admin = await seed.user(Role.admin)
+        day = datetime.now(SHANGHAI).date() + timedelta(days=4)
+        start = datetime.combine(day, time(15), tzinfo=SHANGHAI)
+        studio = await api.post("/api/studios", json={"name": "Bamboo hall", "platform": "douyin"}, headers=admin.headers)
+        slot = await api.post(
+            "/api/slots",
+            json={"studio_id": studio.json()["id"], "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()},
+            headers=admin.headers,
+        )
+        assert slot.status_code == 201, slot.text
+        page = await browsers.open(cadre)
+        await page.goto(f"/schedule?week={day.isoformat()}")
+        await page.locator(f'.slot.open[data-slot-id="{slot.json()["id"]}"]').click()
+        await expect(page.locator(f'#cohosts label[data-anchor-id="{host.id}"]')).to_be_hidden()
+        await page.locator(f'#cohosts label[data-anchor-id="{guest.id}"] input').check()
+        await page.locator("#booking-form button[type=submit]").click()
+        await expect(page.locator("#booking-result .success")).to_contain_text("1 co-host(s) invited")
+        listed = await api.get(f"/api/bookings?anchor_id={guest.id}", headers=admin.headers)
+        [booking] = listed.json()["items"]
+        assert booking["anchor_ids"] == [host.id, guest.id]
+        assert booking["cohosts"] == [{"anchor_id": guest.id, "accepted": False}]
+        await browsers.screenshot(page, "schedule-cohost-phone")
+
+
+class TestPlanPage:
+    async def test_an_organizer_reads_the_plan_and_applies_it(self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient) -> None:
+        county = await seed.county(name="Lianshan")
+        await seed.anchor(county.id, name="Sun Hua", title="Deputy county head")
+        organizer = await seed.user(Role.organizer, county_ids=[county.id])
+        admin = await seed.user(Role.admin)
+        day = datetime.now(SHANGHAI).date() + timedelta(days=5)
+        start = datetime.combine(day, time(9), tzinfo=SHANGHAI)
+        campaign = await api.post(
+            "/api/campaigns",
+            json={"name": "Harvest month", "starts_at": start.isoformat(), "ends_at": (start + timedelta(days=2)).isoformat()},
+            headers=admin.headers,
+        )
+        studio = await api.post("/api/studios", json={"name": "Terrace", "platform": "douyin"}, headers=admin.headers)
+        slot = await api.post(
+            "/api/slots",
+            json={
+                "studio_id": studio.json()["id"],
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "campaign_id": campaign.json()["id"],
+            },
+            headers=admin.headers,
+        )
+        proposal = await api.post(
+            f"/api/campaigns/{campaign.json()['id']}/plans", json={"time_limit_seconds": 5}, headers=organizer.headers
+        )
+        assert proposal.status_code == 201, proposal.text
+        page = await browsers.open(organizer, viewport=DESKTOP)
+        await page.goto(f"/manage/plans/{proposal.json()['id']}")
+        row = page.locator(f'#plan-table tr[data-slot-id="{slot.json()["id"]}"]')
+        await expect(row.locator(".proposed")).to_contain_text("Sun Hua")
+        await expect(row.locator(".current")).to_have_text("—")
+        await browsers.screenshot(page, "plan-desktop")
+        await page.locator("#plan-apply").click()
+        await expect(page.locator("#plan-result .success")).to_be_visible()
+        booked = await api.get(f"/api/slots?studio_id={studio.json()['id']}", headers=admin.headers)
+        assert booked.json()["items"][0]["booking_id"] is not None
+
 
 class TestAccess:
     @pytest.mark.parametrize("path", ["/dashboard", "/reports", "/dashboard/streams/{id}", "/reports/streams/{id}"])

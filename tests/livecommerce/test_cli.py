@@ -162,6 +162,41 @@ class TestDemoLoad:
         assert second_output == first_output
 
 
+class TestPlan:
+    def test_plans_and_books_a_campaigns_open_slot(self, scratch_url: str) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from schedulers.models import Campaign, Slot, Studio
+
+        assert invoke(scratch_url, "demo", "load")[0] == 0
+        engine = create_engine(sync_url(scratch_url), poolclass=NullPool)
+        start = (datetime.now(UTC) + timedelta(days=40)).replace(minute=0, second=0, microsecond=0)
+        try:
+            with engine.begin() as conn:
+                campaign = conn.execute(
+                    Campaign.__table__.insert().values(name="CLI drive", description="", starts_at=start, ends_at=start + timedelta(days=1))
+                ).inserted_primary_key[0]
+                studio = conn.execute(select(Studio.__table__.c.id).limit(1)).scalar_one()
+                conn.execute(
+                    Slot.__table__.insert().values(
+                        studio_id=studio, campaign_id=campaign, starts_at=start, ends_at=start + timedelta(hours=1), created_at=start
+                    )
+                )
+        finally:
+            engine.dispose()
+        before = row_counts(scratch_url)["bookings"]
+        code, output = invoke(scratch_url, "plan", str(campaign), "--time-limit", "5", "--apply")
+        assert code == 0, output
+        assert "applied" in output
+        assert row_counts(scratch_url)["bookings"] == before + 1
+
+    def test_an_unknown_campaign_fails_with_a_message(self, scratch_url: str) -> None:
+        assert invoke(scratch_url, "migrate")[0] == 0
+        code, output = invoke(scratch_url, "plan", "424242")
+        assert code == 1
+        assert "424242" in output
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -336,6 +336,46 @@ BUILDERS["POST /api/campaigns"] = lambda w, s: _call("POST", "/api/campaigns", j
 BUILDERS["GET /api/campaigns"] = get("/api/campaigns")
 
 
+async def _campaign_with_a_slot(w: World) -> int:
+    r = await w.client.post("/api/campaigns", json=_campaign_body(), headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+    campaign_id = int(r.json()["id"])
+    w._slot_at += timedelta(hours=3)
+    body = {
+        "studio_id": w.studio_id,
+        "starts_at": w._slot_at.isoformat(),
+        "ends_at": (w._slot_at + timedelta(hours=1)).isoformat(),
+        "campaign_id": campaign_id,
+    }
+    assert (await w.client.post("/api/slots", json=body, headers=await w.headers("admin"))).status_code == 201
+    return campaign_id
+
+
+async def _plan(w: World) -> tuple[int, int]:
+    campaign_id = await _campaign_with_a_slot(w)
+    # Planned by the organizer, so its assignments take that organizer's own anchors and any staff caller may apply it.
+    r = await w.client.post(f"/api/campaigns/{campaign_id}/plans", json={"time_limit_seconds": 2}, headers=await w.headers("organizer"))
+    assert r.status_code == 201, r.text
+    return campaign_id, int(r.json()["id"])
+
+
+@builds("POST /api/campaigns/{campaign_id}/plans")
+async def _create_plan(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/campaigns/{await _campaign_with_a_slot(w)}/plans", json={"time_limit_seconds": 2})
+
+
+@builds("GET /api/campaigns/{campaign_id}/plans/{plan_id}")
+async def _read_plan(w: World, s: Side) -> Call:
+    campaign_id, plan_id = await w.cached(s, "plan", lambda: _plan(w))
+    return Call("GET", f"/api/campaigns/{campaign_id}/plans/{plan_id}")
+
+
+@builds("POST /api/campaigns/{campaign_id}/plans/{plan_id}/apply")
+async def _apply_plan(w: World, s: Side) -> Call:
+    campaign_id, plan_id = await _plan(w)
+    return Call("POST", f"/api/campaigns/{campaign_id}/plans/{plan_id}/apply")
+
+
 @builds("POST /api/slots")
 async def _slot(w: World, s: Side) -> Call:
     w._slot_at += timedelta(hours=3)
@@ -371,6 +411,41 @@ async def _confirm(w: World, s: Side) -> Call:
 @builds("POST /api/bookings/{booking_id}/cancel")
 async def _cancel_booking(w: World, s: Side) -> Call:
     return Call("POST", f"/api/bookings/{await w.booking(s)}/cancel")
+
+
+@builds("POST /api/bookings/{booking_id}/accept")
+async def _accept(w: World, s: Side) -> Call:
+    # The `in` cadre's anchor is invited as a co-host of a booking hosted by another anchor of the side's county.
+    host = await w.make.anchor(s.county_id)
+    body = {"slot_id": await w.slot(), "anchor_ids": [host.id, s.anchor_id], "product_ids": [s.product_id]}
+    r = await w.client.post("/api/bookings", json=body, headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+    return Call("POST", f"/api/bookings/{r.json()['id']}/accept")
+
+
+@builds("POST /api/bookings/{booking_id}/reschedule")
+async def _reschedule(w: World, s: Side) -> Call:
+    booking = await w.booking(s)
+    return Call("POST", f"/api/bookings/{booking}/reschedule", json={"slot_id": await w.slot()})
+
+
+BUILDERS["POST /api/anchors/{anchor_id}/follow"] = lambda w, s: _call("POST", f"/api/anchors/{s.anchor_id}/follow")
+BUILDERS["DELETE /api/anchors/{anchor_id}/follow"] = lambda w, s: _call("DELETE", f"/api/anchors/{s.anchor_id}/follow")
+
+
+@builds("POST /api/streams/{stream_id}/remind")
+async def _remind(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/remind")
+
+
+BUILDERS["GET /api/me/notifications"] = get("/api/me/notifications")
+BUILDERS["GET /api/me/reminders-feed"] = get("/api/me/reminders-feed")
+
+
+@builds("GET /api/users/{user_id}/reminders.ics")
+async def _reminders_ics(w: World, s: Side) -> Call:
+    # The target is the side's viewer's feed: the in-side viewer's own, nobody else's.
+    return Call("GET", f"/api/users/{s.viewer_id}/reminders.ics")
 
 
 _ALL_WEEK = {"windows": [{"weekday": d, "starts": "00:00", "ends": "24:00"} for d in range(7)]}

@@ -83,6 +83,29 @@ class TestStreamReport:
         empty = (await client.get(f"/api/streams/{stream_id}/report", headers=admin.headers)).json()
         assert (empty["gmv_fen"], empty["by_product"], empty["by_household"]) == (0, [], [])
 
+    async def test_host_cadre_reads_its_own_streams_report_and_no_other(
+        self, client: httpx.AsyncClient, db: Database, make: Factory
+    ) -> None:
+        from livecommerce.broadcasts.service import create_stream
+        from livecommerce.kit.clock import utcnow
+
+        county = await make.county()
+        anchor, other_anchor = await make.anchor(county.id), await make.anchor(county.id)  # type: ignore[arg-type]
+        async with db.transaction() as session:
+            stream = await create_stream(
+                session,
+                title="Mine",
+                scheduled_start=utcnow(),
+                scheduled_end=utcnow() + timedelta(hours=1),
+                anchor_ids=[anchor.id],
+                product_ids=[],
+            )  # type: ignore[list-item]
+        host = await make.user(Role.cadre, county_ids=[county.id], anchor_id=anchor.id)  # type: ignore[list-item]
+        other = await make.user(Role.cadre, county_ids=[county.id], anchor_id=other_anchor.id)  # type: ignore[list-item]
+        assert (await client.get(f"/api/streams/{stream.id}/report", headers=host.headers)).status_code == 200
+        assert (await client.get(f"/api/streams/{stream.id}/report.csv", headers=host.headers)).status_code == 200
+        assert (await client.get(f"/api/streams/{stream.id}/report", headers=other.headers)).status_code == 403
+
 
 class TestCountyStatement:
     async def test_period_sales_by_channel_and_account_movements(self, client: httpx.AsyncClient, db: Database, make: Factory) -> None:

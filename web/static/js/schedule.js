@@ -19,6 +19,30 @@ function select(button) {
 
 for (const b of document.querySelectorAll(".slot.open")) b.addEventListener("click", () => select(b));
 
+// Any anchor may be invited as a co-host, across counties too: their organizers then have to agree.
+async function loadCohosts() {
+  const box = document.getElementById("cohosts");
+  if (!box) return;
+  let cursor = null;
+  const found = [];
+  do {
+    const page = await api("GET", `/api/anchors?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    found.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && found.length < 500);
+  const host = () => Number(form.elements.anchor_id.value);
+  for (const a of found) {
+    const input = el("input", { type: "checkbox", name: "cohost_id", value: String(a.id) });
+    const label = el("label", { "data-anchor-id": String(a.id) }, input, ` ${a.name} · ${a.title}`);
+    label.hidden = a.id === host();
+    box.append(label);
+  }
+  form.elements.anchor_id.addEventListener?.("change", () => {
+    for (const label of box.querySelectorAll("label")) label.hidden = Number(label.dataset.anchorId) === host();
+  });
+}
+loadCohosts().catch(() => {});
+
 function sameDay(a, b) {
   return new Date(a).toDateString() === new Date(b).toDateString();
 }
@@ -50,10 +74,14 @@ form.addEventListener("submit", async (e) => {
   button.disabled = true;
   const productIds = [...form.querySelectorAll("input[name=product_id]:checked")].map((i) => Number(i.value));
   try {
+    // The host first; co-hosts after it are invited and confirm by accepting.
+    const host = Number(form.elements.anchor_id.value);
+    const cohosts = [...form.querySelectorAll("input[name=cohost_id]:checked")].map((i) => Number(i.value)).filter((id) => id !== host);
     const booking = await api("POST", "/api/bookings", {
-      json: { slot_id: Number(form.elements.slot_id.value), anchor_ids: [Number(form.elements.anchor_id.value)], product_ids: productIds },
+      json: { slot_id: Number(form.elements.slot_id.value), anchor_ids: [host, ...cohosts], product_ids: productIds },
     });
-    result.replaceChildren(el("p", { class: "success", text: t("schedule.booked") }));
+    const invited = booking.cohosts?.length ? ` ${t("schedule.invited", { count: booking.cohosts.length })}` : "";
+    result.replaceChildren(el("p", { class: "success", text: t("schedule.booked") + invited }));
     const slot = document.querySelector(`.slot[data-slot-id="${booking.slot_id ?? form.elements.slot_id.value}"]`);
     if (slot) {
       slot.className = "slot mine";

@@ -1,0 +1,393 @@
+"""The campaign planner's model: which anchor hosts which open slot, solved with OR-Tools CP-SAT.
+
+Pure: an `Instance` in, a `Solution` out, no database. `schedulers/plans.py` builds the instance
+from the calendar and books the result. Hard rules are constraints (a pair a booking rule forbids
+has no variable at all; one anchor per slot, so one county's products per slot; no anchor in two
+slots that overlap with buffers; weekly count and daily air time within the anchor's limits,
+counting the bookings already made). Everything else is the objective, in this order of weight:
+slots covered; keeping the previous plan's assignments (minimal perturbation when re-planning);
+each county's share of air time near its weight; each anchor's broadcasts spread evenly; no
+back-to-back broadcasts for one anchor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+# Why a pair or a slot is blocked, most telling first.
+REASON_ORDER = ("notice", "availability", "anchor", "weekly_limit", "daily_limit")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The objective's weights (integers: CP-SAT optimises an integer objective)."""
+
+    cover: int = 1000
+    keep: int = 200  # above what one move can gain in fairness (2 x fairness), so re-planning moves nobody for it
+    share: int = 10
+    fairness: int = 50
+    back_to_back: int = 20
+    back_to_back_minutes: int = 120  # a gap shorter than this between two broadcasts of one anchor is back to back
+
+
+@dataclass(frozen=True)
+class PlanSlot:
+    """An open slot to fill."""
+
+    id: int
+    studio_id: int
+    starts_at: datetime
+    ends_at: datetime
+    week: Hashable  # the local week and day it counts towards for the limits
+    day: Hashable
+
+    @property
+    def minutes(self) -> int:
+        """Its length in minutes."""
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
+class PlanAnchor:
+    """An anchor that may host, with its limits."""
+
+    id: int
+    county_id: int
+    weekly_max: int
+    daily_max_minutes: int
+
+
+@dataclass
+class Instance:
+    """Everything the model needs."""
+
+    slots: list[PlanSlot]
+    anchors: list[PlanAnchor]
+    blocked: dict[tuple[int, int], str] = field(default_factory=dict)  # (slot, anchor) -> the rule that forbids it
+    week_used: dict[tuple[int, Hashable], int] = field(default_factory=dict)  # broadcasts already booked
+    day_used: dict[tuple[int, Hashable], int] = field(default_factory=dict)  # minutes already booked
+    buffer_minutes: int = 0
+    county_weights: dict[int, int] = field(default_factory=dict)  # absent: every county of the anchors weighs 1
+    previous: dict[int, int] = field(default_factory=dict)  # slot -> anchor of the plan being revised
+    weights: Weights = field(default_factory=Weights)
+
+    def allowed(self, slot_id: int, anchor_id: int) -> bool:
+        """True when no hard rule forbids the anchor hosting the slot."""
+        return (slot_id, anchor_id) not in self.blocked
+
+    def weight_of(self, county_id: int) -> int:
+        """A county's weight."""
+        return self.county_weights.get(county_id, 0 if self.county_weights else 1)
+
+    def overlapping_pairs(self) -> list[tuple[PlanSlot, PlanSlot]]:
+        """Pairs of slots that one anchor cannot both host (overlapping, buffers included)."""
+        buffer = timedelta(minutes=self.buffer_minutes)
+        ordered = sorted(self.slots, key=lambda s: (s.starts_at, s.id))
+        pairs = []
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                if b.starts_at >= a.ends_at + buffer:
+                    break
+                pairs.append((a, b))
+        return pairs
+
+    def overlap_cliques(self) -> list[list[PlanSlot]]:
+        """Groups of slots that pairwise overlap (buffers included), covering every overlapping pair.
+
+        Slots stretched by the buffer are intervals, so the slots running at each start time form
+        the maximal cliques: one at-most-one per group replaces a constraint per pair.
+        """
+        buffer = timedelta(minutes=self.buffer_minutes)
+        cliques = []
+        for start in sorted({s.starts_at for s in self.slots}):
+            running = [s for s in self.slots if s.starts_at <= start < s.ends_at + buffer]
+            if len(running) > 1:
+                cliques.append(sorted(running, key=lambda s: s.id))
+        return cliques
+
+    def followers_of(self, slot: PlanSlot) -> list[PlanSlot]:
+        """The slots starting too soon after `slot` for one anchor to rest, yet not overlapping it."""
+        buffer, rest = timedelta(minutes=self.buffer_minutes), timedelta(minutes=self.weights.back_to_back_minutes)
+        return [t for t in self.slots if slot.ends_at + buffer <= t.starts_at < slot.ends_at + rest]
+
+    def back_to_back_pairs(self) -> list[tuple[PlanSlot, PlanSlot]]:
+        """Pairs of slots one anchor may both host, but with too short a rest between them."""
+        buffer, rest = timedelta(minutes=self.buffer_minutes), timedelta(minutes=self.weights.back_to_back_minutes)
+        ordered = sorted(self.slots, key=lambda s: (s.starts_at, s.id))
+        pairs = []
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                if b.starts_at >= a.ends_at + rest:
+                    break
+                if b.starts_at >= a.ends_at + buffer:
+                    pairs.append((a, b))
+        return pairs
+
+
+@dataclass
+class Solution:
+    """The solver's answer: slot -> anchor, and how good it is."""
+
+    status: str  # optimal | feasible | infeasible
+    assignment: dict[int, int]
+    objective: int
+    bound: int
+    unfilled: dict[int, str]
+    wall_seconds: float = 0.0
+
+
+def violations(instance: Instance, assignment: Mapping[int, int]) -> list[str]:
+    """Every hard rule the assignment breaks (empty when it keeps them all)."""
+    found = []
+    slots = {s.id: s for s in instance.slots}
+    anchors = {a.id: a for a in instance.anchors}
+    for slot_id, anchor_id in assignment.items():
+        if slot_id not in slots or anchor_id not in anchors:
+            found.append(f"unknown slot {slot_id} or anchor {anchor_id}")
+        elif not instance.allowed(slot_id, anchor_id):
+            found.append(f"slot {slot_id}: anchor {anchor_id} is blocked ({instance.blocked[(slot_id, anchor_id)]})")
+    for a, b in instance.overlapping_pairs():
+        if a.id in assignment and assignment.get(a.id) == assignment.get(b.id):
+            found.append(f"anchor {assignment[a.id]} in overlapping slots {a.id} and {b.id}")
+    weeks: Counter[tuple[int, Hashable]] = Counter()
+    days: Counter[tuple[int, Hashable]] = Counter()
+    for slot_id, anchor_id in assignment.items():
+        if slot_id in slots:
+            weeks[(anchor_id, slots[slot_id].week)] += 1
+            days[(anchor_id, slots[slot_id].day)] += slots[slot_id].minutes
+    for (anchor_id, week), count in weeks.items():
+        if anchor_id in anchors and count + instance.week_used.get((anchor_id, week), 0) > anchors[anchor_id].weekly_max:
+            found.append(f"anchor {anchor_id} over its weekly limit in week {week}")
+    for (anchor_id, day), minutes in days.items():
+        if anchor_id in anchors and minutes + instance.day_used.get((anchor_id, day), 0) > anchors[anchor_id].daily_max_minutes:
+            found.append(f"anchor {anchor_id} over its daily air time on {day}")
+    return found
+
+
+def score(instance: Instance, assignment: Mapping[int, int]) -> int:
+    """The objective value of an assignment, computed the way the model computes it (for checks and baselines)."""
+    w = instance.weights
+    anchors = {a.id: a for a in instance.anchors}
+    covered = len(assignment)
+    kept = sum(1 for slot_id, anchor_id in assignment.items() if instance.previous.get(slot_id) == anchor_id)
+    counts = Counter(assignment.values())
+    eligible = _eligible(instance)
+    spread = (max(counts.get(a, 0) for a in eligible) - min(counts.get(a, 0) for a in eligible)) if eligible else 0
+    b2b = sum(
+        1 for s in instance.slots if s.id in assignment and any(assignment.get(t.id) == assignment[s.id] for t in instance.followers_of(s))
+    )
+    by_county = Counter(anchors[a].county_id for a in assignment.values())
+    total_weight = _total_weight(instance)
+    share = sum(abs(by_county.get(c, 0) * total_weight - instance.weight_of(c) * covered) for c in _counties(instance))
+    return total_weight * (w.cover * covered + w.keep * kept - w.fairness * spread - w.back_to_back * b2b) - w.share * share
+
+
+def _counties(instance: Instance) -> list[int]:
+    return sorted({a.county_id for a in instance.anchors})
+
+
+def _total_weight(instance: Instance) -> int:
+    return max(1, sum(instance.weight_of(c) for c in _counties(instance)))
+
+
+def _eligible(instance: Instance) -> list[int]:
+    """Anchors that could host at least one slot: the ones fairness is measured over."""
+    return [a.id for a in instance.anchors if any(instance.allowed(s.id, a.id) for s in instance.slots)]
+
+
+def _symmetry_groups(instance: Instance) -> list[list[int]]:
+    """Anchors no rule or objective term tells apart: swapping two of them maps a plan to an equally good one."""
+    groups: dict[Hashable, list[int]] = defaultdict(list)
+    previous = set(instance.previous.values())
+    for a in instance.anchors:
+        if a.id in previous:
+            continue
+        blocked = frozenset((s.id, instance.blocked[(s.id, a.id)]) for s in instance.slots if not instance.allowed(s.id, a.id))
+        used = frozenset((k[1], v) for k, v in instance.week_used.items() if k[0] == a.id)
+        minutes = frozenset((k[1], v) for k, v in instance.day_used.items() if k[0] == a.id)
+        groups[(a.county_id, a.weekly_max, a.daily_max_minutes, blocked, used, minutes)].append(a.id)
+    return [sorted(ids) for ids in groups.values() if len(ids) > 1]
+
+
+def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int = 2) -> Solution:
+    """Build the CP-SAT model and solve it within the time limit."""
+    # Imported here: OR-Tools takes a while to load, and only planning needs it (not every app start).
+    from ortools.sat.python import cp_model
+
+    w = instance.weights
+    model = cp_model.CpModel()
+    total = cp_model.LinearExpr.sum
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    for s in instance.slots:
+        for a in instance.anchors:
+            if instance.allowed(s.id, a.id):
+                x[(s.id, a.id)] = model.new_bool_var(f"x_{s.id}_{a.id}")
+    by_slot: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    by_anchor: dict[int, list[tuple[PlanSlot, cp_model.IntVar]]] = defaultdict(list)
+    slots = {s.id: s for s in instance.slots}
+    anchors = {a.id: a for a in instance.anchors}
+    by_county: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    for (slot_id, anchor_id), var in x.items():
+        by_slot[slot_id].append(var)
+        by_anchor[anchor_id].append((slots[slot_id], var))
+        by_county[anchors[anchor_id].county_id].append(var)
+    for vars_ in by_slot.values():
+        model.add_at_most_one(vars_)
+
+    for clique in instance.overlap_cliques():
+        for anchor in instance.anchors:
+            vars_ = [x[(s.id, anchor.id)] for s in clique if (s.id, anchor.id) in x]
+            if len(vars_) > 1:
+                model.add_at_most_one(vars_)
+
+    for anchor_id, items in by_anchor.items():
+        weeks: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+        days: dict[Hashable, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+        for slot, var in items:
+            weeks[slot.week].append(var)
+            days[slot.day].append((slot.minutes, var))
+        for week, vars_ in weeks.items():
+            room = max(0, anchors[anchor_id].weekly_max - instance.week_used.get((anchor_id, week), 0))
+            if room < len(vars_):
+                model.add(total(vars_) <= room)
+        for day, weighted in days.items():
+            room = max(0, anchors[anchor_id].daily_max_minutes - instance.day_used.get((anchor_id, day), 0))
+            if room < sum(m for m, _ in weighted):
+                model.add(cp_model.LinearExpr.weighted_sum([v for _, v in weighted], [m for m, _ in weighted]) <= room)
+
+    n = len(instance.slots)
+    counts = {a.id: model.new_int_var(0, n, f"n_{a.id}") for a in instance.anchors}
+    for anchor_id, var in counts.items():
+        model.add(var == total([v for _, v in by_anchor.get(anchor_id, [])]))
+    # Symmetry: within a group of interchangeable anchors, the earlier one hosts at least as often.
+    for group in _symmetry_groups(instance):
+        for earlier, next_one in pairwise(group):
+            model.add(counts[earlier] >= counts[next_one])
+
+    eligible = _eligible(instance)
+    spread = model.new_int_var(0, n, "spread")
+    if eligible:
+        most, least = model.new_int_var(0, n, "most"), model.new_int_var(0, n, "least")
+        model.add_max_equality(most, [counts[a] for a in eligible])
+        model.add_min_equality(least, [counts[a] for a in eligible])
+        model.add(spread == most - least)
+    else:
+        model.add(spread == 0)
+
+    # A broadcast followed too soon by another of the same anchor costs once, however many follow.
+    b2b_terms = []
+    for s in instance.slots:
+        followers = instance.followers_of(s)
+        for anchor in instance.anchors:
+            after = [x[(t.id, anchor.id)] for t in followers if (t.id, anchor.id) in x]
+            if (s.id, anchor.id) in x and after:
+                tired = model.new_bool_var(f"b2b_{s.id}_{anchor.id}")
+                # Followers of one slot mostly overlap one another, so at most one of them is taken.
+                model.add(x[(s.id, anchor.id)] + total(after) <= 1 + len(after) * tired)
+                b2b_terms.append(tired)
+
+    covered = total([v for vars_ in by_slot.values() for v in vars_])
+    total_weight = _total_weight(instance)
+    share_terms = []
+    for county_id in _counties(instance):
+        deviation = model.new_int_var(0, n * total_weight * 2 + 1, f"dev_{county_id}")
+        gap = total_weight * total(by_county.get(county_id, [])) - instance.weight_of(county_id) * covered
+        model.add(deviation >= gap)
+        model.add(deviation >= -gap)
+        share_terms.append(deviation)
+    kept = [x[(slot_id, anchor_id)] for slot_id, anchor_id in instance.previous.items() if (slot_id, anchor_id) in x]
+
+    model.maximize(
+        total_weight * (w.cover * covered + w.keep * total(kept) - w.fairness * spread - w.back_to_back * total(b2b_terms))
+        - w.share * total(share_terms)
+    )
+    # Start from the previous plan (re-planning begins where it left off), else from the greedy one.
+    start = instance.previous or greedy(instance)
+    for (slot_id, anchor_id), var in x.items():
+        model.add_hint(var, 1 if start.get(slot_id) == anchor_id else 0)
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit_seconds)
+    solver.parameters.num_workers = workers
+    # The model is large but shallow: a long presolve eats the time limit before any search starts.
+    solver.parameters.cp_model_probing_level = 0
+    solver.parameters.max_presolve_iterations = 1
+    status = solver.solve(model)
+    if status == cp_model.INFEASIBLE:
+        return Solution("infeasible", {}, 0, 0, {s.id: "infeasible" for s in instance.slots}, solver.wall_time)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        # No solution within the time limit: fall back to the starting plan, which keeps every hard rule.
+        fallback = start if not violations(instance, start) else greedy(instance)
+        return Solution(
+            status="feasible",
+            assignment=fallback,
+            objective=score(instance, fallback),
+            bound=upper_bound(instance),
+            unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in fallback},
+            wall_seconds=solver.wall_time,
+        )
+    assignment = {slot_id: anchor_id for (slot_id, anchor_id), var in x.items() if solver.boolean_value(var)}
+    return Solution(
+        status="optimal" if status == cp_model.OPTIMAL else "feasible",
+        assignment=assignment,
+        objective=round(solver.objective_value),
+        bound=_finite(solver.best_objective_bound),
+        unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in assignment},
+        wall_seconds=solver.wall_time,
+    )
+
+
+def upper_bound(instance: Instance) -> int:
+    """A bound no plan can beat: every slot covered and kept, no penalty (what is reported when the search found nothing)."""
+    return _total_weight(instance) * (instance.weights.cover * len(instance.slots) + instance.weights.keep * len(instance.previous))
+
+
+def _finite(value: float) -> int:
+    """A solver bound as an integer (an unbounded one as the largest 64-bit value)."""
+    return round(value) if math.isfinite(value) else 2**63 - 1
+
+
+def unfilled_reason(instance: Instance, slot_id: int) -> str:
+    """The rule that left a slot empty: the commonest reason its anchors are blocked, else `capacity`."""
+    if not instance.anchors:
+        return "no_anchor"
+    reasons = [instance.blocked.get((slot_id, a.id)) for a in instance.anchors]
+    if any(r is None for r in reasons):
+        # Someone could host it, but every such anchor is at a limit or needed in an overlapping slot.
+        return "capacity"
+    tally = Counter(r for r in reasons if r is not None)
+    return max(tally, key=lambda r: (tally[r], -REASON_ORDER.index(r) if r in REASON_ORDER else -len(REASON_ORDER)))
+
+
+def greedy(instance: Instance) -> dict[int, int]:
+    """The baseline: each slot in time order gets the first free anchor that keeps every hard rule."""
+    buffer = timedelta(minutes=instance.buffer_minutes)
+    anchors = {a.id: a for a in instance.anchors}
+    taken: dict[int, list[PlanSlot]] = defaultdict(list)
+    weeks: Counter[tuple[int, Hashable]] = Counter(instance.week_used)
+    days: Counter[tuple[int, Hashable]] = Counter(instance.day_used)
+    assignment: dict[int, int] = {}
+    for slot in sorted(instance.slots, key=lambda s: (s.starts_at, s.id)):
+        for anchor in instance.anchors:
+            a = anchor.id
+            if not instance.allowed(slot.id, a):
+                continue
+            if weeks[(a, slot.week)] + 1 > anchors[a].weekly_max or days[(a, slot.day)] + slot.minutes > anchors[a].daily_max_minutes:
+                continue
+            if any(o.starts_at < slot.ends_at + buffer and slot.starts_at < o.ends_at + buffer for o in taken[a]):
+                continue
+            assignment[slot.id] = a
+            taken[a].append(slot)
+            weeks[(a, slot.week)] += 1
+            days[(a, slot.day)] += slot.minutes
+            break
+    return assignment

@@ -1,0 +1,96 @@
+"""Slots: windows of studio time that a booking can take; a studio's slots never overlap (buffers included)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from livecommerce.kit.pagination import PageParams, paginate
+from livecommerce.kit.settings import Settings
+from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, Campaign, Slot
+from schedulers.problems import bad_field, clash_conflict
+from schedulers.schemas import Clash, SlotCreate, SlotPublic
+from schedulers.studios import lock_studio
+
+
+async def get_slot(session: AsyncSession, slot_id: int) -> Slot:
+    """The slot, or 422 naming `slot_id` (slots are always named in a request body)."""
+    slot = await session.get(Slot, slot_id)
+    if slot is None:
+        raise bad_field("slot_id", "unknown slot", f"Slot {slot_id} does not exist.")
+    return slot
+
+
+async def create_slot(session: AsyncSession, data: SlotCreate, *, settings: Settings) -> Slot:
+    """Add a slot; 409 with `conflicts` when it overlaps another slot of the studio (buffers included)."""
+    if data.campaign_id is not None and await session.get(Campaign, data.campaign_id) is None:
+        raise bad_field("campaign_id", "unknown campaign", f"Campaign {data.campaign_id} does not exist.")
+    await lock_studio(session, data.studio_id)
+    buffer = timedelta(minutes=settings.booking_buffer_minutes)
+    stmt = (
+        select(Slot)
+        .where(
+            col(Slot.studio_id) == data.studio_id,
+            col(Slot.starts_at) < data.ends_at + buffer,
+            col(Slot.ends_at) > data.starts_at - buffer,
+        )
+        .order_by(col(Slot.starts_at))
+    )
+    clashes = [
+        Clash(
+            kind="studio",
+            studio_id=data.studio_id,
+            slot_id=other.id,
+            starts_at=other.starts_at,
+            ends_at=other.ends_at,
+            detail="the studio has an overlapping slot",
+        )
+        for other in (await session.scalars(stmt)).all()
+    ]
+    if clashes:
+        raise clash_conflict("The studio already has a slot at that time.", clashes)
+    slot = Slot(**data.model_dump())
+    session.add(slot)
+    await session.flush()
+    return slot
+
+
+async def list_slots(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    starts_from: datetime | None,
+    starts_to: datetime | None,
+    studio_id: int | None,
+    open_only: bool,
+) -> tuple[list[SlotPublic], str | None]:
+    """A page of slots, each with its active booking (if any)."""
+    stmt = select(Slot)
+    if starts_from is not None:
+        stmt = stmt.where(col(Slot.ends_at) > starts_from)
+    if starts_to is not None:
+        stmt = stmt.where(col(Slot.starts_at) < starts_to)
+    if studio_id is not None:
+        stmt = stmt.where(col(Slot.studio_id) == studio_id)
+    active = select(col(Booking.slot_id)).where(col(Booking.status).in_(ACTIVE_BOOKING_STATUSES))
+    if open_only:
+        stmt = stmt.where(col(Slot.id).not_in(active))
+    rows, cursor = await paginate(session, stmt, Slot.id, page)  # type: ignore[arg-type]
+    booked: dict[int, int] = {}
+    if rows:
+        found = await session.execute(
+            select(col(Booking.slot_id), col(Booking.id)).where(
+                col(Booking.slot_id).in_([r.id for r in rows]), col(Booking.status).in_(ACTIVE_BOOKING_STATUSES)
+            )
+        )
+        booked = {slot_id: booking_id for slot_id, booking_id in found.all() if booking_id is not None}
+    items = [SlotPublic(**r.model_dump(), booking_id=booked.get(r.id)) for r in rows]
+    return items, cursor
+
+
+async def campaign_slots(session: AsyncSession, campaign_id: int) -> list[Slot]:
+    """Every slot of a campaign, in time order."""
+    stmt = select(Slot).where(col(Slot.campaign_id) == campaign_id).order_by(col(Slot.starts_at), col(Slot.id))
+    return list((await session.scalars(stmt)).all())
