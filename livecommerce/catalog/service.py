@@ -27,6 +27,7 @@ from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import Conflict, InvalidInput, NotFound
 from livecommerce.kit.masking import mask_identifier, mask_name
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.signals import StockChange, stock_changed
 
 
 async def get_county(session: AsyncSession, county_id: int) -> County:
@@ -252,6 +253,9 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     await session.flush()
     if changes:
         await audit.record(session, principal, "product.updated", f"product:{product_id}", changes, now=now)
+    if "stock" in changes:
+        assert product.id is not None
+        await stock_changed.send(session, StockChange(product.id, product.stock, product.reserved, product.sold))
     return product
 
 

@@ -19,6 +19,7 @@ from livecommerce.accounts import service as accounts_service
 from livecommerce.accounts.endpoints import router as accounts_router
 from livecommerce.accounts.principals import TokenPrincipals
 from livecommerce.audit.endpoints import router as audit_router
+from livecommerce.broadcasts.service import announce_stock_change
 from livecommerce.catalog.endpoints import router as catalog_router
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
@@ -29,6 +30,7 @@ from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.kit.signals import stock_changed
 from livecommerce.ledger.endpoints import router as ledger_router
 from livecommerce.main.migrate import upgrade
 from livecommerce.main.registry import load_models
@@ -36,6 +38,7 @@ from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
 from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
+from streams.chat.endpoints import router as chat_router
 from streams.endpoints import router as streams_router
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
@@ -58,11 +61,17 @@ def _routers() -> list[Any]:
         bulk_orders_router,
         ledger_router,
         streams_router,
+        chat_router,
         ws_router,
         schedulers_router,
         audit_router,
         web_router,
     ]
+
+
+def connect_signals() -> None:
+    """Connect the lower domains' signals to the handlers above them (idempotent)."""
+    stock_changed.connect(announce_stock_change)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool | None = None) -> FastAPI:
@@ -75,6 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     if settings.env == "prod" and settings.secret_key == DEFAULT_SECRET_KEY:
         raise RuntimeError("LIVECOMMERCE_SECRET_KEY must be set outside the dev (embedded) mode")
     load_models()
+    connect_signals()
     apply_migrations = settings.is_sqlite if migrate is None else migrate
 
     @asynccontextmanager

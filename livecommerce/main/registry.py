@@ -13,6 +13,7 @@ import livecommerce.catalog.models
 import livecommerce.ledger.models
 import livecommerce.orders.models
 import schedulers.models
+import streams.chat.models
 
 MODEL_MODULES = (
     livecommerce.accounts.models,
@@ -23,6 +24,7 @@ MODEL_MODULES = (
     livecommerce.ledger.models,
     livecommerce.orders.models,
     schedulers.models,
+    streams.chat.models,
 )
 
 

@@ -18,9 +18,11 @@ from livecommerce.kit.clock import Clock
 from livecommerce.kit.db import Database, create_engine
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.settings import Settings
+from livecommerce.main.app import connect_signals
 from livecommerce.main.registry import load_models
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
+from streams.runtime import WorkerPublisher
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +40,7 @@ async def run_worker(
 ) -> None:
     """Contend for leadership and run the jobs until `stop` is set or a signal arrives."""
     load_models()
+    connect_signals()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
     stop = stop or asyncio.Event()
@@ -46,9 +49,11 @@ async def run_worker(
             loop.add_signal_handler(sig, stop.set)
     db = Database(create_engine(settings))
     component = build_component(db, settings, clock or Clock(), notifier)
+    publisher = WorkerPublisher(db, settings)
     metrics_server = _serve_metrics(settings)
     log.info("scheduler_worker_started", holder=component.lock.holder, metrics_port=settings.worker_metrics_port)
     try:
+        await publisher.start()
         await component.start()
         await stop.wait()
     finally:
@@ -56,6 +61,7 @@ async def run_worker(
             metrics_server.shutdown()
             metrics_server.server_close()
         await component.stop()
+        await publisher.stop()
         await db.dispose()
         for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
