@@ -38,7 +38,6 @@ from livecommerce.catalog.models import Product
 from livecommerce.catalog.stock import StockLevel, reservation_refusal
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import LiveCommerceError
-from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.orders import repository, service
@@ -184,7 +183,7 @@ async def place_batch(session: AsyncSession, stream_id: int, batch: Sequence[_As
                 EventType.order_placed,
                 {
                     "order_id": ask.order.id,
-                    "buyer": mask_display_name(ask.buyer.display_name),
+                    "buyer": ask.buyer.display_name,  # in full for staff; the relay masks it for everyone else
                     "items": [{"product_id": line.product_id, "quantity": line.quantity} for line in ask.lines],
                     "total_fen": ask.order.total_fen,
                 },

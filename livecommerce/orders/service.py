@@ -33,7 +33,6 @@ from livecommerce.broadcasts.models import StreamStatus
 from livecommerce.catalog import stock
 from livecommerce.catalog.service import splits_of
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
-from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
@@ -155,7 +154,8 @@ async def place_order(
     ]
     placed = {
         "order_id": order.id,
-        "buyer": mask_display_name(buyer.display_name),
+        # In full: staff see buyers by name; the relay masks it for everyone else (streams.relay.views).
+        "buyer": buyer.display_name,
         "items": [{"product_id": line.product_id, "quantity": line.quantity} for line in lines],
         "total_fen": order.total_fen,
     }
@@ -506,10 +506,10 @@ async def refund_order(session: AsyncSession, principal: Principal, order_id: in
 
 
 async def _buyer_names(session: AsyncSession, buyer_ids: Sequence[int]) -> dict[int, str]:
-    """Buyers as viewers may see them: masked display names, never usernames or ids."""
+    """Buyers' display names in full (staff see them so; the relay masks them for everyone else), never usernames or ids."""
     ids = sorted(set(buyer_ids))
     rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
-    names = {uid: mask_display_name(name) for uid, name in rows.all() if uid is not None}
+    names = {uid: name for uid, name in rows.all() if uid is not None}
     return {uid: names.get(uid, "*") for uid in ids}
 
 
