@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                     await component.stop()
                 except Exception:
                     log.exception("component_stop_failed", component=component.name)
+            await app.state.rate_limiter.close()
             await db.dispose()
 
     app = FastAPI(

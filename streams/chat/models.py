@@ -25,6 +25,7 @@ class ChatMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     stream_id: int = Field(foreign_key="streams.id", ondelete="CASCADE")
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    author: str = Field(max_length=64)  # the display name when it was sent (shown masked to all but staff)
     text: str = Field(max_length=MAX_TEXT)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     hidden_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

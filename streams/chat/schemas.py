@@ -32,3 +32,20 @@ class HiddenMessage(BaseModel):
     message_id: int
     stream_id: int
     hidden_at: datetime
+
+
+class ChatMessagePublic(BaseModel):
+    """A visible chat message; `author` is masked and `user_id` absent except for staff."""
+
+    message_id: int
+    author: str
+    text: str
+    at: datetime
+    user_id: int | None = None
+
+
+class ChatPage(BaseModel):
+    """Recent messages, oldest first; `next_cursor` reads older ones."""
+
+    items: list[ChatMessagePublic]
+    next_cursor: str | None

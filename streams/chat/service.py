@@ -92,7 +92,7 @@ async def post_message(
     )
     if int(recent or 0) >= rules.messages_per_window:
         raise ChatRefused(Refusal.too_fast, f"At most {rules.messages_per_window} messages per {rules.window_seconds:g} s.")
-    message = ChatMessage(stream_id=stream_id, user_id=principal.id, text=text, created_at=now)
+    message = ChatMessage(stream_id=stream_id, user_id=principal.id, author=principal.display_name, text=text, created_at=now)
     session.add(message)
     await session.flush()
     assert message.id is not None
@@ -140,3 +140,13 @@ async def mute_user(session: AsyncSession, principal: Principal, stream_id: int,
     await session.flush()
     await audit.record(session, principal, "chat.muted", f"stream:{stream_id}", {"user_id": user_id, "minutes": minutes}, now=now)
     return mute
+
+
+async def recent_messages(session: AsyncSession, stream_id: int, *, limit: int, before: int | None = None) -> list[ChatMessage]:
+    """The stream's latest visible messages (before message id `before`, if given), oldest first."""
+    await broadcasts.get_stream(session, stream_id)
+    stmt = select(ChatMessage).where(col(ChatMessage.stream_id) == stream_id, col(ChatMessage.hidden_at).is_(None))
+    if before is not None:
+        stmt = stmt.where(col(ChatMessage.id) < before)
+    rows = (await session.scalars(stmt.order_by(col(ChatMessage.id).desc()).limit(limit))).all()
+    return list(reversed(rows))

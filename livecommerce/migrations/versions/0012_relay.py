@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("stream_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("author", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("created_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("hidden_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True),

@@ -1,6 +1,7 @@
 // The viewer's stream page: live orders, sales counter, viewers, pinned product, the buy flow
 // and (for its hosts and organizers) the studio controls.
 import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, yuan } from "./core.js";
+import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
 
 const streamId = boot.stream.id;
@@ -87,8 +88,14 @@ function setStatus(next) {
   refreshBuyButtons();
 }
 
+let chat = null;
+
 function apply(event) {
   const d = event.data || {};
+  if (event.type.startsWith("chat.")) {
+    chat?.apply(event);
+    return;
+  }
   switch (event.type) {
     case "order.placed":
     case "order.paid":
@@ -123,7 +130,9 @@ const live = new LiveEvents(streamId, boot.live.last_seq, {
     connState.dataset.state = state;
     connState.textContent = state === "open" ? t("stream.connected") : state === "closed" ? t("stream.reconnecting") : "";
   },
-}).start();
+});
+chat = new ChatPanel(document.getElementById("chat"), streamId, live, { moderate: Boolean(boot.controls) });
+chat.load().then(() => live.start());
 window.lcLive = live;
 
 // ---- buy flow --------------------------------------------------------------------------------
