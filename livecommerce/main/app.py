@@ -40,6 +40,7 @@ from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
 from streams.chat.endpoints import router as chat_router
 from streams.endpoints import router as streams_router
+from streams.media.endpoints import router as media_router
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
 from web.routes import router as web_router
@@ -62,6 +63,7 @@ def _routers() -> list[Any]:
         ledger_router,
         streams_router,
         chat_router,
+        media_router,
         ws_router,
         schedulers_router,
         audit_router,

@@ -14,6 +14,7 @@ import livecommerce.ledger.models
 import livecommerce.orders.models
 import schedulers.models
 import streams.chat.models
+import streams.media.models
 
 MODEL_MODULES = (
     livecommerce.accounts.models,
@@ -25,6 +26,7 @@ MODEL_MODULES = (
     livecommerce.orders.models,
     schedulers.models,
     streams.chat.models,
+    streams.media.models,
 )
 
 

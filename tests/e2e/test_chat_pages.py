@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -69,3 +70,41 @@ class TestChat:
         late = await browsers.open()
         await late.goto(f"/streams/{setup.stream.id}")
         await expect(late.locator("#chat .chat-line", has_text="Hello from the village")).to_have_count(1, timeout=2000)
+
+
+class TestBroadcast:
+    async def test_the_page_plays_the_hls_url_and_links_the_live_room_with_chat_beside_it_on_a_laptop(
+        self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient, server: str
+    ) -> None:
+        setup = await make_stream(seed)
+        organizer = await seed.user(Role.organizer, county_ids=[setup.county.id])
+        body = {"platform": "douyin", "live_room_url": f"{server}/room/42", "hls_url": f"{server}/static/live/missing.m3u8"}
+        r = await api.put(f"/api/streams/{setup.stream.id}/media", json=body, headers=organizer.headers)
+        assert r.status_code == 200, r.text
+        page = await browsers.open(viewport=DESKTOP)
+        await page.goto(f"/streams/{setup.stream.id}")
+        link = page.locator("#live-room")
+        await expect(link).to_have_text("Watch on 抖音 Douyin")
+        await expect(link).to_have_attribute("href", f"{server}/room/42")
+        await expect(page.locator("#player-video")).to_be_visible()
+        # hls.js (served by the app) attached the stream: a MediaSource blob, or the browser's own HLS.
+        await page.wait_for_function("window.lcPlayer && (window.lcPlayer.player !== null || document.getElementById('player-video').src)")
+        player, chat = await page.locator("#player").bounding_box(), await page.locator("#chat").bounding_box()
+        assert player is not None and chat is not None
+        assert chat["x"] >= player["x"] + player["width"] - 1  # beside it ...
+        assert chat["y"] < player["y"] + player["height"] and player["y"] < chat["y"] + chat["height"]  # ... at the same height
+        await browsers.screenshot(page, "stream-player-desktop")
+        phone = await browsers.open()
+        await phone.goto(f"/streams/{setup.stream.id}")
+        await expect(phone.locator("#player-video")).to_be_visible()
+        player, chat = await phone.locator("#player").bounding_box(), await phone.locator("#chat").bounding_box()
+        assert player is not None and chat is not None
+        assert chat["y"] >= player["y"] + player["height"] - 1  # below it
+        await browsers.screenshot(phone, "stream-player-phone")
+
+    async def test_a_stream_without_media_shows_no_player(self, browsers: Browsers, seed: Factory) -> None:
+        setup = await make_stream(seed)
+        page = await browsers.open()
+        await page.goto(f"/streams/{setup.stream.id}")
+        await page.wait_for_function("window.lcPlayer !== undefined")
+        await expect(page.locator("#player")).to_be_hidden()

@@ -1,4 +1,4 @@
-"""relay: the deployment's namespace, an epoch per stream's history, chat messages and mutes
+"""relay: the deployment's namespace, an epoch per stream's history, chat messages and mutes, stream media
 
 Revision ID: 0012
 Revises: 0010_money_bigint
@@ -63,7 +63,20 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "stream_media",
+        sa.Column("stream_id", sa.Integer(), nullable=False),
+        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("live_room_url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("hls_url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("updated_at", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["stream_id"], ["streams.id"], name=op.f("fk_stream_media_stream_id_streams"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("stream_id", name=op.f("pk_stream_media")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("stream_media")
     op.drop_table("chat_mutes")
     op.drop_index("ix_chat_messages_user_id_created_at", table_name="chat_messages")
     op.drop_index("ix_chat_messages_stream_id_id", table_name="chat_messages")

@@ -3,6 +3,7 @@
 import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, yuan } from "./core.js";
 import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
+import { showBroadcast } from "./player.js";
 
 const streamId = boot.stream.id;
 const products = new Map(boot.products.map((p) => [p.id, p]));
@@ -134,6 +135,10 @@ const live = new LiveEvents(streamId, boot.live.last_seq, {
 chat = new ChatPanel(document.getElementById("chat"), streamId, live, { moderate: Boolean(boot.controls) });
 chat.load().then(() => live.start());
 window.lcLive = live;
+// hls.js is a classic deferred script: it has run before this module (modules are deferred too, and in order).
+showBroadcast(streamId).then((shown) => {
+  window.lcPlayer = shown;
+});
 
 // ---- buy flow --------------------------------------------------------------------------------
 
