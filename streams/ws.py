@@ -34,9 +34,9 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from livecommerce.accounts.principals import principal_from_token
-from livecommerce.broadcasts.models import Stream
+from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
+from livecommerce.kit.errors import LiveCommerceError, Unauthorized, problem, problem_response
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from streams.chat.service import ChatRefused, ChatRules, Refusal, post_message
@@ -82,8 +82,7 @@ async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
     db: Database = websocket.app.state.db
     settings: Settings = websocket.app.state.settings
     async with db.read_sessionmaker() as session:
-        if await session.get(Stream, stream_id) is None:
-            raise NotFound(f"Stream {stream_id} does not exist.")
+        await get_stream(session, stream_id)  # NotFound for an unknown stream
         token = _token(websocket)
         return await principal_from_token(session, token, settings.secret_key) if token else None
 
