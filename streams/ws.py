@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, WebSocket
@@ -202,7 +204,20 @@ async def _read_until_disconnect(websocket: WebSocket, settings: Settings, strea
                 return
             text = message.get("text")
             if text:
-                await _on_client_message(websocket, settings, stream_id, principal, text)
+                await _handle_unbroken(websocket, _on_client_message(websocket, settings, stream_id, principal, text))
+
+
+async def _handle_unbroken(websocket: WebSocket, work: Coroutine[Any, Any, None]) -> None:
+    # The reader is cancelled when the connection ends; a chat message half-way through its
+    # transaction must still commit or roll back cleanly, never leave a connection holding the
+    # stream's counter locked. So it runs as its own task (referenced until done) behind a shield.
+    tasks: set[asyncio.Task[None]] | None = getattr(websocket.app.state, "chat_tasks", None)
+    if tasks is None:
+        tasks = websocket.app.state.chat_tasks = set()
+    task = asyncio.create_task(work, name="ws-chat-message")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    await asyncio.shield(task)
 
 
 async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id: int, principal: Principal | None, raw: str) -> None:
