@@ -22,7 +22,6 @@ from livecommerce.catalog.models import Anchor, Product
 from livecommerce.kit.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
-from livecommerce.kit.signals import StockChange
 
 
 async def create_stream(
@@ -257,22 +256,3 @@ async def live_stream_heads(session: AsyncSession) -> dict[int, int]:
         .where(col(Stream.status) == StreamStatus.live)
     )
     return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}
-
-
-async def announce_stock_change(session: AsyncSession, change: StockChange) -> None:
-    """Append `stock.changed` to every live stream featuring the product (the `stock_changed` signal's handler)."""
-    live = (
-        select(col(Stream.id))
-        .join(StreamProduct, col(StreamProduct.stream_id) == col(Stream.id))
-        .where(col(StreamProduct.product_id) == change.product_id, col(Stream.status) == StreamStatus.live)
-        .order_by(col(Stream.id))
-    )
-    data: dict[str, int] = {"product_id": change.product_id, "stock": change.stock, "reserved": change.reserved, "sold": change.sold}
-    if change.deal_id is not None:
-        data["deal_id"] = change.deal_id
-    if change.remaining is not None:
-        data["remaining"] = change.remaining
-    # Ascending ids: two transactions announcing to the same streams take their counters' locks in one order.
-    for stream_id in (await session.scalars(live)).all():
-        assert stream_id is not None
-        await append_event(session, stream_id, EventType.stock_changed, data)

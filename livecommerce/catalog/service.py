@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
+from livecommerce.catalog import stock
 from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
 from livecommerce.catalog.schemas import (
     AnchorCreate,
@@ -27,7 +28,6 @@ from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import Conflict, InvalidInput, NotFound
 from livecommerce.kit.masking import mask_identifier, mask_name
 from livecommerce.kit.principal import Principal
-from livecommerce.kit.signals import StockChange, stock_changed
 
 
 async def get_county(session: AsyncSession, county_id: int) -> County:
@@ -251,11 +251,10 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     product.updated_at = now
     session.add(product)
     await session.flush()
+    if "stock" in changes or "price_fen" in changes or "is_active" in changes:
+        await stock.note_level(session, product_id)  # viewers of every live stream featuring it hear of it
     if changes:
         await audit.record(session, principal, "product.updated", f"product:{product_id}", changes, now=now)
-    if "stock" in changes:
-        assert product.id is not None
-        await stock_changed.send(session, StockChange(product.id, product.stock, product.reserved, product.sold))
     return product
 
 

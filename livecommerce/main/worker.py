@@ -18,7 +18,7 @@ from livecommerce.kit.clock import Clock
 from livecommerce.kit.db import Database, create_engine
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.settings import Settings
-from livecommerce.main.app import connect_signals
+from livecommerce.main.app import wire_database
 from livecommerce.main.registry import load_models
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
@@ -40,7 +40,6 @@ async def run_worker(
 ) -> None:
     """Contend for leadership and run the jobs until `stop` is set or a signal arrives."""
     load_models()
-    connect_signals()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
     stop = stop or asyncio.Event()
@@ -48,6 +47,7 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     db = Database(create_engine(settings))
+    wire_database(db)
     component = build_component(db, settings, clock or Clock(), notifier)
     publisher = WorkerPublisher(db, settings)
     metrics_server = _serve_metrics(settings)

@@ -50,11 +50,11 @@ class TestStaffStockEdit:
         assert await stock_events(db, stream.id) == []
 
 
-class TestAnnounceStockChange:
+class TestStockChangedSignal:
     async def test_every_live_stream_featuring_the_product_gets_it_with_the_deal(self, make: Factory, db: Database) -> None:
         stream = await live_stream(make, db)
         async with db.transaction() as session:
-            await stock_changed.send(session, StockChange(stream.product_id, 7, 2, 1, deal_id=4, remaining=5))
+            await stock_changed.send(session, (StockChange(stream.product_id, 7, 2, 1, deal_id=4, remaining=5),))
         assert await stock_events(db, stream.id) == [
             {"product_id": stream.product_id, "stock": 7, "reserved": 2, "sold": 1, "deal_id": 4, "remaining": 5}
         ]
@@ -64,8 +64,8 @@ class TestAnnounceStockChange:
         other = await make.product(stream.county_id)
         assert other.id is not None
         async with db.transaction() as session:
-            await stock_changed.send(session, StockChange(other.id, 1, 0, 0))
+            await stock_changed.send(session, (StockChange(other.id, 1, 0, 0),))
             await broadcasts.end_stream(session, stream.id, now=utcnow())
         async with db.transaction() as session:
-            await stock_changed.send(session, StockChange(stream.product_id, 1, 0, 0))
+            await stock_changed.send(session, (StockChange(stream.product_id, 1, 0, 0),))
         assert await stock_events(db, stream.id) == []
