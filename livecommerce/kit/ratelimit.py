@@ -32,13 +32,14 @@ PROBE_INTERVAL_SECONDS = 1.0
 class RateLimiter:
     """Checks named rules (`"sign_in_user"`, `"orders_buyer"`, ...) against identifiers."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, key_prefix: str | None = None) -> None:
         self.enabled = settings.rate_limits_enabled
         self.rules: dict[str, RateLimitItem] = {name: parse(text) for name, text in settings.rate_limits.items()}
         storage: Storage
+        self.key_prefix = key_prefix or f"{settings.redis_prefix}:rl"  # where counters live in a shared Redis
         if settings.redis_url:
             uri = "async+" + settings.redis_url
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{settings.redis_prefix}:rl", socket_timeout=0.5)
+            storage = RedisStorage(uri, implementation="redispy", key_prefix=self.key_prefix, socket_timeout=0.5)
         else:
             storage = MemoryStorage()
         self.storage = storage

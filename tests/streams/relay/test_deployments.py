@@ -109,6 +109,17 @@ class TestTwoDeploymentsOnOneRedis:
         assert mine != theirs
         assert mine.startswith(app.state.settings.redis_prefix + ":")
 
+    async def test_rate_limits_are_counted_per_deployment(self, app: Any, other: OtherDeployment) -> None:
+        settings = app.state.settings.model_copy(update={"rate_limits_enabled": True, "rate_limits": {"orders_buyer": "2/minute"}})
+        mine = type(app.state.rate_limiter)(settings, key_prefix=app.state.rate_limiter.key_prefix)
+        theirs = type(other.app.state.rate_limiter)(settings, key_prefix=other.app.state.rate_limiter.key_prefix)
+        assert app.state.notices.channel != other.app.state.notices.channel
+        for _ in range(2):
+            await mine.check("orders_buyer", 7)
+        await theirs.check("orders_buyer", 7)  # the other deployment's buyer 7 has a budget of its own
+        await mine.reset()
+        await theirs.reset()
+
     async def test_a_recreated_database_never_serves_the_old_ones_history(
         self, app: Any, make: Factory, db: Database, other: OtherDeployment
     ) -> None:
