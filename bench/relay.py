@@ -615,9 +615,9 @@ def _summary(ours: list[dict[str, Any]], yardstick: list[dict[str, Any]], knees:
     return rows
 
 
-def run(quick: bool, fast_path: bool = True, scale: bool = False) -> dict[str, Any]:
+def run(quick: bool, fast_path: bool = True, scale: bool = False, viewers: int | None = None) -> dict[str, Any]:
     """Run the benchmark and return its figures (also written to bench/results/relay.json, or relay-scale.json)."""
-    viewers = 10_000 if scale else 1000
+    viewers = viewers or (10_000 if scale else 1000)
     duration = 3.0 if quick or scale else 5.0
     if scale:
         rates, rounds = [5], 2
@@ -686,6 +686,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-fast-path", action="store_true", help="ours through the per-client ASGI send")
     parser.add_argument("--scale", action="store_true", help="10,000 viewers at 5 events/s, resident memory per connection")
+    parser.add_argument("--viewers", type=int, default=None, help="how many viewers instead (a smoke run of --scale, say)")
     args = parser.parse_args()
     # 1,000 sockets per process need more than the usual 1,024 descriptors; children inherit this.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -699,7 +700,7 @@ def main() -> None:
     elif args.command == "yardstick":
         asyncio.run(run_yardstick(args.port, REDIS_URL, args.channel))
     else:
-        result = run(args.quick, fast_path=not args.no_fast_path, scale=args.scale)
+        result = run(args.quick, fast_path=not args.no_fast_path, scale=args.scale, viewers=args.viewers)
         print(f"resident KiB per connection: {result['resident_kib_per_connection']}")
         for row in result["summary"]:
             print(
