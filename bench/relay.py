@@ -14,6 +14,8 @@ from the `sent` stamp the producer puts in each event (before the commit, for ou
     python -m bench.relay            # full run, writes bench/results/relay.json
     python -m bench.relay --quick    # about 3 minutes
     python -m bench.relay --quick --no-fast-path   # ours through the per-client ASGI send
+    python -m bench.relay --scale    # 10,000 viewers at 5 events/s, with resident memory per connection
+                                     # (writes bench/results/relay-scale.json)
 """
 
 from __future__ import annotations
@@ -303,6 +305,7 @@ class Target:
     url: str
     produce: Produce
     stop: Callable[[], Awaitable[None]]
+    pid: int | None = None  # the server process, for its resident memory
 
 
 async def _step(clients: Clients, produce: Produce, phase: int, viewers: int, rate: int, duration: float) -> dict[str, Any]:
@@ -359,6 +362,7 @@ async def _ours(fast_path: bool) -> Target:
     from livecommerce.kit.settings import Settings
     from livecommerce.main.migrate import upgrade
     from livecommerce.main.registry import load_models
+    from streams.relay.namespace import redis_namespace
     from streams.relay.publisher import Publisher
     from streams.relay.redis import RedisBus, connect_redis
     from tests.e2e.servers import start_server
@@ -370,7 +374,8 @@ async def _ours(fast_path: bool) -> Target:
     settings = Settings(database_url=url, redis_url=REDIS_URL, redis_prefix=prefix)
     db = Database(create_engine(settings))
     redis = connect_redis(REDIS_URL)
-    publisher = Publisher(RedisBus(redis, prefix))
+    # The server listens under the deployment's namespace (the prefix and the id its database holds).
+    publisher = Publisher(RedisBus(redis, await redis_namespace(db, settings)), db)
     db.on_commit(publisher.on_commit)
     await publisher.start()
     now = datetime.now(UTC)
@@ -408,7 +413,7 @@ async def _ours(fast_path: bool) -> Target:
             await redis.delete(*keys)
         await redis.aclose()
 
-    return Target("ours", f"{server.ws_url}/ws/streams/{stream_id}", produce, stop)
+    return Target("ours", f"{server.ws_url}/ws/streams/{stream_id}", produce, stop, server.process.pid)
 
 
 async def _yardstick() -> Target:
@@ -444,20 +449,25 @@ async def _yardstick() -> Target:
         server.wait(10)
         await redis.aclose()
 
-    return Target("yardstick", f"ws://127.0.0.1:{port}/", produce, stop)
+    return Target("yardstick", f"ws://127.0.0.1:{port}/", produce, stop, server.pid)
 
 
 async def _rounds(viewers: int, rates: list[int], duration: float, rounds: int, processes: int, fast_path: bool) -> dict[str, list[Any]]:
     targets = [await _ours(fast_path), await _yardstick()]
     steps: dict[str, list[Any]] = {t.name: [[] for _ in rates] for t in targets}
+    memory: dict[str, list[float]] = {}
     phase = 0
     try:
         for round_no in range(rounds):
             for target in targets if round_no % 2 == 0 else targets[::-1]:
                 clients = Clients(target.url, viewers, processes)
+                idle = _resident_kib(target.pid)
                 try:
                     await clients.ask(None)  # every viewer connected
                     await asyncio.sleep(1.0)  # presence and coalesced events settle
+                    connected = _resident_kib(target.pid)
+                    if idle is not None and connected is not None:
+                        memory.setdefault(target.name, []).append((connected - idle) / viewers)
                     for i, rate in enumerate(rates):
                         phase += 1
                         step = await _step(clients, target.produce, phase, viewers, rate, duration)
@@ -472,7 +482,21 @@ async def _rounds(viewers: int, rates: list[int], duration: float, rounds: int, 
         for target in targets:
             with contextlib.suppress(Exception):
                 await target.stop()
+    steps["resident_kib_per_connection"] = [{name: statistics.median(values) for name, values in memory.items()}]
     return steps
+
+
+def _resident_kib(pid: int | None) -> int | None:
+    """The resident set size of a process in KiB (Linux), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def _median_step(viewers: int, rate: int, runs: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
@@ -591,15 +615,20 @@ def _summary(ours: list[dict[str, Any]], yardstick: list[dict[str, Any]], knees:
     return rows
 
 
-def run(quick: bool, fast_path: bool = True) -> dict[str, Any]:
-    """Run the benchmark and return its figures (also written to bench/results/relay.json)."""
-    viewers = 1000
-    duration = 3.0 if quick else 5.0
-    rates = [50, 100, 150, 200] if quick else [50, 75, 100, 150, 200, 300]
-    rounds = 3 if quick else 4
-    processes = 2
+def run(quick: bool, fast_path: bool = True, scale: bool = False, viewers: int | None = None) -> dict[str, Any]:
+    """Run the benchmark and return its figures (also written to bench/results/relay.json, or relay-scale.json)."""
+    viewers = viewers or (10_000 if scale else 1000)
+    duration = 3.0 if quick or scale else 5.0
+    if scale:
+        rates, rounds = [5], 2
+    else:
+        rates = [50, 100, 150, 200] if quick else [50, 75, 100, 150, 200, 300]
+        rounds = 3 if quick else 4
+    processes = 4 if scale else 2
     steps = asyncio.run(_rounds(viewers, rates, duration, rounds, processes, fast_path))
+    memory = steps.pop("resident_kib_per_connection")[0]
     result = summarize(steps, viewers=viewers, rates=rates, rounds=rounds)
+    result["resident_kib_per_connection"] = memory
     result.update(
         {
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_average": os.getloadavg()},
@@ -608,8 +637,9 @@ def run(quick: bool, fast_path: bool = True) -> dict[str, Any]:
             "fast_path": fast_path,
         }
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
+    out = RESULTS.with_name("relay-scale.json") if scale else RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -655,6 +685,8 @@ def main() -> None:
     yardstick.add_argument("--channel", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-fast-path", action="store_true", help="ours through the per-client ASGI send")
+    parser.add_argument("--scale", action="store_true", help="10,000 viewers at 5 events/s, resident memory per connection")
+    parser.add_argument("--viewers", type=int, default=None, help="how many viewers instead (a smoke run of --scale, say)")
     args = parser.parse_args()
     # 1,000 sockets per process need more than the usual 1,024 descriptors; children inherit this.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -668,7 +700,8 @@ def main() -> None:
     elif args.command == "yardstick":
         asyncio.run(run_yardstick(args.port, REDIS_URL, args.channel))
     else:
-        result = run(args.quick, fast_path=not args.no_fast_path)
+        result = run(args.quick, fast_path=not args.no_fast_path, scale=args.scale, viewers=args.viewers)
+        print(f"resident KiB per connection: {result['resident_kib_per_connection']}")
         for row in result["summary"]:
             print(
                 f"{row['metric']:48} {row['value']!s:>8} {row['unit'] or '':6} yardstick {row['yardstick']!s:>8}  "

@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 cp "$root/package.json" "$work/"
 [ -f "$root/package-lock.json" ] && cp "$root/package-lock.json" "$work/"
 (cd "$work" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error)
-[ -f "$root/package-lock.json" ] || cp "$work/package-lock.json" "$root/package-lock.json"
+cp "$work/package-lock.json" "$root/package-lock.json"
 
 mkdir -p "$vendor/chartjs"
 src="$work/node_modules/chart.js"
@@ -24,3 +24,11 @@ cp "$src/LICENSE.md" "$vendor/chartjs/LICENSE.md"
 cp "$work/node_modules/@kurkle/color/LICENSE.md" "$vendor/chartjs/LICENSE-kurkle-color.md"
 echo "chart.js $version (MIT) from npm" > "$vendor/chartjs/VERSION"
 echo "vendored chart.js $version into ${vendor#"$root"/}/chartjs" >&2
+
+mkdir -p "$vendor/hlsjs"
+src="$work/node_modules/hls.js"
+version="$(node -p "require('$src/package.json').version")"
+sed '/^\/\/# sourceMappingURL=/d' "$src/dist/hls.min.js" > "$vendor/hlsjs/hls.min.js"
+cp "$src/LICENSE" "$vendor/hlsjs/LICENSE"
+echo "hls.js $version (Apache-2.0) from npm" > "$vendor/hlsjs/VERSION"
+echo "vendored hls.js $version into ${vendor#"$root"/}/hlsjs" >&2

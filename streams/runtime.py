@@ -21,6 +21,7 @@ from streams.relay.bus import EventBus
 from streams.relay.coalescer import Coalescer, Lease, LocalLease, RedisLease
 from streams.relay.hub import Relay
 from streams.relay.memory import MemoryBus
+from streams.relay.namespace import redis_namespace
 from streams.relay.presence import MemoryPresence, Presence, RedisPresence
 from streams.relay.publisher import Publisher
 from streams.relay.redis import RedisBus, connect_redis
@@ -38,18 +39,11 @@ class RelayComponent:
         self.settings = settings
         self.instance_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.redis: Any = None
-        self.bus: EventBus
-        self.presence: Presence
-        self.lease: Lease
-        if settings.redis_url:
-            self.redis = connect_redis(settings.redis_url)
-            self.bus = RedisBus(self.redis, settings.redis_prefix)
-            self.presence = RedisPresence(self.redis, settings.redis_prefix, self.instance_id)
-            self.lease = RedisLease(self.redis, f"{settings.redis_prefix}:relay:coalescer", self.instance_id)
-        else:
-            self.bus = MemoryBus()
-            self.presence = MemoryPresence()
-            self.lease = LocalLease()
+        self.namespace = settings.redis_prefix
+        # Redis parts are built in start(), once the deployment's namespace is read from the database.
+        self.bus: EventBus = MemoryBus()
+        self.presence: Presence = MemoryPresence()
+        self.lease: Lease = LocalLease()
         self.relay: Relay | None = None
         self.publisher: Publisher | None = None
         self.coalescer: Coalescer | None = None
@@ -58,8 +52,14 @@ class RelayComponent:
     async def start(self) -> None:
         """Hook the publisher onto commits and start the relay, presence and coalescer."""
         db: Database = self.app.state.db
+        if self.settings.redis_url:
+            self.namespace = await redis_namespace(db, self.settings)
+            self.redis = connect_redis(self.settings.redis_url)
+            self.bus = RedisBus(self.redis, self.namespace)
+            self.presence = RedisPresence(self.redis, self.namespace, self.instance_id)
+            self.lease = RedisLease(self.redis, f"{self.namespace}:relay:coalescer", self.instance_id)
         await self.bus.start()
-        self.publisher = Publisher(self.bus)
+        self.publisher = Publisher(self.bus, db)
         db.on_commit(self.publisher.on_commit)
         await self.publisher.start()
         await self.presence.start()
@@ -77,7 +77,7 @@ class RelayComponent:
         await self.coalescer.start()
         self.app.state.relay = self.relay
         self._chain_shutdown_signals()
-        log.info("relay_started", bus=self.bus.name, instance=self.instance_id)
+        log.info("relay_started", bus=self.bus.name, instance=self.instance_id, namespace=self.namespace)
 
     async def stop(self) -> None:
         """Close viewers with 1001, then stop every part, awaiting each task."""
@@ -128,3 +128,33 @@ class RelayComponent:
 def build_relay(app: FastAPI) -> Component | None:
     """The relay that fans outbox events out to websocket viewers."""
     return RelayComponent(app, app.state.settings)
+
+
+class WorkerPublisher:
+    """The scheduler worker's publish side: what its jobs commit reaches viewers at once, not at the next outbox poll."""
+
+    name = "relay-publisher"
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.redis: Any = None
+        self.publisher: Publisher | None = None
+
+    async def start(self) -> None:
+        """Hook a publisher onto the worker's commits (nothing to do without Redis: no relay hears this process)."""
+        if not self.settings.redis_url:
+            return
+        self.redis = connect_redis(self.settings.redis_url)
+        bus = RedisBus(self.redis, await redis_namespace(self.db, self.settings))
+        self.publisher = Publisher(bus, self.db)
+        self.db.on_commit(self.publisher.on_commit)
+        await self.publisher.start()
+
+    async def stop(self) -> None:
+        """Publish what is queued (briefly) and disconnect."""
+        if self.publisher is not None:
+            await self.publisher.stop()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()

@@ -17,23 +17,31 @@ stream), 422 (bad `since`), 429 (too many connections from one address,
   for over 5 s while it caught up from history (reconnect with `since`). Bursts alone never
   cut a reader: a viewer whose unsent bytes pass the bound reads from history at its own pace.
 Keepalive pings come from the server (uvicorn's ping interval/timeout) and cut dead peers.
+
+Chat: a signed-in client sends `{"type": "chat.send", "text"}`; the message reaches everyone
+(the sender too) as `chat.message` in the stream's log. A refused one comes back to its sender
+alone as `{"type": "chat.refused", "reason"}` (no seq: it is not part of the stream's log).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from livecommerce.accounts.principals import principal_from_token
-from livecommerce.broadcasts.models import Stream
+from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.errors import LiveCommerceError, NotFound, Unauthorized, problem, problem_response
+from livecommerce.kit.errors import LiveCommerceError, Unauthorized, problem, problem_response
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
+from streams.chat.service import ChatRefused, ChatRules, Refusal, post_message
 from streams.relay.fastpath import fast_socket
 from streams.relay.hub import Relay
 
@@ -76,8 +84,7 @@ async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
     db: Database = websocket.app.state.db
     settings: Settings = websocket.app.state.settings
     async with db.read_sessionmaker() as session:
-        if await session.get(Stream, stream_id) is None:
-            raise NotFound(f"Stream {stream_id} does not exist.")
+        await get_stream(session, stream_id)  # NotFound for an unknown stream
         token = _token(websocket)
         return await principal_from_token(session, token, settings.secret_key) if token else None
 
@@ -145,14 +152,15 @@ async def _serve_viewer(
     staff = principal is not None and principal.is_staff
     # Starlette keeps the ASGI send as `_send`; under uvicorn's default websocket protocol the hub writes frames to it directly.
     fast = fast_socket(websocket._send) if relay.fast_path else None
-    viewer = await relay.join(stream_id, websocket.send_text, since=since, staff=staff, fast=fast)
+    who = None if principal is None else principal.id  # the same signed-in viewer in two tabs counts once
+    viewer = await relay.join(stream_id, websocket.send_text, since=since, staff=staff, fast=fast, viewer_id=who)
     try:
         await websocket.accept()
     except BaseException:
         await relay.leave(viewer)
         raise
     viewer.start()
-    reader = asyncio.create_task(_read_until_disconnect(websocket, settings), name=f"ws-reader-{stream_id}")
+    reader = asyncio.create_task(_read_until_disconnect(websocket, settings, stream_id, principal), name=f"ws-reader-{stream_id}")
     try:
         waiting: set[asyncio.Future[object]] = {reader, viewer.closing}  # type: ignore[arg-type]
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -173,8 +181,8 @@ async def _serve_viewer(
         await relay.leave(viewer)
 
 
-async def _read_until_disconnect(websocket: WebSocket, settings: Settings) -> None:
-    # Viewers have nothing to say; reading keeps flow control moving and notices the close.
+async def _read_until_disconnect(websocket: WebSocket, settings: Settings, stream_id: int, principal: Principal | None) -> None:
+    # Viewers say little: chat, nothing else. Reading keeps flow control moving and notices the close.
     # Whoever talks a lot, or sends something large, is not a viewer: close them.
     window_start = asyncio.get_running_loop().time()
     received = 0
@@ -194,3 +202,50 @@ async def _read_until_disconnect(websocket: WebSocket, settings: Settings) -> No
             if received > settings.ws_max_messages_per_minute:
                 await websocket.close(1008, "too many messages")
                 return
+            text = message.get("text")
+            if text:
+                await _handle_unbroken(websocket, _on_client_message(websocket, settings, stream_id, principal, text))
+
+
+async def _handle_unbroken(websocket: WebSocket, work: Coroutine[Any, Any, None]) -> None:
+    # The reader is cancelled when the connection ends; a chat message half-way through its
+    # transaction must still commit or roll back cleanly, never leave a connection holding the
+    # stream's counter locked. So it runs as its own task (referenced until done) behind a shield.
+    tasks: set[asyncio.Task[None]] | None = getattr(websocket.app.state, "chat_tasks", None)
+    if tasks is None:
+        tasks = websocket.app.state.chat_tasks = set()
+    task = asyncio.create_task(work, name="ws-chat-message")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    await asyncio.shield(task)
+
+
+async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id: int, principal: Principal | None, raw: str) -> None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return
+    if not isinstance(message, dict) or message.get("type") != "chat.send":
+        return  # nothing else is a request; unknown messages are ignored (they still count against the limits)
+    text = message.get("text")
+    db: Database = websocket.app.state.db
+    try:
+        if not isinstance(text, str):
+            raise ChatRefused(Refusal.invalid, "text must be a string.")
+        async with db.transaction() as session:
+            await post_message(
+                session, stream_id, principal, text, rules=_chat_rules(websocket, settings), now=websocket.app.state.clock.now()
+            )
+    except ChatRefused as refused:
+        await websocket.send_text(json.dumps({"type": "chat.refused", "stream_id": stream_id, "reason": refused.reason.value}))
+    except LiveCommerceError as exc:
+        log.info("chat_message_failed", stream_id=stream_id, error=exc.slug)
+        await websocket.send_text(json.dumps({"type": "chat.refused", "stream_id": stream_id, "reason": Refusal.invalid.value}))
+
+
+def _chat_rules(websocket: WebSocket, settings: Settings) -> ChatRules:
+    state = websocket.app.state
+    rules: ChatRules | None = getattr(state, "chat_rules", None)
+    if rules is None:
+        rules = state.chat_rules = ChatRules.from_settings(settings)
+    return rules

@@ -19,6 +19,7 @@ from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.ratelimit_deps import check_sign_in
 from schedulers import plans
 from schedulers.calendar import feed_token
+from streams.relay.views import public_envelope
 from web import queries
 from web.i18n import LANG_COOKIE, LANGUAGES, negotiate
 from web.rendering import STATIC_DIR, Page
@@ -63,6 +64,8 @@ async def stream_page(request: Request, stream_id: int, session: SessionDep, set
     except NotFound:
         return page.render("not_found.html", status_code=404)
     controls = await _may_control(session, user, stream_id)
+    # The page's first ticker follows the websocket's rule: buyers named in full for staff, masked for everyone else.
+    ticker = view.live.ticker if user is not None and user.is_staff else [public_envelope(e) for e in view.live.ticker]
     boot = {
         "stream": {
             "id": stream_id,
@@ -71,7 +74,7 @@ async def stream_page(request: Request, stream_id: int, session: SessionDep, set
             "pinned_product_id": view.stream.pinned_product_id,
         },
         "products": [_product_json(p) for p in view.products],
-        "live": {"last_seq": view.live.last_seq, "sales": view.live.sales, "viewers": view.live.viewers, "ticker": view.live.ticker},
+        "live": {"last_seq": view.live.last_seq, "sales": view.live.sales, "viewers": view.live.viewers, "ticker": ticker},
         "controls": controls,
     }
     return page.render("stream.html", view=view, controls=controls, boot=boot)

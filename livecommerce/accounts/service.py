@@ -218,6 +218,14 @@ async def ensure_admin(session: AsyncSession, password: str, now: datetime) -> b
     return True
 
 
+async def display_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Users' display names in full (for events: staff see them so, the relay masks them for everyone else)."""
+    ids = sorted(set(user_ids))
+    rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
+    names = {uid: name for uid, name in rows.all() if uid is not None}
+    return {uid: names.get(uid, "*") for uid in ids}
+
+
 async def masked_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
     """Users as other viewers may see them: masked display names, never usernames or ids."""
     ids = sorted(set(user_ids))

@@ -8,7 +8,8 @@ order with no holes, which is what lets the relay resume from `since=<seq>` gap-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import secrets
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -17,11 +18,13 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from livecommerce.broadcasts.models import OutboxEvent, StreamSequence
+from livecommerce.broadcasts.models import Deployment, OutboxEvent, StreamSequence, new_epoch
 from livecommerce.kit.clock import utcnow
+from livecommerce.kit.db import insert_or_ignore
 from livecommerce.kit.tables import table_of
 
 PENDING_EVENTS_KEY = "livecommerce.pending_stream_events"
+PENDING_EPOCHS_KEY = "livecommerce.pending_stream_epochs"
 
 
 class EventType(StrEnum):
@@ -40,13 +43,15 @@ class EventType(StrEnum):
     flash_announced = "flash.announced"
     flash_started = "flash.started"
     flash_ended = "flash.ended"
+    chat_message = "chat.message"
+    chat_hidden = "chat.hidden"
 
 
 async def ensure_stream_sequence(session: AsyncSession, stream_id: int) -> None:
     """Create the stream's counter (call once, when the stream is created)."""
     exists = await session.scalar(select(col(StreamSequence.stream_id)).where(col(StreamSequence.stream_id) == stream_id))
     if exists is None:
-        await session.execute(insert(StreamSequence).values(stream_id=stream_id, last_seq=0))
+        await session.execute(insert(StreamSequence).values(stream_id=stream_id, last_seq=0, epoch=new_epoch()))
 
 
 async def append_event(
@@ -65,7 +70,7 @@ _TAKE_SEQS = (
     update(StreamSequence)
     .where(col(StreamSequence.stream_id) == bindparam("sid"))
     .values(last_seq=col(StreamSequence.last_seq) + bindparam("n"))
-    .returning(col(StreamSequence.last_seq))
+    .returning(col(StreamSequence.last_seq), col(StreamSequence.epoch))
     .execution_options(synchronize_session=False)
 )
 _OUTBOX: Table = table_of(OutboxEvent)
@@ -85,10 +90,11 @@ async def append_events(
     """
     if not events:
         return []
-    last = (await session.execute(_TAKE_SEQS, {"sid": stream_id, "n": len(events)})).scalar_one_or_none()
-    if last is None:
+    taken = (await session.execute(_TAKE_SEQS, {"sid": stream_id, "n": len(events)})).first()
+    if taken is None:
         await ensure_stream_sequence(session, stream_id)
         return await append_events(session, stream_id, events, ts=ts)
+    last, epoch = int(taken[0]), str(taken[1])
     when = ts or utcnow()
     first = last - len(events) + 1
     rows = [OutboxEvent(stream_id=stream_id, seq=first + i, type=str(type), ts=when, data=data) for i, (type, data) in enumerate(events)]
@@ -100,6 +106,7 @@ async def append_events(
     for row, event_id in zip(rows, ids, strict=True):
         row.id = event_id
     session.info.setdefault(PENDING_EVENTS_KEY, []).extend(row.envelope() for row in rows)
+    session.info.setdefault(PENDING_EPOCHS_KEY, {})[stream_id] = epoch
     return rows
 
 
@@ -143,3 +150,72 @@ async def event_times(session: AsyncSession, stream_id: int, type: EventType, si
         col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == type.value, col(OutboxEvent.ts) >= since
     )
     return list((await session.scalars(stmt)).all())
+
+
+def pending_epochs(session: AsyncSession) -> dict[int, str]:
+    """The history epoch of each stream this session's transaction appended to."""
+    return dict(session.info.get(PENDING_EPOCHS_KEY, {}))
+
+
+async def deployment_namespace(session: AsyncSession) -> str:
+    """This deployment's namespace (created if the row is missing, e.g. a database built without migrations)."""
+    namespace = await session.scalar(select(col(Deployment.namespace)).where(col(Deployment.id) == 1))
+    if namespace is not None:
+        return str(namespace)
+    await insert_or_ignore(session, Deployment, {"id": 1, "namespace": secrets.token_hex(8), "created_at": utcnow()})
+    # Another instance may have won the race: whatever row exists now is the namespace.
+    return str(await session.scalar(select(col(Deployment.namespace)).where(col(Deployment.id) == 1)))
+
+
+async def stream_heads(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """The last committed seq and the history epoch of each stream that has a counter."""
+    ids = list(stream_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(StreamSequence.stream_id), col(StreamSequence.last_seq), col(StreamSequence.epoch)).where(
+            col(StreamSequence.stream_id).in_(ids)
+        )
+    )
+    return {int(stream_id): (int(last_seq), str(epoch)) for stream_id, last_seq, epoch in rows.all()}
+
+
+async def events_after(
+    session: AsyncSession, stream_id: int, after_seq: int, until: int | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Committed envelopes of a stream with after_seq < seq <= until, in seq order (by the unique index)."""
+    stmt = select(OutboxEvent).where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.seq) > after_seq)
+    if until is not None:
+        stmt = stmt.where(col(OutboxEvent.seq) <= until)
+    rows = (await session.scalars(stmt.order_by(col(OutboxEvent.seq)).limit(limit))).all()
+    return [row.envelope() for row in rows]
+
+
+async def event_at(session: AsyncSession, stream_id: int, seq: int) -> dict[str, Any] | None:
+    """The envelope of one committed event, or None."""
+    row = await session.scalar(select(OutboxEvent).where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.seq) == seq))
+    return None if row is None else row.envelope()
+
+
+async def rotate_epoch(session: AsyncSession, stream_id: int, expected: str) -> str:
+    """Give the stream's history a new epoch if it is still `expected` (compare-and-set); the epoch now in force."""
+    fresh = new_epoch()
+    await session.execute(
+        update(StreamSequence)
+        .where(col(StreamSequence.stream_id) == stream_id, col(StreamSequence.epoch) == expected)
+        .values(epoch=fresh)
+        .execution_options(synchronize_session=False)
+    )
+    current = await session.scalar(select(col(StreamSequence.epoch)).where(col(StreamSequence.stream_id) == stream_id))
+    return str(current) if current is not None else fresh
+
+
+async def last_event_data(session: AsyncSession, stream_id: int, type: EventType | str) -> dict[str, Any] | None:
+    """The data of the stream's latest event of one type, or None."""
+    data = await session.scalar(
+        select(col(OutboxEvent.data))
+        .where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == str(type))
+        .order_by(col(OutboxEvent.seq).desc())
+        .limit(1)
+    )
+    return None if data is None else dict(data)

@@ -6,6 +6,7 @@ goes through `service.py`, `repository.py` and `events.py`.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,9 @@ class StreamSequence(SQLModel, table=True):
 
     stream_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     last_seq: int = Field(default=0)
+    # The stream's history generation: Redis copies of events are kept under it, and a copy
+    # found to disagree with the outbox (the database was rewound) makes the relay take a new one.
+    epoch: str = Field(default_factory=lambda: new_epoch(), max_length=16)
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -90,3 +94,22 @@ class OutboxEvent(SQLModel, table=True):
             "ts": self.ts.isoformat(),
             "data": self.data,
         }
+
+
+def new_epoch() -> str:
+    """A fresh random epoch for a stream's history."""
+    return secrets.token_hex(8)
+
+
+class Deployment(SQLModel, table=True):
+    """The identity of this deployment's event log: one row, written by the first migration that knows it.
+
+    Its namespace prefixes every Redis channel and key the relay uses, so two deployments
+    (or two databases) sharing one Redis server never hear each other.
+    """
+
+    __tablename__ = "deployments"
+
+    id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    namespace: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import repository
 from livecommerce.broadcasts.events import EventType, append_event, ensure_stream_sequence
-from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct
+from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct, StreamSequence
 from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, StreamHostPublic, StreamPublic, StreamStatus
 from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
@@ -297,3 +297,13 @@ async def streams_by_ids(session: AsyncSession, stream_ids: Sequence[int]) -> li
     """The streams among `stream_ids` that exist, by scheduled start."""
     stmt = select(Stream).where(col(Stream.id).in_(list(stream_ids))).order_by(col(Stream.scheduled_start), col(Stream.id))
     return list((await session.scalars(stmt)).all())
+
+
+async def live_stream_heads(session: AsyncSession) -> dict[int, int]:
+    """The last event seq of every live stream."""
+    rows = await session.execute(
+        select(col(Stream.id), col(StreamSequence.last_seq))
+        .join(StreamSequence, col(StreamSequence.stream_id) == col(Stream.id))
+        .where(col(Stream.status) == StreamStatus.live)
+    )
+    return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # Websockets: viewers only listen, so what they send is kept small and rare.
     ws_max_message_bytes: int = Field(default=4096, gt=0)
     ws_max_messages_per_minute: int = Field(default=60, gt=0)
+    # In-stream chat: each signed-in user sends at most chat_messages_per_window per chat_window_seconds in a stream.
+    chat_messages_per_window: int = Field(default=5, gt=0)
+    chat_window_seconds: float = Field(default=10.0, gt=0)
+    # Messages containing any of these (case-insensitive) are refused; e.g. LIVECOMMERCE_CHAT_BLOCKED_WORDS='["spam"]'.
+    chat_blocked_words: list[str] = Field(default_factory=list)
     # Households often share one carrier-grade NAT address, so this bound is generous.
     ws_max_connections_per_address: int = Field(default=200, gt=0)
     cors_origins: list[str] = Field(default_factory=list)

@@ -44,7 +44,10 @@ from livecommerce.orders.endpoints import router as orders_router
 from schedulers import bookings
 from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
+from streams.chat.endpoints import router as chat_router
 from streams.endpoints import router as streams_router
+from streams.media.endpoints import router as media_router
+from streams.relay.namespace import redis_namespace
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
 from web.routes import router as web_router
@@ -66,6 +69,8 @@ def _routers() -> list[Any]:
         bulk_orders_router,
         ledger_router,
         streams_router,
+        chat_router,
+        media_router,
         ws_router,
         schedulers_router,
         audit_router,
@@ -101,6 +106,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         wire_database(db)
         db.on_commit(app.state.principals.after_commit)
         app.state.db = db
+        if settings.redis_url:
+            # Notices and rate-limit counters live under the deployment's namespace, like the relay's channels.
+            namespace = await redis_namespace(db, settings)
+            if isinstance(app.state.notices, RedisNotices):
+                app.state.notices.channel = f"{namespace}:notices"
+            app.state.rate_limiter = RateLimiter(settings, key_prefix=f"{namespace}:rl")
         await app.state.notices.start()
         if settings.admin_password:
             async with db.transaction() as session:
@@ -122,6 +133,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 except Exception:
                     log.exception("component_stop_failed", component=component.name)
             await app.state.notices.stop()
+            await app.state.rate_limiter.close()
             await db.dispose()
 
     app = FastAPI(

@@ -13,6 +13,8 @@ import livecommerce.catalog.models
 import livecommerce.ledger.models
 import livecommerce.orders.models
 import schedulers.models
+import streams.chat.models
+import streams.media.models
 
 MODEL_MODULES = (
     livecommerce.accounts.models,
@@ -23,6 +25,8 @@ MODEL_MODULES = (
     livecommerce.ledger.models,
     livecommerce.orders.models,
     schedulers.models,
+    streams.chat.models,
+    streams.media.models,
 )
 
 

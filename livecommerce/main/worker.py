@@ -22,6 +22,7 @@ from livecommerce.main.app import wire_database
 from livecommerce.main.registry import load_models
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
+from streams.runtime import WorkerPublisher
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +49,11 @@ async def run_worker(
     db = Database(create_engine(settings))
     wire_database(db)
     component = build_component(db, settings, clock or Clock(), notifier)
+    publisher = WorkerPublisher(db, settings)
     metrics_server = _serve_metrics(settings)
     log.info("scheduler_worker_started", holder=component.lock.holder, metrics_port=settings.worker_metrics_port)
     try:
+        await publisher.start()
         await component.start()
         await stop.wait()
     finally:
@@ -58,6 +61,7 @@ async def run_worker(
             metrics_server.shutdown()
             metrics_server.server_close()
         await component.stop()
+        await publisher.stop()
         await db.dispose()
         for sig in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

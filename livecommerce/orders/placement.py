@@ -39,7 +39,6 @@ from livecommerce.catalog.service import get_station, splits_of
 from livecommerce.catalog.stock import DealState, ProductState, StockLevel
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, LiveCommerceError, NotFound, OutOfStock
-from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
@@ -551,7 +550,7 @@ async def _announce_placed(session: AsyncSession, asks: list[Ask]) -> None:
         assert ask.scope.stream_id is not None
         data: dict[str, Any] = {
             "order_id": ask.order_id,
-            "buyer": mask_display_name(ask.buyer.display_name),
+            "buyer": ask.buyer.display_name,  # in full for staff; the relay masks it for everyone else
             "items": [{"product_id": i.product_id, "quantity": i.quantity} for i in ask.items],
             "total_fen": ask.total_fen,
         }

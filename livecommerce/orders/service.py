@@ -281,7 +281,7 @@ async def _release_orders(session: AsyncSession, order_ids: Sequence[int], statu
             quantities[(line.product_id, line.flash_deal_id)] += line.quantity
     for product_id, deal_id in sorted(quantities, key=lambda k: (k[0], k[1] or 0)):
         await stock.release(session, product_id, quantities[(product_id, deal_id)], now=now, deal_id=deal_id)
-    names = await accounts.masked_names(session, [o.buyer_id for o in orders])
+    names = await accounts.display_names(session, [o.buyer_id for o in orders])
     reason = "expired" if status == OrderStatus.expired else "cancelled"
     events: dict[int, list[tuple[EventType | str, dict[str, Any]]]] = defaultdict(list)
     for order in sorted(orders, key=lambda o: o.id or 0):
@@ -333,6 +333,6 @@ async def refund_order(session: AsyncSession, principal: Principal, order_id: in
 async def _append_order_events(session: AsyncSession, order: Order, type: EventType, now: datetime) -> None:
     """The order's event, then `stock.changed` for every live stream featuring what moved."""
     assert order.stream_id is not None and order.id is not None
-    names = await accounts.masked_names(session, [order.buyer_id])
+    names = await accounts.display_names(session, [order.buyer_id])
     data = {"order_id": order.id, "buyer": names[order.buyer_id], "total_fen": order.total_fen}
     await append_with_stock_changes(session, {order.stream_id: [(type, data)]}, stock.take_pending(session), ts=now)

@@ -8,10 +8,14 @@ so with `RESYNC`, after which it fills the gap from the outbox table.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 Envelope = dict[str, Any]
+
+
+class StaleHistory(Exception):
+    """The bus's copy of a stream's history disagrees with itself or with the outbox (the database was rewound)."""
 
 
 class _Resync:
@@ -71,8 +75,9 @@ class EventBus(Protocol):
     async def close(self) -> None:
         """Stop background work and release connections."""
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        """Send envelopes (already committed to the outbox) to every subscriber."""
+    async def publish(self, envelopes: Sequence[Envelope], epochs: Mapping[int, str] | None = None) -> set[int]:
+        """Send envelopes (already committed to the outbox) to every subscriber and keep them as history under each
+        stream's epoch; return the streams whose history held a different event at one of these seqs (now dropped)."""
 
     async def subscribe(self) -> Subscription:
         """A new subscription to every stream's envelopes; starts with RESYNC."""
@@ -80,8 +85,11 @@ class EventBus(Protocol):
     async def unsubscribe(self, subscription: Subscription) -> None:
         """Stop feeding a subscription."""
 
-    async def history(self, stream_id: int, after_seq: int, limit: int = 500) -> list[Envelope]:
-        """Recent envelopes of a stream with seq > after_seq, in seq order; may have holes or be trimmed."""
+    async def history(self, stream_id: int, after_seq: int, limit: int = 500, epoch: str = "") -> list[Envelope]:
+        """Recent envelopes of a stream's epoch with seq > after_seq, in seq order; may have holes or be trimmed.
+
+        Raises StaleHistory when two different envelopes share a seq.
+        """
 
     async def readiness(self) -> str:
         """ "ok", or why the bus is not usable right now."""

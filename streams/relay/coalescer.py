@@ -13,17 +13,17 @@ from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
-from sqlmodel import col, select
 
-from livecommerce.broadcasts.events import EventType, append_event
-from livecommerce.broadcasts.models import OutboxEvent, Stream, StreamSequence
-from livecommerce.broadcasts.schemas import StreamStatus
+from livecommerce.broadcasts.events import EventType, append_event, last_event_data
+from livecommerce.broadcasts.service import live_stream_heads
 from livecommerce.kit.db import Database
 from livecommerce.ledger.service import stream_totals
 from streams.relay.presence import Presence
 
 log = structlog.get_logger(__name__)
 
+PRESENCE_TIMEOUT_SECONDS = 0.5
+LEASE_TIMEOUT_SECONDS = 1.0
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -66,13 +66,14 @@ class RedisLease:
         if now < self._valid_until - 2 * self.ttl_ms / 3000:
             return True
         try:
-            if now < self._valid_until and await self.client.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):  # type: ignore[misc]
-                self._valid_until = now + self.ttl_ms / 1000
-                return True
-            if await self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms):
-                log.info("relay_coalescer_lease_acquired", holder=self.holder)
-                self._valid_until = now + self.ttl_ms / 1000
-                return True
+            async with asyncio.timeout(LEASE_TIMEOUT_SECONDS):
+                if now < self._valid_until and await self.client.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):  # type: ignore[misc]
+                    self._valid_until = now + self.ttl_ms / 1000
+                    return True
+                if await self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms):
+                    log.info("relay_coalescer_lease_acquired", holder=self.holder)
+                    self._valid_until = now + self.ttl_ms / 1000
+                    return True
         except Exception as exc:  # Redis unreachable: not holding is the safe answer
             log.warning("relay_coalescer_lease_check_failed", error=type(exc).__name__)
         self._valid_until = 0.0
@@ -146,28 +147,16 @@ class Coalescer:
 
     async def _live_heads(self) -> dict[int, int]:
         async with self.db.read_sessionmaker() as session:
-            rows = await session.execute(
-                select(col(Stream.id), col(StreamSequence.last_seq))
-                .join(StreamSequence, col(StreamSequence.stream_id) == col(Stream.id))
-                .where(col(Stream.status) == StreamStatus.live)
-            )
-            return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}
+            return await live_stream_heads(session)
 
     async def _load_last_emitted(self, stream_id: int) -> None:
         async with self.db.read_sessionmaker() as session:
-            for event_type in (EventType.sales_updated, EventType.viewers_updated):
-                data = await session.scalar(
-                    select(col(OutboxEvent.data))
-                    .where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == event_type.value)
-                    .order_by(col(OutboxEvent.seq).desc())
-                    .limit(1)
-                )
-                if data is None:
-                    continue
-                if event_type is EventType.sales_updated:
-                    self._sales[stream_id] = dict(data)
-                else:
-                    self._viewers[stream_id] = int(data.get("count") or 0)
+            sales = await last_event_data(session, stream_id, EventType.sales_updated)
+            viewers = await last_event_data(session, stream_id, EventType.viewers_updated)
+        if sales is not None:
+            self._sales[stream_id] = sales
+        if viewers is not None:
+            self._viewers[stream_id] = int(viewers.get("count") or 0)
 
     async def _emit_sales(self, stream_id: int) -> None:
         async with self.db.read_sessionmaker() as session:
@@ -183,7 +172,11 @@ class Coalescer:
         self._sales[stream_id] = figures
 
     async def _emit_viewers(self, stream_id: int) -> None:
-        count = await self.presence.count(stream_id)
+        try:
+            async with asyncio.timeout(PRESENCE_TIMEOUT_SECONDS):
+                count = await self.presence.count(stream_id)
+        except TimeoutError:  # a hung Redis: keep the last figure rather than stall the other streams
+            return
         if self._viewers.get(stream_id, 0) == count:
             return
         async with self.db.transaction() as session:

@@ -31,7 +31,7 @@ from livecommerce.kit.db import Database
 from livecommerce.kit.metrics import EVENTS_RELAYED, REGISTRY, WS_CONNECTIONS, WS_DISCONNECTS
 from streams.relay.bus import RESYNC, Envelope, EventBus, Subscription
 from streams.relay.fastpath import FastSocket, text_frame
-from streams.relay.outbox import EventSource, stream_heads
+from streams.relay.outbox import EventSource, stream_positions
 from streams.relay.presence import Presence
 from streams.relay.redis import dumps
 from streams.relay.views import public_envelope
@@ -116,6 +116,7 @@ class Viewer:
         self._wake = asyncio.Event()
         self.closing: asyncio.Future[Closing] = asyncio.get_running_loop().create_future()
         self.writer: asyncio.Task[None] | None = None
+        self.viewer_id: int | None = None  # the signed-in user, for the viewer count
 
     @property
     def stream_id(self) -> int:
@@ -255,6 +256,14 @@ class Hub:
             self.target = head
             self._wake.set()
 
+    def rewound(self, head: int) -> None:
+        """The database holds fewer events than were delivered (it was restored): start every viewer over."""
+        log.warning("relay_stream_rewound", stream_id=self.stream_id, delivered=self.last_seq, head=head)
+        self.last_seq = self.target = head
+        self._pending.clear()
+        for viewer in list(self.viewers):
+            viewer.close(CLOSE_TRY_AGAIN_LATER, f"history rewound; reconnect with since={head}")
+
     @property
     def live(self) -> set[Viewer]:
         """The viewers on the fast path."""
@@ -299,7 +308,8 @@ class Hub:
     async def _run(self) -> None:
         while True:
             try:
-                head = (await stream_heads(self.relay.db, [self.stream_id]))[self.stream_id]
+                head, epoch = (await stream_positions(self.relay.db, [self.stream_id]))[self.stream_id]
+                self.source.epochs[self.stream_id] = epoch
                 break
             except Exception as exc:  # database unreachable: viewers wait rather than get a wrong start
                 log.warning("relay_hub_head_failed", stream_id=self.stream_id, error=type(exc).__name__)
@@ -457,22 +467,40 @@ class Relay:
         for viewer in list(self.viewers):
             viewer.close(CLOSE_GOING_AWAY, "server shutting down")
 
-    async def join(self, stream_id: int, send: SendText, *, since: int | None, staff: bool, fast: FastSocket | None = None) -> Viewer:
+    async def join(
+        self,
+        stream_id: int,
+        send: SendText,
+        *,
+        since: int | None,
+        staff: bool,
+        fast: FastSocket | None = None,
+        viewer_id: int | None = None,
+    ) -> Viewer:
         """Register a websocket for a stream's events after `since`; `viewer.start()` begins sending.
 
-        `fast` is the connection the hub may write to directly once the viewer has caught up.
+        `fast` is the connection the hub may write to directly once the viewer has caught up;
+        `viewer_id` the signed-in user watching (their tabs count as one viewer), None for anonymous.
         """
         hub = self.hubs.get(stream_id) or self._new_hub(stream_id)
         await hub.ready.wait()
+        committed: int | None = None
+        if since is not None and since > hub.last_seq:
+            # Ahead of this hub: another instance delivered it already, or it comes from a history
+            # the database no longer has (a restore); only the committed head tells which.
+            committed = (await stream_positions(self.db, [stream_id]))[stream_id][0]
         # No await from here on: the viewer's position and the hub's are taken together.
         head = hub.last_seq
         start = head if since is None else since
+        if committed is not None and start > max(committed, head):
+            start = max(committed, head)
         viewer = Viewer(hub, send, staff=staff, since=start, buffer=self.viewer_buffer, fast=fast if self.fast_path else None)
         viewer.backlog_until = max(start, head) if start < head else start
         viewer.queued_seq = max(start, head)
+        viewer.viewer_id = viewer_id
         hub.add(viewer)
         self.viewers.add(viewer)
-        self.presence.joined(stream_id)
+        self.presence.joined(stream_id, viewer_id)
         WS_CONNECTIONS.inc()
         return viewer
 
@@ -485,7 +513,7 @@ class Relay:
         viewer.close(None)
         if viewer in self.viewers:
             self.viewers.discard(viewer)
-            self.presence.left(viewer.stream_id)
+            self.presence.left(viewer.stream_id, viewer.viewer_id)
             WS_CONNECTIONS.dec()
         if viewer.writer is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -516,11 +544,17 @@ class Relay:
                     hub.task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await hub.task
+            # Delivered before the read began means committed before it: a head below that is a rewind.
+            delivered = {stream_id: hub.last_seq for stream_id, hub in self.hubs.items() if hub.ready.is_set()}
             try:
-                heads = await stream_heads(self.db, list(self.hubs))
+                heads = await stream_positions(self.db, list(self.hubs))
             except Exception as exc:  # database unreachable: try again at the next tick
                 log.warning("relay_poll_failed", error=type(exc).__name__)
                 continue
-            for stream_id, head in heads.items():
-                if (behind := self.hubs.get(stream_id)) is not None:
-                    behind.behind(head)
+            for stream_id, (head, epoch) in heads.items():
+                self.source.epochs[stream_id] = epoch
+                if (watched := self.hubs.get(stream_id)) is not None and watched.ready.is_set():
+                    if head < delivered.get(stream_id, 0) <= watched.last_seq:
+                        watched.rewound(head)
+                    else:
+                        watched.behind(head)

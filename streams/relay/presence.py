@@ -1,8 +1,13 @@
-"""Viewer counts per stream, across instances.
+"""Viewer counts per stream, across instances: people, not connections.
 
-Each instance counts its own websockets. With Redis, it writes its count per stream into a
-hash field named after itself, with an expiry time in the value, refreshed by a heartbeat:
-an instance that dies stops refreshing and its viewers fall out of the total within the TTL.
+A signed-in user watching in two tabs (or reloading the page) is one viewer; each anonymous
+connection is one, since nothing honest tells two anonymous tabs apart.
+
+Each instance counts its own websockets. With Redis, it writes into the stream's hash a field
+named after itself holding its anonymous count, and one field per signed-in user it serves
+(`u<id>@<instance>`), each value "count:expires_ms", refreshed by a heartbeat: an instance that
+dies stops refreshing and its viewers fall out of the total within the TTL. The total is the
+anonymous counts plus the number of distinct users.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ class Presence(Protocol):
     async def stop(self) -> None:
         """Stop background work and withdraw this instance's counts."""
 
-    def joined(self, stream_id: int) -> None:
-        """A viewer of this instance started watching."""
+    def joined(self, stream_id: int, viewer_id: int | None = None) -> None:
+        """A viewer of this instance started watching (`viewer_id`: the signed-in user, or None)."""
 
-    def left(self, stream_id: int) -> None:
+    def left(self, stream_id: int, viewer_id: int | None = None) -> None:
         """A viewer of this instance stopped watching."""
 
     async def count(self, stream_id: int) -> int:
@@ -42,7 +47,8 @@ class MemoryPresence:
     """Counts of this process only (embedded mode)."""
 
     def __init__(self) -> None:
-        self.local: Counter[int] = Counter()
+        self.local: Counter[int] = Counter()  # anonymous connections per stream
+        self.users: dict[int, Counter[int]] = {}  # per stream, connections per signed-in user
 
     async def start(self) -> None:
         """Nothing to start."""
@@ -50,24 +56,38 @@ class MemoryPresence:
     async def stop(self) -> None:
         """Forget the counts."""
         self.local.clear()
+        self.users.clear()
 
-    def joined(self, stream_id: int) -> None:
-        """Count one more viewer."""
-        self.local[stream_id] += 1
+    def joined(self, stream_id: int, viewer_id: int | None = None) -> None:
+        """Count one more connection."""
+        if viewer_id is None:
+            self.local[stream_id] += 1
+        else:
+            self.users.setdefault(stream_id, Counter())[viewer_id] += 1
 
-    def left(self, stream_id: int) -> None:
-        """Count one viewer less."""
-        self.local[stream_id] -= 1
-        if self.local[stream_id] <= 0:
-            del self.local[stream_id]
+    def left(self, stream_id: int, viewer_id: int | None = None) -> None:
+        """Count one connection less."""
+        if viewer_id is None:
+            self.local[stream_id] -= 1
+            if self.local[stream_id] <= 0:
+                del self.local[stream_id]
+            return
+        users = self.users.get(stream_id)
+        if users is None:
+            return
+        users[viewer_id] -= 1
+        if users[viewer_id] <= 0:
+            del users[viewer_id]
+        if not users:
+            del self.users[stream_id]
 
     async def count(self, stream_id: int) -> int:
         """This process's viewers of the stream."""
-        return self.local.get(stream_id, 0)
+        return self.local.get(stream_id, 0) + len(self.users.get(stream_id, ()))
 
 
 class RedisPresence(MemoryPresence):
-    """Per-instance counts in `{prefix}:presence:{stream_id}` (field = instance, value = "count:expires_ms")."""
+    """Per-instance counts in `{prefix}:presence:{stream_id}` (see the module's docstring for the fields)."""
 
     def __init__(self, client: Redis, prefix: str, instance_id: str, *, ttl_seconds: float = 15.0, flush_seconds: float = 0.25) -> None:
         super().__init__()
@@ -78,7 +98,7 @@ class RedisPresence(MemoryPresence):
         self.heartbeat_seconds = ttl_seconds / 3
         self.flush_seconds = flush_seconds
         self._dirty: set[int] = set()
-        self._written: set[int] = set()
+        self._written: dict[int, set[str]] = {}  # the fields this instance has in each stream's hash
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,38 +119,44 @@ class RedisPresence(MemoryPresence):
             self._task = None
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
-                for stream_id in self._written:
-                    await self.client.hdel(self.key(stream_id), self.instance_id)
-        self.local.clear()
+                for stream_id, fields in self._written.items():
+                    if fields:
+                        await self.client.hdel(self.key(stream_id), *fields)
+        self._written.clear()
+        await super().stop()
 
-    def joined(self, stream_id: int) -> None:
-        """Count one more viewer; written to Redis shortly."""
-        super().joined(stream_id)
+    def joined(self, stream_id: int, viewer_id: int | None = None) -> None:
+        """Count one more connection; written to Redis shortly."""
+        super().joined(stream_id, viewer_id)
         self._dirty.add(stream_id)
         self._wake.set()
 
-    def left(self, stream_id: int) -> None:
-        """Count one viewer less; written to Redis shortly."""
-        super().left(stream_id)
+    def left(self, stream_id: int, viewer_id: int | None = None) -> None:
+        """Count one connection less; written to Redis shortly."""
+        super().left(stream_id, viewer_id)
         self._dirty.add(stream_id)
         self._wake.set()
 
     async def count(self, stream_id: int) -> int:
-        """The sum of every live instance's count (expired fields are removed)."""
+        """Anonymous viewers of every live instance plus distinct signed-in users (expired fields are removed)."""
         fields = await self.client.hgetall(self.key(stream_id))
         now_ms = int(time.time() * 1000)
         total = 0
+        users: set[str] = set()
         expired: list[bytes | str] = []
         for field, value in fields.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
             text = value.decode() if isinstance(value, bytes) else str(value)
             count, _, expires = text.partition(":")
             if int(expires or 0) < now_ms:
                 expired.append(field)
+            elif name.startswith("u") and "@" in name:
+                users.add(name.partition("@")[0])
             else:
                 total += int(count)
         if expired:
             await self.client.hdel(self.key(stream_id), *expired)
-        return total
+        return total + len(users)
 
     async def _run(self) -> None:
         last_heartbeat = 0.0
@@ -143,33 +169,41 @@ class RedisPresence(MemoryPresence):
             now = time.monotonic()
             streams = set(self._dirty)
             if now - last_heartbeat >= self.heartbeat_seconds:
-                streams |= self._written
+                streams |= set(self._written)
                 last_heartbeat = now
             self._dirty.clear()
             try:
-                await self._write(streams)
+                async with asyncio.timeout(2):
+                    await self._write(streams)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis down: keep counting locally, write again later
+            except Exception as exc:  # Redis down or hung: keep counting locally, write again later
                 self._dirty |= streams
                 log.warning("relay_presence_write_failed", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
+
+    def _fields(self, stream_id: int) -> dict[str, int]:
+        fields = {f"u{user}@{self.instance_id}": n for user, n in self.users.get(stream_id, Counter()).items()}
+        if self.local.get(stream_id, 0) > 0:
+            fields[self.instance_id] = self.local[stream_id]
+        return fields
 
     async def _write(self, streams: set[int]) -> None:
         if not streams:
             return
         expires = int(time.time() * 1000) + self.ttl_ms
+        wanted = {stream_id: self._fields(stream_id) for stream_id in streams}
         async with self.client.pipeline(transaction=False) as pipe:
-            for stream_id in streams:
-                count = self.local.get(stream_id, 0)
-                if count > 0:
-                    pipe.hset(self.key(stream_id), self.instance_id, f"{count}:{expires}")
+            for stream_id, fields in wanted.items():
+                gone = self._written.get(stream_id, set()) - set(fields)
+                if gone:
+                    pipe.hdel(self.key(stream_id), *gone)
+                if fields:
+                    pipe.hset(self.key(stream_id), mapping={name: f"{n}:{expires}" for name, n in fields.items()})
                     pipe.pexpire(self.key(stream_id), self.ttl_ms * 4)
-                else:
-                    pipe.hdel(self.key(stream_id), self.instance_id)
             await pipe.execute()
-        for stream_id in streams:
-            if self.local.get(stream_id, 0) > 0:
-                self._written.add(stream_id)
+        for stream_id, fields in wanted.items():
+            if fields:
+                self._written[stream_id] = set(fields)
             else:
-                self._written.discard(stream_id)
+                self._written.pop(stream_id, None)

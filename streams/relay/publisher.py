@@ -1,8 +1,9 @@
 """The after-commit hook that hands committed outbox envelopes to the bus.
 
 The hook only enqueues (a request never waits on Redis, and a Redis outage never turns a
-committed change into an error); a task publishes in batches. Anything dropped here is still
-in the outbox, where the relays' poll finds it.
+committed change into an error); a task publishes in batches, each bounded by the bus's short
+timeout. Anything dropped here is still in the outbox, where the relays' poll finds it. The app
+and the scheduler worker both run one, so nothing waits for the poll.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import contextlib
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.broadcasts.events import pending_events
+from livecommerce.broadcasts.events import pending_epochs, pending_events
+from livecommerce.kit.db import Database
 from livecommerce.kit.metrics import EVENTS_PUBLISHED
 from streams.relay.bus import Envelope, EventBus
+from streams.relay.outbox import renew_epoch
 
 log = structlog.get_logger(__name__)
 
@@ -23,9 +26,10 @@ log = structlog.get_logger(__name__)
 class Publisher:
     """Queues envelopes from each commit and publishes them to the bus in commit order."""
 
-    def __init__(self, bus: EventBus, maxsize: int = 10_000) -> None:
+    def __init__(self, bus: EventBus, db: Database | None = None, maxsize: int = 10_000) -> None:
         self.bus = bus
-        self._queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
+        self.db = db  # where a stale history's epoch is renewed
+        self._queue: asyncio.Queue[tuple[Envelope, str]] = asyncio.Queue(maxsize)
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -33,9 +37,10 @@ class Publisher:
         """After-commit hook: enqueue what the transaction appended to the outbox."""
         if self._stopped:
             return
+        epochs = pending_epochs(session)
         for envelope in pending_events(session):
             try:
-                self._queue.put_nowait(envelope)
+                self._queue.put_nowait((envelope, epochs.get(int(envelope["stream_id"]), "")))
             except asyncio.QueueFull:
                 log.warning("relay_publish_queue_full", stream_id=envelope.get("stream_id"), seq=envelope.get("seq"))
 
@@ -63,9 +68,13 @@ class Publisher:
             while not self._queue.empty() and len(batch) < 500:
                 batch.append(self._queue.get_nowait())
             try:
-                await self.bus.publish(batch)
+                epochs = {int(envelope["stream_id"]): epoch for envelope, epoch in batch}
+                stale = await self.bus.publish([envelope for envelope, _ in batch], epochs)
                 EVENTS_PUBLISHED.inc(len(batch))
                 backoff = 0.05
+                if self.db is not None:
+                    for stream_id in sorted(stale):
+                        await renew_epoch(self.db, stream_id, epochs[stream_id])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus is down: these events reach viewers through the outbox poll

@@ -33,7 +33,7 @@ STAFF_ONLY_KEYS = frozenset(
     }
 )
 # Keys holding a person's display name: shown masked to the public.
-MASKED_KEYS = frozenset({"buyer", "buyer_name", "buyer_display_name", "display_name"})
+MASKED_KEYS = frozenset({"buyer", "buyer_name", "buyer_display_name", "display_name", "author"})
 
 
 def public_data(data: Any) -> Any:

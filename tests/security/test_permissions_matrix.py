@@ -321,6 +321,47 @@ async def _end_deal(w: World, s: Side) -> Call:
     return Call("POST", f"/api/flash-deals/{await _deal(w, s)}/end")
 
 
+async def _chat_message(w: World, s: Side) -> tuple[int, int]:
+    """A live stream of the side and a message its viewer posted there."""
+    from livecommerce.kit.principal import Principal, Role
+    from streams.chat.service import ChatRules, post_message
+
+    stream_id = await w.stream(s)
+    author = Principal(id=s.viewer_id, username="chatter", role=Role.viewer, display_name="李四")
+    async with w.db.transaction() as session:
+        message = await post_message(session, stream_id, author, "好吃！", rules=ChatRules(), now=utcnow())
+    assert message.id is not None
+    return stream_id, message.id
+
+
+@builds("POST /api/streams/{stream_id}/chat/{message_id}/hide")
+async def _hide(w: World, s: Side) -> Call:
+    stream_id, message_id = await _chat_message(w, s)
+    return Call("POST", f"/api/streams/{stream_id}/chat/{message_id}/hide")
+
+
+@builds("POST /api/streams/{stream_id}/mutes")
+async def _mute(w: World, s: Side) -> Call:
+    stream_id, _ = await _chat_message(w, s)
+    return Call("POST", f"/api/streams/{stream_id}/mutes", json={"user_id": s.viewer_id, "minutes": 5})
+
+
+@builds("GET /api/streams/{stream_id}/chat")
+async def _chat(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/chat")
+
+
+@builds("GET /api/streams/{stream_id}/media")
+async def _media(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/media")
+
+
+@builds("PUT /api/streams/{stream_id}/media")
+async def _set_media(w: World, s: Side) -> Call:
+    body = {"platform": "douyin", "live_room_url": "https://live.douyin.com/1", "hls_url": "https://pull.example.cn/a.m3u8"}
+    return Call("PUT", f"/api/streams/{await w.stream(s)}/media", json=body)
+
+
 # --- scheduling ------------------------------------------------------------------------------
 
 BUILDERS["POST /api/studios"] = lambda w, s: _call("POST", "/api/studios", json={"name": "Room 2", "platform": "kuaishou"})

@@ -30,7 +30,7 @@ class TestPlaceOrder:
         assert await buckets(db, shop.product_id) == (97, 3, 0)
         assert await buckets(db, shop.other_product_id) == (8, 2, 0)
 
-    async def test_placed_order_writes_masked_events_after_stock(
+    async def test_placed_order_writes_events_after_stock_with_the_buyer_named_for_staff(
         self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop
     ) -> None:
         buyer = (await make_buyers(db, make, 1, display_name="王大锤"))[0]
@@ -40,7 +40,7 @@ class TestPlaceOrder:
         assert len(placed) == 1
         assert placed[0].data == {
             "order_id": r.json()["id"],
-            "buyer": "王**",
+            "buyer": "王大锤",
             "items": [{"product_id": shop.product_id, "quantity": 2}],
             "total_fen": 3980,
         }

@@ -7,7 +7,7 @@ from typing import Any
 
 from livecommerce.kit.db import Database
 from streams.relay.bus import RESYNC, EventBus, Subscription, contiguous_after
-from streams.relay.outbox import EventSource, outbox_after, stream_heads
+from streams.relay.outbox import EventSource, outbox_after, stream_heads, stream_positions
 from tests.factories import Factory
 from tests.streams.relay.conftest import append_events, live_stream
 
@@ -124,3 +124,51 @@ class TestEventSource:
     async def test_heads_are_zero_for_streams_without_events(self, make: Factory, db: Database) -> None:
         stream = await live_stream(make, db)
         assert await stream_heads(db, [stream.id, 424242]) == {stream.id: 1, 424242: 0}
+
+
+class TestStaleHistory:
+    async def test_an_other_event_under_a_held_seq_is_reported_and_the_old_history_dropped(self, bus: EventBus) -> None:
+        await bus.publish([envelope(7, seq, timeline="old") for seq in range(1, 6)], {7: "e1"})
+        stale = await bus.publish([envelope(7, 3, timeline="new")], {7: "e1"})
+        assert stale == {7}
+        assert [(e["seq"], e["data"]["timeline"]) for e in await bus.history(7, 0, epoch="e1")] == [(3, "new")]
+
+    async def test_publishing_the_same_event_twice_is_not_stale(self, bus: EventBus) -> None:
+        await bus.publish([envelope(7, 1), envelope(7, 2)], {7: "e1"})
+        assert await bus.publish([envelope(7, 2)], {7: "e1"}) == set()
+        assert [e["seq"] for e in await bus.history(7, 0, epoch="e1")] == [1, 2]
+
+    async def test_each_epoch_keeps_its_own_history(self, bus: EventBus) -> None:
+        await bus.publish([envelope(7, 1, timeline="old")], {7: "e1"})
+        await bus.publish([envelope(7, 1, timeline="new")], {7: "e2"})
+        assert [e["data"]["timeline"] for e in await bus.history(7, 0, epoch="e1")] == ["old"]
+        assert [e["data"]["timeline"] for e in await bus.history(7, 0, epoch="e2")] == ["new"]
+
+
+class TestEventSourceVerification:
+    async def test_history_that_disagrees_with_the_outbox_is_not_served_and_the_epoch_is_renewed(
+        self, bus: EventBus, make: Factory, db: Database
+    ) -> None:
+        stream = await live_stream(make, db)
+        await append_events(db, stream.id, 4)  # seqs 2..5
+        (head, epoch) = (await stream_positions(db, [stream.id]))[stream.id]
+        rows = await outbox_after(db, stream.id, 0)
+        forged = [{**row, "data": {"timeline": "old"}} if row["seq"] > 3 else row for row in rows]
+        await bus.publish(forged, {stream.id: epoch})
+        source = EventSource(db, bus)
+        source.epochs[stream.id] = epoch
+        got = await source.after(stream.id, 0, until=head)
+        assert got == rows
+        assert (await stream_positions(db, [stream.id]))[stream.id][1] != epoch
+        assert source.epochs[stream.id] != epoch
+
+    async def test_history_that_agrees_with_the_outbox_is_served(self, bus: EventBus, make: Factory, db: Database) -> None:
+        stream = await live_stream(make, db)
+        await append_events(db, stream.id, 4)
+        (head, epoch) = (await stream_positions(db, [stream.id]))[stream.id]
+        rows = await outbox_after(db, stream.id, 0)
+        await bus.publish(rows, {stream.id: epoch})
+        source = EventSource(db, bus)
+        source.epochs[stream.id] = epoch
+        assert await source.after(stream.id, 1, until=head) == rows[1:]
+        assert (await stream_positions(db, [stream.id]))[stream.id][1] == epoch

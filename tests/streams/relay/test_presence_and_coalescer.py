@@ -82,6 +82,57 @@ class TestPresence:
         await other.stop()
 
 
+class TestHonestCount:
+    async def test_one_signed_in_viewer_in_two_tabs_is_one_viewer(
+        self, relay_backend: str, redis_client: Redis, settings: Settings
+    ) -> None:
+        presence = make_presence(relay_backend, redis_client, settings.redis_prefix)
+        await presence.start()
+        presence.joined(5, 42)
+        presence.joined(5, 42)
+        presence.joined(5, 43)
+        presence.joined(5)
+        await eventually_count(presence, 5, 3)
+        presence.left(5, 42)
+        await eventually_count(presence, 5, 3)  # a tab closed, the other still watches
+        presence.left(5, 42)
+        await eventually_count(presence, 5, 2)
+        await presence.stop()
+
+    async def test_the_same_viewer_on_two_instances_is_one_viewer(
+        self, relay_backend: str, redis_client: Redis, settings: Settings
+    ) -> None:
+        if relay_backend == "memory":
+            return  # one process is one instance
+        first, second = (make_presence("redis", redis_client, settings.redis_prefix) for _ in range(2))
+        for presence in (first, second):
+            await presence.start()
+            presence.joined(5, 42)
+        second.joined(5)
+        await eventually_count(first, 5, 2)
+        first.left(5, 42)
+        await eventually_count(first, 5, 2)
+        second.left(5, 42)
+        await eventually_count(first, 5, 1)
+        for presence in (first, second):
+            await presence.stop()
+
+    async def test_a_viewer_counted_by_a_stopped_instance_stays_counted_by_the_other(
+        self, relay_backend: str, redis_client: Redis, settings: Settings
+    ) -> None:
+        if relay_backend == "memory":
+            return
+        first, second = (make_presence("redis", redis_client, settings.redis_prefix) for _ in range(2))
+        for presence in (first, second):
+            await presence.start()
+            presence.joined(7, 42)
+        await eventually_count(first, 7, 1)
+        await first.stop()
+        await eventually_count(second, 7, 1)
+        await second.stop()
+        await eventually_count(RedisPresence(redis_client, f"{settings.redis_prefix}:t", "observer"), 7, 0)
+
+
 class TestRedisPresenceExpiry:
     async def test_a_dead_instance_drops_out_after_its_ttl(self, relay_backend: str, redis_client: Redis, settings: Settings) -> None:
         presence = RedisPresence(redis_client, settings.redis_prefix, "dies", ttl_seconds=0.6, flush_seconds=0.01)

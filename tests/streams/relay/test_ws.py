@@ -209,6 +209,30 @@ class TestPresence:
                     if message["type"] == "viewers.updated" and message["data"]["count"] == 2:
                         break
 
+    async def test_one_signed_in_viewer_in_two_tabs_counts_once(self, server: str, make: Factory, db: Database) -> None:
+        stream = await live_stream(make, db)
+        viewer = await make.user(Role.viewer)
+        async with (
+            connect(server, stream.id, token=viewer.token) as first,
+            connect(server, stream.id, token=viewer.token),
+            connect(server, stream.id),
+        ):
+            counts: list[int] = []
+            async with asyncio.timeout(10):
+                while not counts or counts[-1] != 2:
+                    message = await receive_json(first)
+                    if message["type"] == "viewers.updated":
+                        counts.append(message["data"]["count"])
+            await asyncio.sleep(0.5)  # a count of three would come within a coalescer tick or two
+            while True:
+                try:
+                    message = await receive_json(first, timeout=0.3)
+                except TimeoutError:
+                    break
+                if message["type"] == "viewers.updated":
+                    counts.append(message["data"]["count"])
+        assert max(counts) == 2
+
 
 class TestShutdown:
     async def test_relay_stop_closes_viewers_with_going_away(self, server: str, make: Factory, db: Database, app: Any) -> None:

@@ -2,6 +2,7 @@
 // county, households credited, stock levels. Figures come from the report API and the websocket.
 import { api, boot, clock, t, yuan } from "./core.js";
 import { FlashDeals } from "./flash.js";
+import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
 import { renderReport } from "./report-tables.js";
 
@@ -84,8 +85,14 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(refreshReport, 250);
 }
 
+let chat = null;
+
 function apply(event) {
   const d = event.data || {};
+  if (event.type.startsWith("chat.")) {
+    chat?.apply(event);
+    return;
+  }
   switch (event.type) {
     case "sales.updated":
       setSales(d);
@@ -127,4 +134,6 @@ window.lcLive = new LiveEvents(streamId, boot.live.last_seq, {
     connState.dataset.state = state;
     connState.textContent = state === "open" ? t("stream.connected") : state === "closed" ? t("stream.reconnecting") : "";
   },
-}).start();
+});
+chat = new ChatPanel(document.getElementById("chat"), streamId, window.lcLive, { moderate: true });
+chat.load().then(() => window.lcLive.start());

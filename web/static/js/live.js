@@ -28,6 +28,13 @@ export class LiveEvents {
     return this.socket && this.socket.readyState === WebSocket.OPEN;
   }
 
+  // Sends one message to the server (chat); false when not connected right now.
+  send(message) {
+    if (!this.isOpen()) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
   start() {
     this.stopped = false;
     this.connect();

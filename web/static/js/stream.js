@@ -2,7 +2,9 @@
 // and (for its hosts and organizers) the studio controls.
 import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, yuan } from "./core.js";
 import { FlashDeals } from "./flash.js";
+import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
+import { showBroadcast } from "./player.js";
 
 const streamId = boot.stream.id;
 const products = new Map(boot.products.map((p) => [p.id, p]));
@@ -91,10 +93,15 @@ function setStatus(next) {
 const flash = new FlashDeals(streamId, products, { controls: Boolean(boot.controls) });
 flash.start().catch(() => {}); // the page works without deals if the list cannot be read
 window.lcFlash = flash;
+let chat = null;
 
 function apply(event) {
   const d = event.data || {};
   flash.apply(event);
+  if (event.type.startsWith("chat.")) {
+    chat?.apply(event);
+    return;
+  }
   switch (event.type) {
     case "order.placed":
     case "order.paid":
@@ -129,8 +136,14 @@ const live = new LiveEvents(streamId, boot.live.last_seq, {
     connState.dataset.state = state;
     connState.textContent = state === "open" ? t("stream.connected") : state === "closed" ? t("stream.reconnecting") : "";
   },
-}).start();
+});
+chat = new ChatPanel(document.getElementById("chat"), streamId, live, { moderate: Boolean(boot.controls) });
+chat.load().then(() => live.start());
 window.lcLive = live;
+// hls.js is a classic deferred script: it has run before this module (modules are deferred too, and in order).
+showBroadcast(streamId).then((shown) => {
+  window.lcPlayer = shown;
+});
 
 // ---- buy flow --------------------------------------------------------------------------------
 
