@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -143,6 +144,40 @@ def _unstorable_text(exc: BaseException) -> bool:
 def _out_of_range_response() -> JSONResponse:
     body = problem(422, "Invalid input", "A number in the request is out of range.", "validation-error", errors=[])
     return problem_response(422, body)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an exception nobody handled into a 500 problem+json inside the middleware stack.
+
+    Starlette answers an unhandled exception from its outermost `ServerErrorMiddleware`, outside
+    every middleware we add, so that answer had no security headers and no request id. Placed
+    innermost, this one answers first and the response passes out through them all; the error
+    is logged here with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise  # the status line is gone; only closing the connection is left, which the server does
+            log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+            response = problem_response(500, problem(500, "Internal error", "An unexpected error occurred.", "internal-error"))
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ from livecommerce.catalog.endpoints import router as catalog_router
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
 from livecommerce.kit.db import Database, create_database
-from livecommerce.kit.errors import install_error_handlers
+from livecommerce.kit.errors import UnhandledErrorMiddleware, install_error_handlers
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.rate_limiter = RateLimiter(settings)
     app.state.principals = TokenPrincipals(settings.secret_key)
     install_error_handlers(app)
+    # Innermost, so a bug's 500 still passes out through the security headers and the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
