@@ -15,13 +15,26 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
-_BASE_HEADERS = [
+BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+# A spreadsheet runs a cell as a formula when it starts with one of these (OWASP "CSV injection"),
+# Excel and WPS also after leading blanks and in the full-width forms a Chinese keyboard types.
+_FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+_LEADING_BLANKS = " \t\r\n\u00a0\u3000"
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet will show as text, never run as a formula (prefixed with `'`)."""
+    if isinstance(value, str) and value and (value[0] in _FORMULA_STARTS or value.lstrip(_LEADING_BLANKS)[:1] in _FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 # The interactive API docs load their own scripts; they get the base headers but no CSP.
 _NO_CSP_PREFIXES = ("/docs", "/redoc")
 
