@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from livecommerce.kit.types import STRICT_INPUT, Instant
 
 MAX_ID = 2**31 - 1
 Id = Field(gt=0, le=MAX_ID)
@@ -17,25 +19,25 @@ def _utc(value: datetime) -> datetime:
 
 
 class StudioCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str = Field(min_length=1, max_length=128)
     platform: str = Field(min_length=1, max_length=64, description="Where it broadcasts, e.g. douyin, kuaishou, wechat-channels.")
 
 
 class StudioPublic(StudioCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
 class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> CampaignCreate:
@@ -54,11 +56,11 @@ class CampaignPublic(BaseModel):
 
 
 class SlotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     studio_id: int = Id
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     campaign_id: int | None = Field(default=None, gt=0, le=MAX_ID)
 
     @model_validator(mode="after")
@@ -81,7 +83,7 @@ class SlotPublic(BaseModel):
 
 
 class BookingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     slot_id: int = Id
     anchor_ids: list[int] = Field(min_length=1, max_length=10, description="The host first, then co-hosts.")
@@ -132,7 +134,7 @@ class Clash(BaseModel):
 class AvailabilityWindow(BaseModel):
     """A weekly window in the scheduling zone (Asia/Shanghai): weekday 0 = Monday, times HH:MM."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     weekday: int = Field(ge=0, le=6)
     starts: str = Field(description="HH:MM local time")
@@ -166,7 +168,7 @@ def hhmm_of(minutes: int) -> str:
 class Availability(BaseModel):
     """An anchor's weekly windows; none means always available."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     windows: list[AvailabilityWindow] = Field(default_factory=list, max_length=70)
 
@@ -174,7 +176,7 @@ class Availability(BaseModel):
 class AnchorLimits(BaseModel):
     """Per-anchor limits; null falls back to the platform default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     max_broadcasts_per_week: int | None = Field(default=None, gt=0, le=100)
     max_air_minutes_per_day: int | None = Field(default=None, gt=0, le=1440)

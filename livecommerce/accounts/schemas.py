@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, Strict, model_validator
 
 from livecommerce.accounts.models import Role
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, STRICT_INPUT
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 Password = Field(min_length=8, max_length=128)
@@ -27,7 +27,7 @@ class Token(BaseModel):
 class RefreshRequest(BaseModel):
     """A refresh token to exchange for a new pair."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     refresh_token: str = Field(min_length=1, max_length=2048)
 
@@ -35,7 +35,7 @@ class RefreshRequest(BaseModel):
 class PasswordChange(BaseModel):
     """The caller's current password and the new one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     current_password: str = Field(min_length=1, max_length=128)
     new_password: str = Password
@@ -44,9 +44,9 @@ class PasswordChange(BaseModel):
 class UserUpdate(BaseModel):
     """An admin's change to a user: role, counties, anchor, name or whether they may sign in."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
-    role: Role | None = None
+    role: Annotated[Role, Strict(False)] | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=64)
     county_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] | None = Field(default=None, max_length=100)
     anchor_id: int | None = Field(default=None, gt=0, le=MAX_ID)
@@ -65,7 +65,7 @@ class UserUpdate(BaseModel):
 class RegisterRequest(BaseModel):
     """A new viewer's sign-up."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     username: str = Username
     password: str = Password
@@ -75,11 +75,11 @@ class RegisterRequest(BaseModel):
 class UserCreate(BaseModel):
     """A user created by an admin."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     username: str = Username
     password: str = Password
-    role: Role
+    role: Annotated[Role, Strict(False)]
     display_name: str = Field(min_length=1, max_length=64)
     county_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(default_factory=list, max_length=100)
     anchor_id: int | None = Field(default=None, gt=0, le=MAX_ID)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, STRICT_INPUT
 
 
 class StreamPublic(BaseModel):
@@ -63,6 +63,6 @@ class StreamDetail(StreamPublic):
 class PinRequest(BaseModel):
     """The featured product to show on screen."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     product_id: int = Field(gt=0, le=MAX_ID)

@@ -7,14 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, STRICT_INPUT
 
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000
 
 
 class CountyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -23,13 +23,13 @@ class CountyCreate(BaseModel):
 
 
 class CountyPublic(CountyCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
 class StationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=128)
@@ -37,13 +37,13 @@ class StationCreate(BaseModel):
 
 
 class StationPublic(StationCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
 class HouseholdCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=64)
@@ -63,7 +63,7 @@ class HouseholdPublic(BaseModel):
 
 
 class AnchorCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=128)
@@ -71,7 +71,7 @@ class AnchorCreate(BaseModel):
 
 
 class AnchorPublic(AnchorCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
@@ -79,7 +79,7 @@ class AnchorPublic(AnchorCreate):
 class Split(BaseModel):
     """One party's share of a product's sales in basis points."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     party: str = Field(max_length=32, description='"household:<id>", "station:<id>", "county:<id>" or "platform"')
     bp: int = Field(gt=0, le=TOTAL_BP)
@@ -115,7 +115,7 @@ def _check_splits(splits: list[Split]) -> list[Split]:
 
 
 class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str = Field(min_length=1, max_length=128)
     county_id: int = Field(gt=0, le=MAX_ID)
@@ -135,7 +135,7 @@ class ProductCreate(BaseModel):
 class ProductUpdate(BaseModel):
     """A change by staff: price, total stock (as free units), splits, or description."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_INPUT
 
     name: str | None = Field(default=None, min_length=1, max_length=128)
     price_fen: int | None = Field(default=None, gt=0, le=100_000_000)

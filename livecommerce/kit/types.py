@@ -1,10 +1,11 @@
-"""Column types shared by every domain model."""
+"""Column types and input types shared by every domain model."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AwareDatetime, ConfigDict, Strict
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -39,3 +40,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 # Ids are 32-bit INTEGER columns on PostgreSQL: a larger id in a request is bad input (422),
 # not a lookup (the driver would refuse to bind it).
 MAX_ID = 2**31 - 1
+
+
+# How the API reads a time, for the OpenAPI description and every time parameter's own.
+TIME_RULE = (
+    "Times are ISO 8601 with a UTC offset, e.g. `2026-12-01T20:00:00+08:00` (Asia/Shanghai) or "
+    "`2026-12-01T12:00:00Z`. A time without an offset, or a bare date where a time is expected, is "
+    "refused with 422 (it would be read differently by a viewer abroad), never guessed."
+)
+
+# Every request time: an offset is required (naive or date-only input is 422). Lax about the
+# form (a string in a body is parsed even inside a strict model), strict about the meaning.
+Instant = Annotated[AwareDatetime, Strict(False)]
+
+# Input models: unknown fields refused, and no coercion, so `"quantity": true` or `"quantity": "1"`
+# is 422 rather than one unit. Fields that arrive as text by nature (times, enum values) say
+# `Strict(False)` themselves.
+STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
