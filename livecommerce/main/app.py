@@ -29,6 +29,7 @@ from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
+from livecommerce.kit.types import TIME_RULE
 from livecommerce.ledger.endpoints import router as ledger_router
 from livecommerce.main.migrate import upgrade
 from livecommerce.main.registry import load_models
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="livecommerce",
         version=__version__,
         summary="Live-stream commerce for rural revitalization: every fen of every sale credited home.",
+        description=TIME_RULE,
         lifespan=lifespan,
     )
     app.state.settings = settings
