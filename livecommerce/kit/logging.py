@@ -44,13 +44,13 @@ SENSITIVE_KEYS = frozenset(
 _SECRET_NAMES = r"(?:token|access_token|refresh_token|password|signature|sig|secret|registration_no|phone)"
 # Patterns that give a secret away wherever it appears in a line: a query string or form field
 # (`?token=`, uvicorn logs websocket handshakes with theirs), a bearer token, a JWT, a mobile
-# number, a resident identity number (households' registration numbers are those).
+# number, a resident identity number or any 15-18 digit run (households' registration numbers).
 _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"((?:^|[?&;\s\"'(])(?:{_SECRET_NAMES})=)[^&#\s\\\"',)]*", re.IGNORECASE), rf"\1{REDACTED}"),
     (re.compile(rf"((?:\"|')(?:{_SECRET_NAMES})(?:\"|')\s*:\s*(?:\"|'))[^\\\"']*", re.IGNORECASE), rf"\1{REDACTED}"),
     (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{REDACTED}"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
-    (re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])"), REDACTED),
+    (re.compile(r"(?<![0-9A-Za-z])\d{14,17}[\dXx](?![0-9A-Za-z])"), REDACTED),
     (re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])"), REDACTED),
 )
 
