@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, Strict, model_validator
 
 from livecommerce.accounts.models import Role
-from livecommerce.kit.types import MAX_ID, STRICT_INPUT
+from livecommerce.kit.types import MAX_ID, StrictInput
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 Password = Field(min_length=8, max_length=128)
@@ -24,27 +24,21 @@ class Token(BaseModel):
     refresh_expires_in: int | None = None
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(StrictInput):
     """A refresh token to exchange for a new pair."""
-
-    model_config = STRICT_INPUT
 
     refresh_token: str = Field(min_length=1, max_length=2048)
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(StrictInput):
     """The caller's current password and the new one."""
-
-    model_config = STRICT_INPUT
 
     current_password: str = Field(min_length=1, max_length=128)
     new_password: str = Password
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(StrictInput):
     """An admin's change to a user: role, counties, anchor, name or whether they may sign in."""
-
-    model_config = STRICT_INPUT
 
     role: Annotated[Role, Strict(False)] | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=64)
@@ -62,20 +56,16 @@ class UserUpdate(BaseModel):
         return self
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(StrictInput):
     """A new viewer's sign-up."""
-
-    model_config = STRICT_INPUT
 
     username: str = Username
     password: str = Password
     display_name: str = Field(min_length=1, max_length=64)
 
 
-class UserCreate(BaseModel):
+class UserCreate(StrictInput):
     """A user created by an admin."""
-
-    model_config = STRICT_INPUT
 
     username: str = Username
     password: str = Password

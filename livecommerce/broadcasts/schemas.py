@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from livecommerce.kit.types import MAX_ID, STRICT_INPUT
+from livecommerce.kit.types import MAX_ID, StrictInput
 
 
 class StreamPublic(BaseModel):
@@ -60,9 +60,7 @@ class StreamDetail(StreamPublic):
     county_ids: list[int]
 
 
-class PinRequest(BaseModel):
+class PinRequest(StrictInput):
     """The featured product to show on screen."""
-
-    model_config = STRICT_INPUT
 
     product_id: int = Field(gt=0, le=MAX_ID)

@@ -32,7 +32,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=32, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{0,10}$", description="`next_cursor` of the previous page.")] = None,
 ) -> PageParams:
     """Parse `limit` and `cursor` (an opaque id boundary)."""
     after_id: int | None = None
@@ -41,11 +41,8 @@ def page_params(
             raise InvalidInput(
                 "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "malformed cursor"}]}
             )
-        after_id = int(cursor)
-        if after_id > MAX_ID:
-            raise InvalidInput(
-                "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "cursor out of range"}]}
-            )
+        # Past the last possible id: an empty page, as any cursor beyond the last row gives.
+        after_id = min(int(cursor), MAX_ID)
     return PageParams(limit=limit, after_id=after_id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, ConfigDict, Strict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Strict, model_validator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -57,3 +57,25 @@ Instant = Annotated[AwareDatetime, Strict(False)]
 # is 422 rather than one unit. Fields that arrive as text by nature (times, enum values) say
 # `Strict(False)` themselves.
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`1.0` as `1` (JSON Schema calls it an integer too), inside lists and objects; booleans untouched."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value
+
+
+class StrictInput(BaseModel):
+    """Base of every request body: strict types (no `true` or `"1"` for a number), no unknown fields."""
+
+    model_config = STRICT_INPUT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats_are_integers(cls, data: Any) -> Any:
+        return _whole_numbers(data)
