@@ -57,25 +57,36 @@ Instant = Annotated[AwareDatetime, Strict(False)]
 # is 422 rather than one unit. Fields that arrive as text by nature (times, enum values) say
 # `Strict(False)` themselves.
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
+# PostgreSQL cannot store a NUL character (SQLite can): refused in every input text on both, and said so in the schema.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
-def _whole_numbers(value: Any) -> Any:
-    """`1.0` as `1` (JSON Schema calls it an integer too), inside lists and objects; booleans untouched."""
+def _plain_values(value: Any) -> Any:
+    """`1.0` as `1` (JSON Schema calls it an integer too) and NUL refused, inside lists and objects."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain the NUL character")
     if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
+        return [_plain_values(v) for v in value]
     if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: _plain_values(v) for k, v in value.items()}
     return value
 
 
-class StrictInput(BaseModel):
-    """Base of every request body: strict types (no `true` or `"1"` for a number), no unknown fields."""
+def _no_nul_in_schema(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        for variant in [prop, prop.get("items", {}), *prop.get("anyOf", [])]:
+            if variant.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(variant):
+                variant["pattern"] = NO_NUL_PATTERN
 
-    model_config = STRICT_INPUT
+
+class StrictInput(BaseModel):
+    """Base of every request body: strict types (no `true` or `"1"` for a number), no unknown fields, no NUL."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_nul_in_schema)
 
     @model_validator(mode="before")
     @classmethod
-    def _integral_floats_are_integers(cls, data: Any) -> Any:
-        return _whole_numbers(data)
+    def _plain_input(cls, data: Any) -> Any:
+        return _plain_values(data)

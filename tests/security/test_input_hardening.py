@@ -188,3 +188,15 @@ class TestCursorBounds:
         r = await client.get("/api/counties", params={"cursor": cursor})
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+class TestNulIsRefusedOnEveryBackend:
+    async def test_nul_in_a_county_name_is_422_on_sqlite_and_postgresql_alike(self, client: httpx.AsyncClient, make: Factory) -> None:
+        admin = await make.user(Role.admin)
+        body = {"name": "连\u0000州", "code": "LZ1", "city": "Qingyuan", "province": "Guangdong"}
+        r = await client.post("/api/counties", json=body, headers=admin.headers)
+        assert r.status_code == 422, r.text
+
+    async def test_the_schema_says_text_has_no_nul(self, client: httpx.AsyncClient) -> None:
+        schema = (await client.get("/openapi.json")).json()
+        assert schema["components"]["schemas"]["CountyCreate"]["properties"]["name"]["pattern"] == "^[^\\u0000]*$"
