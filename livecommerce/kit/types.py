@@ -53,10 +53,6 @@ TIME_RULE = (
 # form (a string in a body is parsed even inside a strict model), strict about the meaning.
 Instant = Annotated[AwareDatetime, Strict(False)]
 
-# Input models: unknown fields refused, and no coercion, so `"quantity": true` or `"quantity": "1"`
-# is 422 rather than one unit. Fields that arrive as text by nature (times, enum values) say
-# `Strict(False)` themselves.
-STRICT_INPUT = ConfigDict(extra="forbid", strict=True)
 # PostgreSQL cannot store a NUL character (SQLite can): refused in every input text on both, and said so in the schema.
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 
@@ -82,7 +78,11 @@ def _no_nul_in_schema(schema: dict[str, Any]) -> None:
 
 
 class StrictInput(BaseModel):
-    """Base of every request body: strict types (no `true` or `"1"` for a number), no unknown fields, no NUL."""
+    """Base of every request body: strict types (no `true` or `"1"` for a number), no unknown fields, no NUL.
+
+    Without strictness pydantic reads `"quantity": true` or `"quantity": "1"` as one unit. Fields
+    that arrive as text by nature (times, enum values) say `Strict(False)` themselves.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_nul_in_schema)
 
