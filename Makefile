@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint services install bench clean
+.PHONY: demo test test-fast lint services install bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test-fast: install
 
 bench: install services
 	$(BIN)/python -m bench
+
+# schemathesis over the whole API as every role, every check, 100 examples per operation
+# (the test suite runs the same test with a few; LIVECOMMERCE_TEST_BACKEND picks the database).
+FUZZ_EXAMPLES ?= 100
+fuzz: install services
+	LIVECOMMERCE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/security/test_fuzz_openapi.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livecommerce.db*

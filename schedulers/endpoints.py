@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 from starlette.status import HTTP_204_NO_CONTENT
 
 from livecommerce.kit.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.types import Instant
 from schedulers import anchors, bookings, calendar, campaigns, followers, plans, slots, studios
 from schedulers.models import BookingStatus
 from schedulers.schemas import (
@@ -36,8 +36,8 @@ from schedulers.schemas import (
 
 router = APIRouter(prefix="/api", tags=["scheduling"])
 
-From = Annotated[AwareDatetime | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
+From = Annotated[Instant | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
+To = Annotated[Instant | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
     409: {"description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ...).'}
 }

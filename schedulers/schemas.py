@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from livecommerce.kit.types import Instant, StrictInput
 
 MAX_ID = 2**31 - 1
 Id = Field(gt=0, le=MAX_ID)
@@ -16,26 +19,22 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-class StudioCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StudioCreate(StrictInput):
     name: str = Field(min_length=1, max_length=128)
     platform: str = Field(min_length=1, max_length=64, description="Where it broadcasts, e.g. douyin, kuaishou, wechat-channels.")
 
 
 class StudioPublic(StudioCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
-class CampaignCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CampaignCreate(StrictInput):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> CampaignCreate:
@@ -53,12 +52,10 @@ class CampaignPublic(BaseModel):
     ends_at: datetime
 
 
-class SlotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SlotCreate(StrictInput):
     studio_id: int = Id
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     campaign_id: int | None = Field(default=None, gt=0, le=MAX_ID)
 
     @model_validator(mode="after")
@@ -80,12 +77,12 @@ class SlotPublic(BaseModel):
     booking_id: int | None = Field(default=None, description="The active booking of this slot, if any.")
 
 
-class BookingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BookingCreate(StrictInput):
     slot_id: int = Id
-    anchor_ids: list[int] = Field(min_length=1, max_length=10, description="The host first, then co-hosts.")
-    product_ids: list[int] = Field(default_factory=list, max_length=100)
+    anchor_ids: list[Annotated[int, Id]] = Field(
+        min_length=1, max_length=10, description="The host first, then co-hosts.", json_schema_extra={"uniqueItems": True}
+    )
+    product_ids: list[Annotated[int, Id]] = Field(default_factory=list, max_length=100, json_schema_extra={"uniqueItems": True})
     title: str | None = Field(default=None, min_length=1, max_length=200)
     auto_start: bool = Field(default=True, description="Go live by itself at the slot's start once confirmed.")
     notice_override_reason: str | None = Field(
@@ -155,10 +152,8 @@ class Clash(BaseModel):
     detail: str = ""
 
 
-class AvailabilityWindow(BaseModel):
+class AvailabilityWindow(StrictInput):
     """A weekly window in the scheduling zone (Asia/Shanghai): weekday 0 = Monday, times HH:MM."""
-
-    model_config = ConfigDict(extra="forbid")
 
     weekday: int = Field(ge=0, le=6)
     starts: str = Field(description="HH:MM local time")
@@ -189,18 +184,14 @@ def hhmm_of(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-class Availability(BaseModel):
+class Availability(StrictInput):
     """An anchor's weekly windows; none means always available."""
-
-    model_config = ConfigDict(extra="forbid")
 
     windows: list[AvailabilityWindow] = Field(default_factory=list, max_length=70)
 
 
-class AnchorLimits(BaseModel):
+class AnchorLimits(StrictInput):
     """Per-anchor limits; null falls back to the platform default."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_broadcasts_per_week: int | None = Field(default=None, gt=0, le=100)
     max_air_minutes_per_day: int | None = Field(default=None, gt=0, le=1440)

@@ -38,8 +38,9 @@ from starlette.websockets import WebSocketDisconnect
 from livecommerce.accounts.principals import principal_from_token
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.errors import LiveCommerceError, Unauthorized, problem, problem_response
+from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, problem, problem_response
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
 from streams.chat.service import ChatRefused, ChatRules, Refusal, post_message
 from streams.relay.fastpath import fast_socket
@@ -58,7 +59,10 @@ def _token(websocket: WebSocket) -> str | None:
     scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
         return credentials.strip()
-    return websocket.cookies.get("lc_token") or None
+    cookie = websocket.cookies.get("lc_token") or None
+    if cookie and not same_origin_websocket(websocket.headers, websocket.app.state.settings.cors_origins):
+        raise Forbidden("A page of another site may not use your sign-in here.")
+    return cookie
 
 
 def _since(websocket: WebSocket) -> int | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, Strict, model_validator
 
 from livecommerce.accounts.models import Role
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, StrictInput
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 Password = Field(min_length=8, max_length=128)
@@ -24,29 +24,23 @@ class Token(BaseModel):
     refresh_expires_in: int | None = None
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(StrictInput):
     """A refresh token to exchange for a new pair."""
-
-    model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1, max_length=2048)
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(StrictInput):
     """The caller's current password and the new one."""
-
-    model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=128)
     new_password: str = Password
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(StrictInput):
     """An admin's change to a user: role, counties, anchor, name or whether they may sign in."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    role: Role | None = None
+    role: Annotated[Role, Strict(False)] | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=64)
     county_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] | None = Field(default=None, max_length=100)
     anchor_id: int | None = Field(default=None, gt=0, le=MAX_ID)
@@ -62,24 +56,20 @@ class UserUpdate(BaseModel):
         return self
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(StrictInput):
     """A new viewer's sign-up."""
-
-    model_config = ConfigDict(extra="forbid")
 
     username: str = Username
     password: str = Password
     display_name: str = Field(min_length=1, max_length=64)
 
 
-class UserCreate(BaseModel):
+class UserCreate(StrictInput):
     """A user created by an admin."""
-
-    model_config = ConfigDict(extra="forbid")
 
     username: str = Username
     password: str = Password
-    role: Role
+    role: Annotated[Role, Strict(False)]
     display_name: str = Field(min_length=1, max_length=64)
     county_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(default_factory=list, max_length=100)
     anchor_id: int | None = Field(default=None, gt=0, le=MAX_ID)

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, StrictInput
 
 
 class StreamStatus(StrEnum):
@@ -70,9 +70,7 @@ class StreamDetail(StreamPublic):
     county_ids: list[int]
 
 
-class PinRequest(BaseModel):
+class PinRequest(StrictInput):
     """The featured product to show on screen."""
-
-    model_config = ConfigDict(extra="forbid")
 
     product_id: int = Field(gt=0, le=MAX_ID)

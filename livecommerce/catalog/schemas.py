@@ -7,15 +7,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from livecommerce.kit.types import MAX_ID
+from livecommerce.kit.types import MAX_ID, StrictInput
 
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000
 
 
-class CountyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CountyCreate(StrictInput):
     name: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
     city: str = Field(min_length=1, max_length=64)
@@ -23,28 +21,24 @@ class CountyCreate(BaseModel):
 
 
 class CountyPublic(CountyCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
-class StationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StationCreate(StrictInput):
     county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=128)
     village: str = Field(min_length=1, max_length=64)
 
 
 class StationPublic(StationCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
-class HouseholdCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HouseholdCreate(StrictInput):
     county_id: int = Field(gt=0, le=MAX_ID)
     name: str = Field(min_length=1, max_length=64)
     village: str = Field(min_length=1, max_length=64)
@@ -62,24 +56,20 @@ class HouseholdPublic(BaseModel):
     masked: bool
 
 
-class AnchorCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnchorCreate(StrictInput):
     name: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=128)
     county_id: int = Field(gt=0, le=MAX_ID)
 
 
 class AnchorPublic(AnchorCreate):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
 
     id: int
 
 
-class Split(BaseModel):
+class Split(StrictInput):
     """One party's share of a product's sales in basis points."""
-
-    model_config = ConfigDict(extra="forbid")
 
     party: str = Field(max_length=32, description='"household:<id>", "station:<id>", "county:<id>" or "platform"')
     bp: int = Field(gt=0, le=TOTAL_BP)
@@ -114,9 +104,7 @@ def _check_splits(splits: list[Split]) -> list[Split]:
     return splits
 
 
-class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProductCreate(StrictInput):
     name: str = Field(min_length=1, max_length=128)
     county_id: int = Field(gt=0, le=MAX_ID)
     unit: str = Field(min_length=1, max_length=32)
@@ -132,10 +120,8 @@ class ProductCreate(BaseModel):
         return _check_splits(value)
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(StrictInput):
     """A change by staff: price, total stock (as free units), splits, or description."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=128)
     price_fen: int | None = Field(default=None, gt=0, le=100_000_000)

@@ -13,6 +13,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from livecommerce.kit.types import MAX_ID
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -145,8 +148,110 @@ def _out_of_range_response() -> JSONResponse:
     return problem_response(422, body)
 
 
+class UnhandledErrorMiddleware:
+    """Turns an exception nobody handled into a 500 problem+json inside the middleware stack.
+
+    Starlette answers an unhandled exception from its outermost `ServerErrorMiddleware`, outside
+    every middleware we add, so that answer had no security headers and no request id. Placed
+    innermost, this one answers first and the response passes out through them all; the error
+    is logged here with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise  # the status line is gone; only closing the connection is left, which the server does
+            log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+            response = problem_response(500, problem(500, "Internal error", "An unexpected error occurred.", "internal-error"))
+            await response(scope, receive, send)
+
+
+# The answers every operation may give besides its own (API conventions), all problem+json.
+DOCUMENTED_PROBLEMS: dict[int, str] = {
+    400: "Malformed request",
+    401: "Not signed in, or the token is expired or revoked",
+    403: "Not allowed for this role or outside its counties",
+    404: "No such resource",
+    409: "Conflicts with the current state (stock, schedule, order state)",
+    413: "Request body too large",
+    422: "Invalid input; `errors` lists each bad field",
+    429: "Rate limited; `Retry-After` says when to try again",
+    503: "A backing service is unreachable or busy; retry after `Retry-After`",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem; validation errors add `errors`, scheduling conflicts `conflicts`.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+        "conflicts": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _bound_ids(operation: dict[str, Any]) -> None:
+    """An id parameter names a positive 32-bit INTEGER column: say so, as the server refuses larger ones (422)."""
+    for parameter in operation.get("parameters", []):
+        name, param_schema = parameter.get("name", ""), parameter.get("schema", {})
+        if name != "id" and not name.endswith("_id"):
+            continue
+        for variant in [param_schema, *param_schema.get("anyOf", [])]:  # `int | None` is anyOf integer, null
+            if variant.get("type") == "integer":
+                variant.setdefault("minimum", 1)
+                variant.setdefault("maximum", MAX_ID)
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the problem+json answers (and id bounds) on every operation of an OpenAPI schema (in place; returned)."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            _bound_ids(operation)
+            responses = operation.setdefault("responses", {})
+            for status, description in DOCUMENTED_PROBLEMS.items():
+                entry = responses.setdefault(str(status), {"description": description})
+                if str(status) == "422":
+                    entry["description"] = description  # FastAPI's own text describes its JSON shape, not ours
+                entry["content"] = content
+    return schema
+
+
+def _install_problem_docs(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every error the app can produce as problem+json."""
+    """Render every error the app can produce as problem+json, and say so in the OpenAPI schema."""
+    _install_problem_docs(app)
 
     @app.exception_handler(LiveCommerceError)
     async def _domain_error(_request: Request, exc: LiveCommerceError) -> JSONResponse:

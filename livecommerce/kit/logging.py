@@ -17,7 +17,103 @@ import structlog
 from structlog.types import EventDict, Processor
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:token|access_token|refresh_token|signature)=)[^&#]*", re.IGNORECASE)
+REDACTED = "[redacted]"
+# Fields whose value is a secret or a personal datum whatever it looks like.
+SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "current_password",
+        "new_password",
+        "admin_password",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "signature",
+        "x-signature",
+        "secret",
+        "secret_key",
+        "webhook_secret",
+        "phone",
+        "registration_no",
+        "id_card",
+    }
+)
+_SECRET_NAMES = r"(?:token|access_token|refresh_token|password|signature|sig|secret|registration_no|phone)"
+# Patterns that give a secret away wherever it appears in a line: a query string or form field
+# (`?token=`, uvicorn logs websocket handshakes with theirs), a bearer token, a JWT, a mobile
+# number, a resident identity number or any 15-18 digit run (households' registration numbers).
+_TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"((?:^|[?&;\s\"'(])(?:{_SECRET_NAMES})=)[^&#\s\\\"',)]*", re.IGNORECASE), rf"\1{REDACTED}"),
+    (re.compile(rf"((?:\"|')(?:{_SECRET_NAMES})(?:\"|')\s*:\s*(?:\"|'))[^\\\"']*", re.IGNORECASE), rf"\1{REDACTED}"),
+    (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{REDACTED}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"(?<![0-9A-Za-z])\d{14,17}[\dXx](?![0-9A-Za-z])"), REDACTED),
+    (re.compile(r"(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![0-9A-Za-z])"), REDACTED),
+)
+
+
+def redact_text(text: str) -> str:
+    """`text` with every token, password, signature, phone or identity number in it replaced."""
+    for pattern, replacement in _TEXT_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(key: object, value: Any) -> Any:
+    if value is not None and isinstance(key, str) and key.lower() in SENSITIVE_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(None, v) for v in value]
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """The one log filter: redacts secrets and personal data from every record that reaches our handler.
+
+    It sits on the root handler, so every logger that propagates (uvicorn's `uvicorn.error` and
+    `uvicorn.access` included) passes it; structlog events are redacted field by field, standard
+    records in their message and arguments; the rendered line is redacted once more (tracebacks).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact `record` in place; never drops it."""
+        if isinstance(record.msg, dict):
+            record.msg = {k: v if str(k).startswith("_") else _redact_value(k, v) for k, v in record.msg.items()}
+        elif isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_value(k, v) for k, v in record.args.items()}
+        return True
+
+
+def redact_event(_logger: Any, _name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: sensitive fields and secrets inside any text field become `[redacted]`."""
+    for key, value in list(event_dict.items()):
+        if not key.startswith("_"):
+            event_dict[key] = _redact_value(key, value)
+    return event_dict
+
+
+class _RedactingRenderer:
+    """Renders with `inner`, then redacts the finished line (a formatted traceback may quote a secret)."""
+
+    def __init__(self, inner: Processor) -> None:
+        self.inner = inner
+
+    def __call__(self, logger: Any, name: str, event_dict: EventDict) -> str:
+        rendered = self.inner(logger, name, event_dict)
+        return redact_text(rendered if isinstance(rendered, str) else str(rendered))
+
+
 # Drivers that log every statement with its parameters at DEBUG (password hashes, household
 # names, registration numbers; SQLAlchemy even at INFO): kept at WARNING or above whatever the app's level.
 PARAMETER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "psycopg")
@@ -31,7 +127,7 @@ def _uvicorn_access_fields(_logger: Any, _name: str, event_dict: EventDict) -> E
     if record is not None and record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
         client, method, path, http_version, status = args
         # Calendar feeds and websockets carry credentials in `?token=`: never log them.
-        path = _SECRET_QUERY.sub(r"\1[redacted]", str(path))
+        path = redact_text(str(path))
         event_dict.update(event="access", client=client, method=method, path=path, http_version=http_version, status=status)
     return event_dict
 
@@ -63,7 +159,8 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     if json:
         # Tracebacks as data, without local variables (they may hold tokens or passwords).
         final.append(structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)))
-    final.append(_renderer(json))
+    final.append(redact_event)
+    final.append(_RedactingRenderer(_renderer(json)))
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _uvicorn_access_fields],
         processors=final,
@@ -71,6 +168,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric_level)

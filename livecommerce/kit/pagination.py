@@ -23,6 +23,23 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+def _digits_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0..limit (digits only), or the empty string."""
+    digits = str(limit)
+    alternatives = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 and len(digits) > 1 else 0
+        if int(digit) > low:
+            rest = len(digits) - i - 1
+            alternatives.append(f"{digits[:i]}[{low}-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    alternatives.append(digits)
+    return "^(?:" + "|".join(alternatives) + ")?$"
+
+
+# The cursors this server gives out: ids, so at most MAX_ID (stated in the schema, so a fuzzer knows).
+_CURSOR_PATTERN = _digits_up_to(MAX_ID)
+
+
 class PageParams(BaseModel):
     """The page a client asked for."""
 
@@ -32,7 +49,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=32, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(pattern=_CURSOR_PATTERN, description="`next_cursor` of the previous page.")] = None,
 ) -> PageParams:
     """Parse `limit` and `cursor` (an opaque id boundary)."""
     after_id: int | None = None

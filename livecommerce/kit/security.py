@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,13 +15,26 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
-_BASE_HEADERS = [
+BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+# A spreadsheet runs a cell as a formula when it starts with one of these (OWASP "CSV injection"),
+# Excel and WPS also after leading blanks and in the full-width forms a Chinese keyboard types.
+_FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+_LEADING_BLANKS = " \t\r\n\u00a0\u3000"
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet will show as text, never run as a formula (prefixed with `'`)."""
+    if isinstance(value, str) and value and (value[0] in _FORMULA_STARTS or value.lstrip(_LEADING_BLANKS)[:1] in _FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 # The interactive API docs load their own scripts; they get the base headers but no CSP.
 _NO_CSP_PREFIXES = ("/docs", "/redoc")
 
@@ -97,10 +112,52 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in _BASE_HEADERS if h[0] not in present)
+                headers.extend(h for h in BASE_HEADERS if h[0] not in present)
                 if with_csp and b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+def _host_port(host: str, default_port: int) -> tuple[str, int] | None:
+    """(name, port) of a Host header, the port defaulting to the scheme's; None when unreadable."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal: [::1]:8000
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+    else:
+        name, port = host, ""
+    if not name:
+        return None
+    if not port:
+        return name, default_port
+    return (name, int(port)) if port.isdigit() else None
+
+
+def same_origin_websocket(headers: Mapping[str, str], trusted_origins: Sequence[str] = ()) -> bool:
+    """True unless a browser opened this websocket from a page of another site (cross-site websocket hijacking).
+
+    A browser sends its cookies with a websocket handshake whatever page started it, and always
+    names that page in `Origin`; so a cookie-authenticated socket is only ours when `Origin` is
+    the host the browser connected to, or one of the configured CORS origins. No `Origin` at
+    all is a client that is not a browser (its cookie was not planted by a foreign page).
+    """
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    if origin in trusted_origins:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False  # `null` (a sandboxed frame, a file) or something stranger
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        origin_port = parts.port or default_port
+    except ValueError:
+        return False
+    host = _host_port(headers.get("host", ""), default_port)
+    return host is not None and host == (parts.hostname.lower(), origin_port)

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     # Households often share one carrier-grade NAT address, so this bound is generous.
     ws_max_connections_per_address: int = Field(default=200, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
+    # The proxies whose X-Forwarded-For/-Proto uvicorn believes (comma-separated addresses or
+    # networks; empty: none). Only the proxy's own address: with "*" any client names its own address.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    # Slow clients: the whole request head must arrive within this, and an idle keep-alive
+    # connection is closed after the other.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_keep_alive_timeout_seconds: int = Field(default=5, gt=0)
     log_json: bool | None = None
     log_level: str = "INFO"
 

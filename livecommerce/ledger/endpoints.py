@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -12,6 +12,7 @@ from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.types import Instant
 from livecommerce.ledger import books, reports
 from livecommerce.ledger.access import parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
@@ -28,7 +29,7 @@ from livecommerce.ledger.service import REPORTING_ZONE
 router = APIRouter(prefix="/api")
 
 PartyPath = Annotated[str, Path(max_length=64, description='"household:<id>", "station:<id>", "county:<id>", "platform" or "clearing".')]
-AsOf = Annotated[datetime | None, Query(description="Balance at this moment (ISO 8601 with offset); default now.")]
+AsOf = Annotated[Instant | None, Query(description="Balance at this moment (ISO 8601 with offset; without one: 422); default now.")]
 From = Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default 29 days before `to`.")]
 To = Annotated[date | None, Query(alias="to", description="Last day, inclusive (Asia/Shanghai), default today.")]
 
@@ -69,8 +70,8 @@ async def account_entries(
     principal: StaffUser,
     party: PartyPath,
     page: PageDep,
-    since: Annotated[datetime | None, Query(description="Only entries at or after this moment.")] = None,
-    until: Annotated[datetime | None, Query(description="Only entries before this moment.")] = None,
+    since: Annotated[Instant | None, Query(description="Only entries at or after this moment (ISO 8601 with offset).")] = None,
+    until: Annotated[Instant | None, Query(description="Only entries before this moment (ISO 8601 with offset).")] = None,
 ) -> Page[EntryPublic]:
     await require_party_visible(session, principal, party)
     items, cursor = await books.account_entries(session, party, page, since=since, until=until)

@@ -18,6 +18,7 @@ from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.errors import InvalidInput, NotFound
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.security import spreadsheet_safe
 from livecommerce.ledger.access import may_see_household
 from livecommerce.ledger.books import signed_amount
 from livecommerce.ledger.schemas import (
@@ -130,9 +131,7 @@ async def _household_credits(session: AsyncSession, principal: Principal | None,
 
 def _csv_cell(value: object) -> object:
     # Names are user input: keep a spreadsheet from reading one as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return spreadsheet_safe(value)
 
 
 def stream_report_csv(report: StreamReport) -> str:

@@ -26,7 +26,7 @@ from livecommerce.kit import signals
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
 from livecommerce.kit.db import Database, create_database
-from livecommerce.kit.errors import install_error_handlers
+from livecommerce.kit.errors import UnhandledErrorMiddleware, install_error_handlers
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.notices import LocalNotices, Notices, RedisNotices
 from livecommerce.kit.observability import ObservabilityMiddleware
@@ -34,6 +34,7 @@ from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
 from livecommerce.kit.signals import stream_starting
+from livecommerce.kit.types import TIME_RULE
 from livecommerce.ledger.endpoints import router as ledger_router
 from livecommerce.main.feeds import build_availability_feed
 from livecommerce.main.migrate import upgrade
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         title="livecommerce",
         version=__version__,
         summary="Live-stream commerce for rural revitalization: every fen of every sale credited home.",
+        description=TIME_RULE,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -150,6 +152,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.principals = TokenPrincipals(settings.secret_key, notices, ttl=settings.principal_cache_seconds)
     app.state.availability = Availability(settings.availability_ttl_seconds)
     install_error_handlers(app)
+    # Innermost, so a bug's 500 still passes out through the security headers and the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

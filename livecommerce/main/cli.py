@@ -51,6 +51,7 @@ def serve(
     import uvicorn
 
     from livecommerce.kit.logging import configure_logging
+    from livecommerce.kit.server import server_options
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -67,10 +68,7 @@ def serve(
         port=port,
         workers=workers if workers > 1 else None,
         log_level=settings.log_level.lower(),
-        ws_per_message_deflate=False,
-        ws_max_size=settings.ws_max_message_bytes,
-        timeout_graceful_shutdown=10,
-        log_config=None,  # keep configure_logging's handler: uvicorn's access and error logs go through structlog too
+        **server_options(settings),
     )
 
 

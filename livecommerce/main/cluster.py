@@ -231,6 +231,10 @@ class Cluster:
             log_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
+            # The front passes bytes through and adds no X-Forwarded-For, and every connection
+            # reaches an instance from loopback: trusting loopback's header would let any client
+            # name its own address (and dodge the per-address limits). Trust no proxy by default.
+            "LIVECOMMERCE_FORWARDED_ALLOW_IPS": "",
             **(env or {}),
             # Instances never run jobs; the worker below does, behind the leader lock.
             "LIVECOMMERCE_SCHEDULER_MODE": "worker",

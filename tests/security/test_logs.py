@@ -1,4 +1,8 @@
-"""A real server's JSON logs hold no secret and no personal datum, after sign-ins, registrations, orders, payments, households."""
+"""A real server's JSON logs hold no secret and no personal datum.
+
+Driven through sign-ins, registrations, websockets with `?token=` (uvicorn logs each handshake,
+query string included), orders, the signed payment webhook, households and query strings.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
+import websockets.sync.client
 
 from livecommerce.orders.payments import sign
 from tests.e2e.servers import start_server
@@ -18,6 +24,8 @@ SECRET_KEY = "log-scan-secret-key-7f3a9c2e"
 WEBHOOK_SECRET = "log-scan-webhook-secret-b81d"
 WRONG_PASSWORD = "wrong-pass-Zr55-never-logged"
 NEW_PASSWORD = "new-pass-Hq90-never-logged"
+PHONE = "13912345678"
+FORGED_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIiwidmVyIjowfQ.forged-signature-never-logged"
 
 
 class TestLogsHoldNoSecrets:
@@ -75,6 +83,16 @@ class TestLogsHoldNoSecrets:
                     assert c.get("/api/anchors/1/schedule.ics", params={"token": feed}).status_code == 200
                     c.get("/api/streams", params={"token": seeded.tokens[0]})
                     secrets.append(feed)
+                    # Websockets with the token in the query string: accepted, refused (forged), unknown stream.
+                    ws = f"ws://127.0.0.1:{server.port}/ws/streams"
+                    with websockets.sync.client.connect(f"{ws}/{seeded.stream_id}?since=0&token={seeded.tokens[1]}", open_timeout=10):
+                        pass
+                    for path in (f"{seeded.stream_id}?token={FORGED_TOKEN}", f"999999?token={seeded.tokens[2]}"):
+                        with pytest.raises(websockets.InvalidStatus):
+                            websockets.sync.client.connect(f"{ws}/{path}", open_timeout=10)
+                    # Personal data in a query string (the access log writes the path with it).
+                    c.get("/api/streams", params={"phone": PHONE, "registration_no": seeded.registration_nos[0]})
+                    secrets += [FORGED_TOKEN, PHONE]
                     tokens = [
                         *seeded.tokens,
                         pair["access_token"],
@@ -87,6 +105,7 @@ class TestLogsHoldNoSecrets:
                 server.stop()
             log = server.log()
         assert '"event"' in log and "request" in log, "the server logged nothing in JSON: the scan would prove nothing"
+        assert "WebSocket /ws/streams/" in log, "no websocket handshake was logged: the scan would prove nothing"
         # JSON logs escape non-ASCII text (黄 is \u9ec4): look for both spellings.
         leaks = sorted({s for s in secrets if s and (s in log or json.dumps(s)[1:-1] in log)})
         assert not leaks, f"found in the log: {leaks}"
