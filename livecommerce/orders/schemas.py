@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -68,16 +68,31 @@ class OrderPublic(BaseModel):
     refunded_at: datetime | None
 
 
-class PaymentWebhook(BaseModel):
-    """A payment provider's notice that an order's money arrived."""
+class PayRequest(BaseModel):
+    """How the buyer pays: the provider (the sandbox when left out) and what the client's channel needs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(min_length=1, max_length=32)
-    provider_txn_id: str = Field(min_length=1, max_length=128)
-    order_id: int = Field(gt=0, le=MAX_ID)
-    amount_fen: int = Field(ge=0, le=10**12)
-    status: Literal["paid"]
+    provider: str = Field(default="sandbox", pattern=r"^[a-z]{1,32}$", description="sandbox, wechatpay or alipay, where enabled.")
+    channel: Literal["jsapi", "h5", "wap", "page"] | None = Field(
+        default=None, description="wechatpay: jsapi (mini-program, needs openid) or h5; alipay: wap (phone) or page (desktop)."
+    )
+    openid: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$", description="The WeChat payer.")
+
+
+class PayParams(BaseModel):
+    """What the buyer's client needs to pay through a real provider; the order is paid when the provider notifies."""
+
+    provider: str
+    pay_params: dict[str, Any]
+
+
+class ProviderChoice(BaseModel):
+    """The provider to ask about an order's payment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(pattern=r"^[a-z]{1,32}$")
 
 
 class PaymentReceipt(BaseModel):

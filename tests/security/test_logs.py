@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livecommerce.orders.payments import sign
+from livecommerce.payments.webhook import sign
 from tests.e2e.servers import start_server
 from tests.security.live import ADMIN_PASSWORD, USER_PASSWORD, seed, server_database
 

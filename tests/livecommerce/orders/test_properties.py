@@ -34,8 +34,8 @@ from livecommerce.kit.settings import Settings
 from livecommerce.ledger.models import LedgerAccount
 from livecommerce.orders import service
 from livecommerce.orders.models import Order, OrderStatus
-from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn
+from livecommerce.payments.sandbox import SandboxProvider
 
 T = TypeVar("T")
 ROOT = Principal(id=0, username="root", role=Role.admin, display_name="root")
