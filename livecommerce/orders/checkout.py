@@ -39,7 +39,7 @@ async def receive_notification(
         log.warning("payment_notice_rejected", provider=provider.name, reason=exc.detail, body_bytes=len(body))
         return dataclasses.replace(provider.reply(False, "malformed notification"), status_code=exc.status)
     if verified.notice is None:
-        log.info("payment_notice_ignored", provider=provider.name, event=verified.event)
+        log.info("payment_notice_ignored", provider=provider.name, kind=verified.event)
         return provider.reply(True, "ok")
     try:
         settlement = await _settle_in_savepoint(session, verified.notice, now=now)
