@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.broadcasts.events import PENDING_EVENTS_KEY
 from livecommerce.kit.errors import LiveCommerceError
+from livecommerce.kit.metrics import PAYMENT_NOTIFICATIONS
 from livecommerce.kit.principal import Principal
 from livecommerce.orders import service
 from livecommerce.orders.models import Order, OrderStatus
@@ -34,12 +35,15 @@ async def receive_notification(
         verified = await provider.verify_notification(headers, body, now=now)
     except NotificationRejected as exc:
         log.warning("payment_notice_rejected", provider=provider.name, reason=exc.detail, body_bytes=len(body))
+        PAYMENT_NOTIFICATIONS.labels(provider.name, "rejected").inc()
         return dataclasses.replace(provider.reply(False, "signature verification failed"), status_code=401)
     except LiveCommerceError as exc:
         log.warning("payment_notice_rejected", provider=provider.name, reason=exc.detail, body_bytes=len(body))
+        PAYMENT_NOTIFICATIONS.labels(provider.name, "rejected").inc()
         return dataclasses.replace(provider.reply(False, "malformed notification"), status_code=exc.status)
     if verified.notice is None:
         log.info("payment_notice_ignored", provider=provider.name, kind=verified.event)
+        PAYMENT_NOTIFICATIONS.labels(provider.name, "ignored").inc()
         return provider.reply(True, "ok")
     try:
         settlement = await _settle_in_savepoint(session, verified.notice, now=now)
@@ -47,8 +51,10 @@ async def receive_notification(
         # Genuine, but it does not fit the order: the provider keeps it for a retry, and
         # the log names the order so an operator can return the money.
         log.error("payment_notice_refused", **_about(verified.notice), reason=exc.detail)
+        PAYMENT_NOTIFICATIONS.labels(provider.name, "refused").inc()
         return provider.reply(False, "the payment does not match the order")
     log.info("payment_notice_applied", **_about(verified.notice), replayed=settlement.replayed)
+    PAYMENT_NOTIFICATIONS.labels(provider.name, "replayed" if settlement.replayed else "applied").inc()
     return provider.reply(True, "ok")
 
 

@@ -12,6 +12,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from livecommerce.kit.db import Database
+from livecommerce.kit.metrics import REGISTRY
 from livecommerce.payments.wechatpay import signed_message
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets
@@ -40,6 +41,11 @@ async def paid_at_wechat(client: httpx.AsyncClient, make: Factory, db: Database,
     assert r.status_code == 200, r.text
     wechat.buyer_pays(f"LC{body['id']}")
     return buyer, body["id"]
+
+
+def rejected_count() -> float:
+    labels = {"provider": "wechatpay", "outcome": "rejected"}
+    return REGISTRY.get_sample_value("livecommerce_payment_notifications_total", labels) or 0.0
 
 
 class TestPay:
@@ -104,9 +110,11 @@ class TestNotify:
     ) -> None:
         buyer, order_id = await paid_at_wechat(client, make, db, shop, wechat)
         headers, body = wechat.notification(f"LC{order_id}", key=rsa_key())
+        before = rejected_count()
         with structlog.testing.capture_logs() as logs:
             r = await notify(client, (headers, body))
         assert r.status_code == 401
+        assert rejected_count() == before + 1
         assert r.json()["code"] == "FAIL"
         assert await order_status(client, buyer, order_id) == "pending_payment"
         assert await payments_count(db) == 0
