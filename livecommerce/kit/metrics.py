@@ -24,6 +24,12 @@ PAYMENT_NOTIFICATIONS = Counter(
     ["provider", "outcome"],
     registry=REGISTRY,
 )
+RECONCILIATION_DIFFERENCES = Gauge(
+    "livecommerce_payment_reconciliation_differences",
+    "Differences found by the last reconciliation of a provider's bill, by kind.",
+    ["provider", "kind"],
+    registry=REGISTRY,
+)
 EVENTS_RELAYED = Counter("livecommerce_events_relayed_total", "Events delivered to websocket clients.", registry=REGISTRY)
 EVENTS_PUBLISHED = Counter("livecommerce_events_published_total", "Outbox events published to the bus.", registry=REGISTRY)
 WS_CONNECTIONS = Gauge("livecommerce_websocket_connections", "Open websocket connections.", registry=REGISTRY)

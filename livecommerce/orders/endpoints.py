@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
 from typing import Annotated
 
 import structlog
@@ -13,7 +15,7 @@ from livecommerce.kit.errors import ServiceUnavailable
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
-from livecommerce.orders import checkout, service
+from livecommerce.orders import checkout, reconciliation, service
 from livecommerce.orders.batching import OrderBatcher, place_order_batched
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
@@ -24,6 +26,8 @@ from livecommerce.orders.schemas import (
     PayParams,
     PayRequest,
     ProviderChoice,
+    ReconciliationDifference,
+    ReconciliationPublic,
 )
 from livecommerce.payments.base import Payer, PaymentStarted
 from livecommerce.payments.registry import PaymentProviders, ProviderNotConfigured, providers_from
@@ -183,6 +187,25 @@ async def payment_webhook(
     settlement = await service.settle_payment(session, notice, now=clock.now())
     assert settlement.order.id is not None
     return PaymentReceipt(order_id=settlement.order.id, status=settlement.order.status, replayed=settlement.replayed)
+
+
+@router.get(
+    "/payments/{provider}/reconciliation",
+    response_model=ReconciliationPublic,
+    summary="Compare a provider's bill of a day with the payments here (admin); the differences also go to /metrics",
+    responses={502: {"description": "The provider's bill could not be read"}},
+)
+async def reconcile_payments(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    providers: ProvidersDep,
+    provider: Annotated[str, Path(pattern=r"^[a-z]{1,32}$", description="wechatpay or alipay.")],
+    day: Annotated[date, Query(alias="date", description="The bill's day, in the platform's time zone.")],
+) -> ReconciliationPublic:
+    result = await reconciliation.reconcile(session, principal, providers.get(provider), day, tz=settings.tz)
+    differences = [ReconciliationDifference(**dataclasses.asdict(d)) for d in result.differences]
+    return ReconciliationPublic(provider=result.provider, date=result.day, bill_lines=result.bill_lines, differences=differences)
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -101,3 +101,23 @@ class PaymentReceipt(BaseModel):
     order_id: int
     status: str
     replayed: bool
+
+
+class ReconciliationDifference(BaseModel):
+    """One line where the provider's books and ours disagree."""
+
+    kind: Literal["paid_there_not_here", "here_not_there", "amount_mismatch"]
+    entry: Literal["payment", "refund"]
+    order_id: int
+    provider_txn_id: str
+    provider_amount_fen: int | None
+    our_amount_fen: int | None
+
+
+class ReconciliationPublic(BaseModel):
+    """A provider's bill of one day compared with the payments here."""
+
+    provider: str
+    date: date
+    bill_lines: int
+    differences: list[ReconciliationDifference]

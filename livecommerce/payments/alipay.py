@@ -10,11 +10,13 @@ left out); an API answer is verified over the raw JSON text of its `*_response` 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
@@ -26,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from livecommerce.kit.clock import utcnow
 from livecommerce.payments.base import (
     CURRENCY,
+    BillEntry,
+    BillKind,
     Charge,
     NotificationRejected,
     PaymentNotice,
@@ -36,6 +40,8 @@ from livecommerce.payments.base import (
     RefundAccepted,
     RefundRefused,
     Verified,
+    bill_order_id,
+    fen_of,
     order_id_of,
     refund_no,
     trade_no,
@@ -48,7 +54,7 @@ ALIPAY_ZONE = ZoneInfo("Asia/Shanghai")  # Alipay reads and writes its times in 
 PAID_STATES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
 SUCCESS_CODE = "10000"
 _decoder = json.JSONDecoder()
-_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?", re.ASCII)
+_KINDS: dict[str, BillKind] = {"交易": "payment", "退款": "refund"}
 
 
 @dataclass(frozen=True)
@@ -74,14 +80,6 @@ def signing_string(params: Mapping[str, str], *, exclude: frozenset[str] = froze
 def yuan(fen: int) -> str:
     """Fen as Alipay writes an amount: yuan with two decimals."""
     return f"{fen // 100}.{fen % 100:02d}"
-
-
-def fen_of(amount: object) -> int | None:
-    """An Alipay amount (`"19.90"`) in fen; None unless it is plain digits with at most two decimals."""
-    if not isinstance(amount, str) or _AMOUNT.fullmatch(amount) is None:
-        return None
-    whole, _, cents = amount.partition(".")
-    return int(whole) * 100 + int(cents.ljust(2, "0"))
 
 
 def response_content(text: str, method: str) -> tuple[str, Any, str | None]:
@@ -233,6 +231,61 @@ class AlipayProvider:
             provider_refund_id=str(value.get("trade_no", refund.provider_txn_id)), status=str(value.get("fund_change", ""))
         )
 
+    async def bill(self, day: date) -> list[BillEntry]:
+        """The trade bill of a day: its link from `alipay.data.dataservice.bill.downloadurl.query`, then the zipped CSV."""
+        value = await self._call("alipay.data.dataservice.bill.downloadurl.query", {"bill_type": "trade", "bill_date": day.isoformat()})
+        if value.get("code") != SUCCESS_CODE:
+            if value.get("sub_code") == "isp.bill_not_exist":
+                return []
+            raise ProviderError(f"Alipay could not find the bill: {value.get('sub_code') or value.get('code')}.")
+        try:
+            async with httpx.AsyncClient(timeout=self.config.timeout_seconds) as client:
+                download = await client.get(str(value["bill_download_url"]))
+        except (httpx.HTTPError, KeyError) as exc:
+            raise ProviderError("Alipay's bill could not be downloaded.") from exc
+        if download.status_code != 200:
+            raise ProviderError(f"Alipay's bill could not be downloaded (HTTP {download.status_code}).")
+        return parse_trade_bill(download.content, self.config.trade_prefix)
+
     def reply(self, accepted: bool, message: str) -> ProviderReply:
         """Alipay stops retrying when the answer is the plain text `success`."""
         return ProviderReply(status_code=200 if accepted else 400, body=b"success" if accepted else b"fail", media_type="text/plain")
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name; Alipay writes them in GBK without the UTF-8 flag, which zipfile reads as cp437."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("gbk")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def parse_trade_bill(archive: bytes, prefix: str) -> list[BillEntry]:
+    """The payments and refunds in an Alipay trade bill: the detail CSV (GBK, `#` comment lines) inside its zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            detail = next((i for i in zipped.infolist() if "业务明细" in _member_name(i) and "汇总" not in _member_name(i)), None)
+            if detail is None:
+                raise ProviderError("Alipay's bill has no detail file.")
+            text = zipped.read(detail).decode("gbk")
+    except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ProviderError("Alipay's bill cannot be read.") from exc
+    rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
+    if not rows:
+        return []
+    column = {name: i for i, name in enumerate(rows[0])}
+    entries = []
+    for row in rows[1:]:
+        if len(row) < len(column):
+            continue
+        order_id = bill_order_id(prefix, row[column["商户订单号"]])
+        kind: BillKind | None = _KINDS.get(row[column["业务类型"]])
+        if order_id is None or kind is None:
+            continue
+        amount = fen_of(row[column["订单金额（元）"]].lstrip("-"))
+        if amount is None:
+            raise ProviderError("Alipay's bill has an amount that cannot be read.")
+        entries.append(BillEntry(order_id=order_id, provider_txn_id=row[column["支付宝交易号"]], amount_fen=amount, kind=kind))
+    return entries

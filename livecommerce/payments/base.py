@@ -8,14 +8,16 @@ tables: a provider sees only the `Charge` it is asked to collect.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from livecommerce.kit.errors import Conflict, LiveCommerceError, Unauthorized
 
 CURRENCY = "CNY"
+_YUAN = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?", re.ASCII)
 PaymentChannel = Literal["jsapi", "h5", "wap", "page"]
 
 
@@ -78,6 +80,19 @@ class RefundAccepted:
 
     provider_refund_id: str
     status: str
+
+
+BillKind = Literal["payment", "refund"]
+
+
+@dataclass(frozen=True)
+class BillEntry:
+    """One line of a provider's daily bill: money that moved for an order, in the provider's books."""
+
+    order_id: int
+    provider_txn_id: str
+    amount_fen: int
+    kind: BillKind
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,18 @@ class PaymentProvider(Protocol):
         """The answer to a notification: accepted, or refused so the provider keeps it for a retry."""
         ...
 
+    async def bill(self, day: date) -> list[BillEntry]:
+        """The provider's bill of one day (its own time zone): every payment and refund of this merchant's trades."""
+        ...
+
+
+def fen_of(amount: object) -> int | None:
+    """An amount in yuan as both providers write it (`"19.90"`) in fen; None unless it is plain digits with at most two decimals."""
+    if not isinstance(amount, str) or _YUAN.fullmatch(amount) is None:
+        return None
+    whole, _, cents = amount.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0"))
+
 
 def trade_no(prefix: str, order_id: int) -> str:
     """The merchant's trade number for an order (both providers' `out_trade_no`): the deployment's prefix and the id."""
@@ -158,6 +185,14 @@ def order_id_of(prefix: str, out_trade_no: object) -> int:
     if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
         raise NotificationRejected("The trade number is not one of this merchant's.")
     return int(digits)
+
+
+def bill_order_id(prefix: str, out_trade_no: str) -> int | None:
+    """The order a bill line's trade number names, or None for a trade of another system on the same account."""
+    try:
+        return order_id_of(prefix, out_trade_no)
+    except NotificationRejected:
+        return None
 
 
 def refund_no(prefix: str, order_id: int) -> str:

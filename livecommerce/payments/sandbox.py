@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 
-from livecommerce.payments.base import Charge, PaymentNotice, PaymentStarted, ProviderReply, Refund, RefundAccepted, Verified
+from livecommerce.payments.base import BillEntry, Charge, PaymentNotice, PaymentStarted, ProviderReply, Refund, RefundAccepted, Verified
 from livecommerce.payments.webhook import SIGNATURE_HEADER, parse_signed_webhook
 
 
@@ -49,3 +49,7 @@ class SandboxProvider:
         """A small JSON answer."""
         body = json.dumps({"accepted": accepted, "message": message}).encode()
         return ProviderReply(status_code=200 if accepted else 400, body=body, media_type="application/json")
+
+    async def bill(self, day: date) -> list[BillEntry]:
+        """The sandbox keeps no books: nothing to reconcile."""
+        return []

@@ -202,6 +202,9 @@ async def _notify(w: World, s: Side) -> Call:
     return Call("POST", "/api/payments/sandbox/notify", content=signed.content, headers=signed.headers)
 
 
+BUILDERS["GET /api/payments/{provider}/reconciliation"] = get("/api/payments/sandbox/reconciliation?date=2026-12-01")
+
+
 @builds("POST /api/orders/{order_id}/pay/confirm")
 async def _confirm(w: World, s: Side) -> Call:
     order = await w.cached(s, "order", lambda: w.order(s))

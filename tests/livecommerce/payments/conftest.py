@@ -29,6 +29,7 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wechat_server(keys_dir: Path) -> Iterator[tuple[FakeWeChatPay, ThreadedServer]]:
     fake = FakeWeChatPay(keys_dir)
     with serving(fake.app) as server:
+        fake.base_url = server.url
         yield fake, server
 
 
@@ -36,6 +37,7 @@ def wechat_server(keys_dir: Path) -> Iterator[tuple[FakeWeChatPay, ThreadedServe
 def alipay_server(keys_dir: Path) -> Iterator[tuple[FakeAlipay, ThreadedServer]]:
     fake = FakeAlipay(keys_dir)
     with serving(fake.app) as server:
+        fake.base_url = server.url
         yield fake, server
 
 
@@ -46,6 +48,8 @@ def wechat(wechat_server: tuple[FakeWeChatPay, ThreadedServer]) -> FakeWeChatPay
     fake.trades.clear()
     fake.requests.clear()
     fake.refund_status = "SUCCESS"
+    fake.hidden_from_bill.clear()
+    fake.bill_amounts.clear()
     return fake
 
 
@@ -55,6 +59,8 @@ def alipay(alipay_server: tuple[FakeAlipay, ThreadedServer]) -> FakeAlipay:
     fake = alipay_server[0]
     fake.trades.clear()
     fake.calls.clear()
+    fake.hidden_from_bill.clear()
+    fake.bill_amounts.clear()
     return fake
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
+import hashlib
+import io
 import json
 import secrets
 import socket
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -148,6 +152,9 @@ class FakeWeChatPay:
         self.trades: dict[str, WeChatTrade] = {}
         self.requests: list[str] = []
         self.refund_status = "SUCCESS"
+        self.base_url = ""
+        self.hidden_from_bill: set[str] = set()
+        self.bill_amounts: dict[str, int] = {}
         self.key_file = folder / "wechatpay_apiclient_key.pem"
         self.key_file.write_bytes(private_pem(self.merchant_key))
         self.cert_file = folder / "wechatpay_platform_cert.pem"
@@ -158,6 +165,8 @@ class FakeWeChatPay:
                 Route("/v3/pay/transactions/out-trade-no/{no}", self._query, methods=["GET"]),
                 Route("/v3/refund/domestic/refunds", self._refund, methods=["POST"]),
                 Route("/v3/certificates", self._certificates, methods=["GET"]),
+                Route("/v3/bill/tradebill", self._tradebill, methods=["GET"]),
+                Route("/v3/billdownload/file", self._billfile, methods=["GET"]),
             ]
         )
 
@@ -278,6 +287,81 @@ class FakeWeChatPay:
         pem = self.platform_cert.public_bytes(serialization.Encoding.PEM)
         return self._signed(200, {"data": [{"serial_no": self.platform_serial, "encrypt_certificate": self.encrypt(pem, "certificate")}]})
 
+    WECHAT_BILL_HEADER = (
+        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+        "应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,"
+        "手续费,费率,订单金额,申请退款金额,费率备注"
+    )
+
+    def bill_file(self) -> bytes:
+        """The day's trade bill as WeChat Pay writes it: every field behind a backtick, amounts in yuan, a summary at the end."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(self.WECHAT_BILL_HEADER.split(","))
+        rows = 0
+        for trade in self.trades.values():
+            if trade.transaction_id is None or trade.out_trade_no in self.hidden_from_bill:
+                continue
+            total = self.bill_amounts.get(trade.out_trade_no, trade.total)
+            yuan = f"{total / 100:.2f}"
+            common = [
+                "2026-12-01 10:00:00",
+                self.appid,
+                self.mchid,
+                "0",
+                "",
+                trade.transaction_id,
+                trade.out_trade_no,
+                "oUpF8u",
+                trade.trade_type,
+            ]
+            pay = [
+                *common,
+                "SUCCESS",
+                "CMC",
+                "CNY",
+                yuan,
+                "0.00",
+                "0",
+                "0",
+                "0.00",
+                "0.00",
+                "",
+                "",
+                "Order",
+                "",
+                "0.01",
+                "0.60%",
+                yuan,
+                "0.00",
+                "",
+            ]
+            writer.writerow([f"`{c}" for c in pay])
+            rows += 1
+            for refund in trade.refunds:
+                r_yuan = f"{refund['amount'] / 100:.2f}"
+                ref = [*common, "REFUND", "CMC", "CNY", "0.00", "0.00", refund["refund_id"], refund["out_refund_no"], r_yuan, "0.00"]
+                ref += ["ORIGINAL", "SUCCESS", "Order", "", "-0.01", "0.60%", "0.00", r_yuan, ""]
+                writer.writerow([f"`{c}" for c in ref])
+                rows += 1
+        writer.writerow(["总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额"])
+        writer.writerow([f"`{rows}", "`0.00", "`0.00", "`0.00", "`0.00", "`0.00", "`0.00"])
+        return out.getvalue().encode("utf-8")
+
+    async def _tradebill(self, request: Request) -> Response:
+        ok, _ = await self._authorized(request)
+        if not ok:
+            return self._signed(401, {"code": "SIGN_ERROR", "message": "签名错误"})
+        digest = hashlib.sha1(self.bill_file()).hexdigest()
+        link = f"{self.base_url}/v3/billdownload/file?token={secrets.token_hex(8)}"
+        return self._signed(200, {"hash_type": "SHA1", "hash_value": digest, "download_url": link})
+
+    async def _billfile(self, request: Request) -> Response:
+        ok, _ = await self._authorized(request)
+        if not ok:
+            return JSONResponse({"code": "SIGN_ERROR"}, status_code=401)
+        return Response(self.bill_file(), media_type="application/octet-stream")
+
     # What the provider's users and notifiers do
 
     def encrypt(self, plaintext: bytes, associated: str) -> dict[str, str]:
@@ -354,13 +438,18 @@ class FakeAlipay:
         self.alipay_key = rsa_key()  # Alipay's own key pair
         self.trades: dict[str, AlipayTrade] = {}
         self.calls: list[str] = []
+        self.base_url = ""
+        self.hidden_from_bill: set[str] = set()
+        self.bill_amounts: dict[str, str] = {}
         self.key_file = folder / "alipay_app_private_key.pem"
         self.key_file.write_bytes(private_pem(self.app_key))
         self.public_key_file = folder / "alipay_public_key.txt"
         # The console shows Alipay's public key as bare base64 DER; the provider reads that form too.
         der = self.alipay_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.public_key_file.write_bytes(base64.b64encode(der))
-        self.app = Starlette(routes=[Route("/gateway.do", self._gateway, methods=["POST", "GET"])])
+        self.app = Starlette(
+            routes=[Route("/gateway.do", self._gateway, methods=["POST", "GET"]), Route("/bills/{name}", self._bill_zip, methods=["GET"])]
+        )
 
     def _answer(self, method: str, payload: dict[str, Any], *, signed: bool = True) -> Response:
         key = method.replace(".", "_") + "_response"
@@ -412,7 +501,46 @@ class FakeAlipay:
                 method,
                 {"code": "10000", "msg": "Success", "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "fund_change": "Y"},
             )
+        if method == "alipay.data.dataservice.bill.downloadurl.query":
+            url = f"{self.base_url}/bills/{secrets.token_hex(8)}.zip"
+            return self._answer(method, {"code": "10000", "msg": "Success", "bill_download_url": url})
         return JSONResponse({"error": "unknown method"}, status_code=400)
+
+    ALIPAY_BILL_HEADER = (
+        "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,"
+        "商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,"
+        "卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注"
+    )
+
+    def bill_zip(self) -> bytes:
+        """The day's trade bill as Alipay ships it: a zip of GBK CSVs, the detail one with `#` comment lines around it."""
+        out = io.StringIO()
+        out.write("#支付宝业务明细查询\r\n#账号：[" + self.seller_id + "0156]\r\n")
+        out.write("#-----------------------------------------业务明细列表----------------------------------------\r\n")
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(self.ALIPAY_BILL_HEADER.split(","))
+        for trade in self.trades.values():
+            if trade.trade_no is None or trade.out_trade_no in self.hidden_from_bill:
+                continue
+            amount = self.bill_amounts.get(trade.out_trade_no, trade.total_amount)
+            row = [trade.trade_no, trade.out_trade_no, "交易", trade.subject, "2026-12-01 10:00:00", "2026-12-01 10:00:09", "", "", "", ""]
+            writer.writerow(
+                [*row, "159****5620", amount, amount, "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", "", "-0.24", "0.00", ""]
+            )
+            for request_no in trade.refunds:
+                refund = [trade.trade_no, trade.out_trade_no, "退款", trade.subject, "2026-12-01 11:00:00", "2026-12-01 11:00:01"]
+                amounts = [f"-{amount}", f"-{amount}", "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00"]
+                writer.writerow([*refund, "", "", "", "", "159****5620", *amounts, request_no, "0.24", "0.00", ""])
+        out.write("#-----------------------------------------业务明细列表结束------------------------------------\r\n")
+        out.write("#导出时间：[2026年12月02日 09:00:00]\r\n")
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr(f"{self.seller_id}0156_20261201_业务明细.csv", out.getvalue().encode("gbk"))
+            zipped.writestr(f"{self.seller_id}0156_20261201_业务明细(汇总).csv", "#汇总\r\n".encode("gbk"))
+        return archive.getvalue()
+
+    async def _bill_zip(self, request: Request) -> Response:
+        return Response(self.bill_zip(), media_type="application/zip")
 
     def trade_fields(self, trade: AlipayTrade) -> dict[str, str]:
         fields = {

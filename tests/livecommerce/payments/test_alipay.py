@@ -10,7 +10,8 @@ import httpx
 import structlog
 
 from livecommerce.kit.db import Database
-from livecommerce.payments.alipay import fen_of, signing_string, yuan
+from livecommerce.payments.alipay import signing_string, yuan
+from livecommerce.payments.base import fen_of
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets
 from tests.livecommerce.payments.conftest import balance, order_status, payments_count, placed
