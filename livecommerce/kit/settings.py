@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     payment_trade_prefix: str = Field(default="LC", pattern=r"^[A-Za-z][A-Za-z0-9]{0,11}$")
     payment_notify_max_age_seconds: int = Field(default=300, gt=0)
     payment_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Yesterday's bills are reconciled at this local hour (half past); WeChat Pay publishes them after 10:00.
+    payment_reconciliation_hour: int = Field(default=11, ge=0, le=23)
     wechatpay_mchid: str | None = None
     wechatpay_appid: str | None = None
     wechatpay_merchant_serial_no: str | None = None

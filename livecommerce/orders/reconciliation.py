@@ -14,14 +14,20 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
 
+from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Forbidden
 from livecommerce.kit.metrics import RECONCILIATION_DIFFERENCES
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
 from livecommerce.orders.models import Payment
 from livecommerce.payments.base import BillEntry, PaymentProvider
+from livecommerce.payments.registry import REAL_PROVIDERS, PaymentProviders
+
+log = structlog.get_logger(__name__)
 
 DifferenceKind = Literal["paid_there_not_here", "here_not_there", "amount_mismatch"]
 DIFFERENCE_KINDS: tuple[DifferenceKind, ...] = ("paid_there_not_here", "here_not_there", "amount_mismatch")
@@ -57,9 +63,51 @@ def _key(payment: Payment) -> tuple[str, str]:
 
 
 async def reconcile(session: AsyncSession, principal: Principal, provider: PaymentProvider, day: date, *, tz: ZoneInfo) -> Reconciliation:
-    """Compare the provider's bill of `day` (in `tz`) with the payments here (admins); the differences also go to /metrics."""
+    """An admin compares the provider's bill of `day` (in `tz`) with the payments here."""
     if not principal.is_admin:
         raise Forbidden("Only an admin may reconcile payments.")
+    return await reconcile_day(session, provider, day, tz=tz)
+
+
+async def reconcile_previous_day(db: Database, providers: PaymentProviders, settings: Settings, now: datetime) -> list[Reconciliation]:
+    """The daily job: yesterday's bill of each enabled real provider, each in its own session; one failing never stops the rest."""
+    day = now.astimezone(settings.tz).date() - timedelta(days=1)
+    results = []
+    for name in providers.names:
+        if name not in REAL_PROVIDERS:
+            continue
+        try:
+            async with db.transaction() as session:
+                result = await reconcile_day(session, providers.get(name), day, tz=settings.tz)
+        except Exception:
+            log.exception("payment_reconciliation_failed", provider=name, day=day.isoformat())
+            continue
+        for d in result.differences:
+            log.warning("payment_reconciliation_difference", provider=name, day=day.isoformat(), **_fields(d))
+        log.info(
+            "payment_reconciliation_done",
+            provider=name,
+            day=day.isoformat(),
+            bill_lines=result.bill_lines,
+            differences=len(result.differences),
+        )
+        results.append(result)
+    return results
+
+
+def _fields(d: Difference) -> dict[str, object]:
+    return {
+        "kind": d.kind,
+        "entry": d.entry,
+        "order_id": d.order_id,
+        "provider_txn_id": d.provider_txn_id,
+        "provider_amount_fen": d.provider_amount_fen,
+        "our_amount_fen": d.our_amount_fen,
+    }
+
+
+async def reconcile_day(session: AsyncSession, provider: PaymentProvider, day: date, *, tz: ZoneInfo) -> Reconciliation:
+    """Compare the provider's bill of `day` (in `tz`) with the payments here; the differences also go to /metrics."""
     bill = await provider.bill(day)
     start = datetime.combine(day, time.min, tzinfo=tz)
     txns = {e.provider_txn_id for e in bill}

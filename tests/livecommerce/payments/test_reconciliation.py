@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import structlog
 
 from livecommerce.kit.db import Database
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
+from livecommerce.orders.reconciliation import reconcile_previous_day
 from livecommerce.payments.alipay import parse_trade_bill as parse_alipay_bill
+from livecommerce.payments.registry import providers_from
 from livecommerce.payments.wechatpay import parse_trade_bill as parse_wechat_bill
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop
@@ -122,6 +125,30 @@ class TestAlipay:
         await placed(client, make, db, shop)
         report = await reconcile(client, admin, "alipay", today(settings))
         assert report == {"provider": "alipay", "date": today(settings), "bill_lines": 0, "differences": []}
+
+
+class TestDailyJob:
+    async def test_job_reconciles_yesterday_for_each_real_provider(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay, settings: Settings
+    ) -> None:
+        _, unnotified = await paid_at_wechat(client, make, db, shop, wechat)
+        tomorrow = datetime.now(settings.tz) + timedelta(days=1)
+        with structlog.testing.capture_logs() as logs:
+            results = await reconcile_previous_day(db, providers_from(settings), settings, tomorrow)
+        assert sorted(r.provider for r in results) == ["alipay", "wechatpay"]
+        wechat_result = next(r for r in results if r.provider == "wechatpay")
+        assert [(d.kind, d.order_id) for d in wechat_result.differences] == [("paid_there_not_here", unnotified)]
+        logged = [e for e in logs if e["event"] == "payment_reconciliation_difference"]
+        assert [(e["provider"], e["order_id"]) for e in logged] == [("wechatpay", unnotified)]
+
+    async def test_one_unreachable_provider_does_not_stop_the_others(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay, settings: Settings
+    ) -> None:
+        broken = settings.model_copy(update={"alipay_gateway": "http://127.0.0.1:9/gateway.do", "payment_http_timeout_seconds": 2.0})
+        with structlog.testing.capture_logs() as logs:
+            results = await reconcile_previous_day(db, providers_from(broken), broken, datetime.now(settings.tz) + timedelta(days=1))
+        assert [r.provider for r in results] == ["wechatpay"]
+        assert [e["provider"] for e in logs if e["event"] == "payment_reconciliation_failed"] == ["alipay"]
 
 
 class TestBillParsing:
