@@ -26,6 +26,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from livecommerce.kit.clock import utcnow
+from livecommerce.kit.errors import InvalidInput
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -157,7 +158,10 @@ class AlipayProvider:
         """The signed parameters of a wap (phone browser) or page (desktop) payment, and the gateway URL that carries them."""
         channel = charge.channel or "wap"
         if channel not in ("wap", "page"):
-            raise ProviderError(f"Alipay has no {channel} payments here; use wap or page.")
+            raise InvalidInput(
+                f"Alipay has no {channel} payments here; use wap or page.",
+                extra={"errors": [{"field": "channel", "message": f"Alipay has no {channel} payments here; use wap or page."}]},
+            )
         biz: dict[str, Any] = {
             "out_trade_no": trade_no(self.config.trade_prefix, charge.order_id),
             "total_amount": yuan(charge.amount_fen),

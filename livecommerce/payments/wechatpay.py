@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from livecommerce.kit.errors import InvalidInput
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -213,12 +214,18 @@ class WeChatPayProvider:
             payload["time_expire"] = charge.expires_at.isoformat(timespec="seconds")
         if channel == "jsapi":
             if not charge.openid:
-                raise ProviderError("A WeChat JSAPI payment needs the payer's openid.")
+                raise InvalidInput(
+                    "A WeChat JSAPI payment needs the payer's openid.",
+                    extra={"errors": [{"field": "openid", "message": "A WeChat JSAPI payment needs the payer's openid."}]},
+                )
             payload["payer"] = {"openid": charge.openid}
         elif channel == "h5":
             payload["scene_info"] = {"payer_client_ip": charge.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
         else:
-            raise ProviderError(f"WeChat Pay has no {channel} payments here; use jsapi or h5.")
+            raise InvalidInput(
+                f"WeChat Pay has no {channel} payments here; use jsapi or h5.",
+                extra={"errors": [{"field": "channel", "message": f"WeChat Pay has no {channel} payments here; use jsapi or h5."}]},
+            )
         response = await self._call("POST", f"/v3/pay/transactions/{channel}", payload)
         data = self._json_or_error(response, "create the order")
         if channel == "h5":

@@ -74,7 +74,7 @@ class TestPay:
     ) -> None:
         buyer, body = await placed(client, make, db, shop)
         r = await start(client, buyer, body["id"], channel="jsapi")
-        assert r.status_code == 502
+        assert r.status_code == 422
         assert r.headers["content-type"].startswith("application/problem+json")
 
 

@@ -82,6 +82,15 @@ class TestPay:
         assert r.status_code == 403
         assert wechat.requests == []
 
+    async def test_jsapi_without_openid_is_422(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay
+    ) -> None:
+        buyer, body = await placed(client, make, db, shop)
+        r = await start(client, buyer, body["id"], channel="jsapi")
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "openid"
+        assert wechat.requests == []
+
 
 class TestNotify:
     async def test_notification_pays_the_order_and_credits_the_ledger(
