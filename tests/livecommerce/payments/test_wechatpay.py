@@ -199,6 +199,19 @@ class TestNotify:
         assert await order_status(client, buyer, order_id) == "pending_payment"
         assert await payments_count(db) == 0
 
+    async def test_payment_of_a_cancelled_order_is_refused_and_logged_for_an_operator(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay
+    ) -> None:
+        buyer, order_id = await paid_at_wechat(client, make, db, shop, wechat)
+        assert (await client.post(f"/api/orders/{order_id}/cancel", headers=buyer.headers)).status_code == 200
+        with structlog.testing.capture_logs() as logs:
+            r = await notify(client, wechat.notification(f"LC{order_id}"))
+        assert r.status_code == 400
+        assert await order_status(client, buyer, order_id) == "cancelled"
+        assert await buckets(db, shop.product_id) == (100, 0, 0)
+        assert await payments_count(db) == 0
+        assert [e["order_id"] for e in logs if e["event"] == "payment_notice_refused"] == [order_id]
+
     async def test_other_events_are_taken_and_change_nothing(
         self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay
     ) -> None:
