@@ -1,6 +1,12 @@
 """Orders per second on one hot product through a real uvicorn server, against the framework's floor.
 
-Run with `python -m bench.orders [--quick]`; prints a table and writes `bench/results/orders.json`.
+Run with `python -m bench.orders [--quick] [--baseline REV]`; prints a table and writes `bench/results/orders.json`.
+
+Two scenarios: `accepted` (every order is taken: ample stock) and `sold_out` (every order asks
+for a product with no units left, the moment after a flash sale). With `--baseline REV` the
+app as it was at git revision REV runs beside today's, from a temporary worktree, so the
+before and after are measured in the same rounds. For PostgreSQL the sold-out scenario also
+reports the rows written and transactions committed per answer (from `pg_stat_*`).
 
 For SQLite and for PostgreSQL: a fresh database with one live stream featuring one product
 with ample stock and a few hundred buyers; the app runs as one process started the way the
@@ -76,7 +82,7 @@ def floor_app() -> FastAPI:
 # --- the world ---------------------------------------------------------------------------------
 
 
-async def seed(url: str) -> dict[str, Any]:
+async def seed(url: str, *, buyers: int = BUYERS) -> dict[str, Any]:
     """One county, one product with ample stock, one live stream, and the buyers' tokens."""
     db = Database(create_nullpool_engine(url))
     now = utcnow()
@@ -98,6 +104,12 @@ async def seed(url: str) -> dict[str, Any]:
                 ProductCreate(name="Yingde black tea", county_id=county.id, unit="box", price_fen=6800, stock=100_000_000, splits=splits),
                 now,
             )
+            gone = await catalog.create_product(
+                session,
+                ROOT,
+                ProductCreate(name="Guangshengyuan eggs", county_id=county.id, unit="box", price_fen=2990, stock=0, splits=splits),
+                now,
+            )
             anchor = await catalog.create_anchor(session, ROOT, AnchorCreate(name="Host", title="County head", county_id=county.id))
             assert product.id is not None and anchor.id is not None
             stream = await streams_service.create_stream(
@@ -106,15 +118,15 @@ async def seed(url: str) -> dict[str, Any]:
                 scheduled_start=now,
                 scheduled_end=now + timedelta(hours=4),
                 anchor_ids=[anchor.id],
-                product_ids=[product.id],
+                product_ids=[product.id, gone.id or 0],
             )
             assert stream.id is not None
             await streams_service.start_stream(session, stream.id, now=now)
-            users = [User(username=f"buyer{i}", password_hash="!", role=Role.viewer, display_name=f"买家{i}") for i in range(BUYERS)]
+            users = [User(username=f"buyer{i}", password_hash="!", role=Role.viewer, display_name=f"买家{i}") for i in range(buyers)]
             session.add_all(users)
             await session.flush()
             tokens = [create_access_token(user_id=u.id or 0, token_version=0, secret=SECRET, now=now, ttl_seconds=4 * 3600) for u in users]
-        return {"stream_id": stream.id, "product_id": product.id, "tokens": tokens}
+        return {"stream_id": stream.id, "product_id": product.id, "sold_out_id": gone.id, "tokens": tokens}
     finally:
         await db.dispose()
 
@@ -140,9 +152,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(cmd: list[str], port: int, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """A server in a subprocess, one process; returns once it accepts connections."""
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -199,7 +211,7 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def load(port: int, world: dict[str, Any], seconds: float, concurrency: int) -> dict[str, Any]:
+async def load(port: int, world: dict[str, Any], seconds: float, concurrency: int, *, sold_out: bool = False) -> dict[str, Any]:
     """Closed loop: `concurrency` connections each send the next order as soon as the last one is answered."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -213,7 +225,8 @@ async def load(port: int, world: dict[str, Any], seconds: float, concurrency: in
         try:
             while time.perf_counter() < stop_at:
                 counter += 1
-                request = order_request(port, world["stream_id"], world["product_id"], tokens[counter % len(tokens)])
+                product_id = world["sold_out_id"] if sold_out else world["product_id"]
+                request = order_request(port, world["stream_id"], product_id, tokens[counter % len(tokens)])
                 started = time.perf_counter()
                 writer.write(request)
                 status = await read_response(reader)
@@ -226,7 +239,8 @@ async def load(port: int, world: dict[str, Any], seconds: float, concurrency: in
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
     latencies.sort()
-    ok = statuses.get(201, 0)
+    # The floor answers 201 to everything; the app answers a sold-out order 409.
+    ok = statuses.get(201, 0) + (statuses.get(409, 0) if sold_out else 0)
     return {
         "requests": len(latencies),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
@@ -239,14 +253,18 @@ async def load(port: int, world: dict[str, Any], seconds: float, concurrency: in
 
 @dataclass
 class Target:
-    """One server under test and the figures of each round."""
+    """One server under test and the figures of each round, per scenario."""
 
     name: str
     port: int
     world: dict[str, Any]
     proc: subprocess.Popen[bytes] | None = None
     cleanup: list[Any] = field(default_factory=list)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
+    rounds: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {s: [] for s in SCENARIOS})
+    pg_name: str | None = None
+
+
+SCENARIOS = ("accepted", "sold_out")
 
 
 def app_env(url: str) -> dict[str, str]:
@@ -262,20 +280,56 @@ def app_env(url: str) -> dict[str, str]:
     }
 
 
-def start_app(backend: str) -> Target:
-    """A fresh, seeded database of one backend and the real app serving it."""
-    target = Target(name=backend, port=free_port(), world={})
+def baseline_tree(rev: str) -> tuple[Path, Any]:
+    """A temporary worktree of the app at `rev` (removed afterwards)."""
+    folder = Path(tempfile.mkdtemp(prefix="lc_baseline_"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], check=True, capture_output=True)
+
+    def remove() -> None:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], check=False, capture_output=True)
+
+    return folder, remove
+
+
+def _migrate_with(url: str, tree: Path | None) -> None:
+    """Migrate `url` with the migrations of `tree` (today's when None)."""
+    if tree is None:
+        upgrade(url)
+        return
+    code = "import sys; from livecommerce.migrate import upgrade; upgrade(sys.argv[1])"
+    # From inside the tree: `python -c` puts the working folder first on the import path.
+    subprocess.run([sys.executable, "-c", code, url], check=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
+
+
+def start_app(backend: str, *, tree: Path | None = None) -> Target:
+    """A fresh, seeded database of one backend and the app (today's, or the one in `tree`) serving it."""
+    target = Target(name=backend if tree is None else f"before-{backend}", port=free_port(), world={})
     if backend == "sqlite":
         tmp = tempfile.TemporaryDirectory(prefix="lc_bench_")
         target.cleanup.append(tmp.cleanup)
         url = f"sqlite:///{tmp.name}/bench.db"
     else:
         url, pg_name = create_pg_database()
+        target.pg_name = pg_name
         target.cleanup.append(lambda: drop_pg_database(pg_name))
-    upgrade(url)
+    _migrate_with(url, tree)
     target.world = asyncio.run(seed(url))
-    target.proc = start_server(serve_command(target.port), target.port, app_env(url))
+    env = app_env(url)
+    cmd = serve_command(target.port)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)  # ahead of the editable install: the old code is imported
+        cmd = [sys.executable, "-c", "from livecommerce.cli import main; main()", *cmd[3:]]
+    target.proc = start_server(cmd, target.port, env, cwd=tree)
     return target
+
+
+def pg_writes(pg_name: str) -> tuple[int, int]:
+    """Rows written and transactions committed so far in a bench database (after the statistics are flushed)."""
+    time.sleep(1.2)  # a backend reports its counts to the cumulative statistics about once a second
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_name}", autocommit=True) as conn:
+        rows = conn.execute("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables").fetchone()
+        commits = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    return int(rows[0] if rows else 0), int(commits[0] if commits else 0)
 
 
 def stop(target: Target) -> None:
@@ -289,43 +343,72 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """Measure the floor and the app on SQLite and PostgreSQL in interleaved rounds; figures and summary rows.
+def _measure(target: Target, scenario: str, seconds: float) -> dict[str, Any]:
+    before = pg_writes(target.pg_name) if target.pg_name and scenario == "sold_out" else None
+    figures = asyncio.run(load(target.port, target.world, seconds, CONCURRENCY, sold_out=scenario == "sold_out"))
+    if before is not None and target.pg_name:
+        after = pg_writes(target.pg_name)
+        answers = max(figures["requests"], 1)
+        # The statistics connection itself commits a transaction or two per reading.
+        figures["rows_written_per_answer"] = round((after[0] - before[0]) / answers, 4)
+        figures["commits_per_answer"] = round(max(after[1] - before[1] - 2, 0) / answers, 4)
+    return figures
+
+
+def run(quick: bool, baseline: str | None = None) -> dict[str, Any]:
+    """Measure the floor and the app on SQLite and PostgreSQL (and the baseline's) in interleaved rounds.
 
     The machine is shared, so its background load drifts: every round measures the floor and
-    both backends back to back, each round's ratio uses that round's floor, and the
-    reported figures are medians over the rounds.
+    every app back to back in each scenario, each round's ratio uses that round's floor, and
+    the reported figures are medians over the rounds.
     """
     rounds, seconds = (3, 3.0) if quick else (5, 8.0)
     targets: list[Target] = []
+    tree: Path | None = None
     try:
-        floor = Target(name="floor", port=free_port(), world={"stream_id": 1, "product_id": 1, "tokens": ["x"]})
+        if baseline:
+            tree, remove = baseline_tree(baseline)
+            cleanup_tree = remove
+        floor = Target(name="floor", port=free_port(), world={"stream_id": 1, "product_id": 1, "sold_out_id": 1, "tokens": ["x"]})
         targets.append(floor)
         floor.proc = start_server(floor_command(floor.port), floor.port, {})
         for backend in ("sqlite", "postgresql"):
             targets.append(start_app(backend))
-        for target in targets:  # warm-up: imports, pools, statement caches
-            asyncio.run(load(target.port, target.world, 1.0, CONCURRENCY))
+            if tree is not None:
+                targets.append(start_app(backend, tree=tree))
+        for target in targets:  # warm-up: imports, pools, statement caches; and the sold-out product is known
+            for scenario in SCENARIOS:
+                asyncio.run(load(target.port, target.world, 1.0, CONCURRENCY, sold_out=scenario == "sold_out"))
         for i in range(rounds):
-            for target in targets[i % len(targets) :] + targets[: i % len(targets)]:
-                target.rounds.append(asyncio.run(load(target.port, target.world, seconds, CONCURRENCY)))
+            for scenario in SCENARIOS:
+                for target in targets[i % len(targets) :] + targets[: i % len(targets)]:
+                    target.rounds[scenario].append(_measure(target, scenario, seconds))
     finally:
         for target in targets:
             stop(target)
-    results: dict[str, Any] = {"concurrency": CONCURRENCY, "seconds_per_round": seconds, "rounds": rounds}
-    floor_rates = [r["rate_per_s"] for r in floor.rounds]
-    for target in targets:
-        figures: dict[str, Any] = {
-            "rate_per_s": _median([r["rate_per_s"] for r in target.rounds]),
-            "p50_ms": _median([r["p50_ms"] for r in target.rounds]),
-            "p99_ms": _median([r["p99_ms"] for r in target.rounds]),
-            "statuses": _total_statuses(target.rounds),
-            "runs": target.rounds,
-        }
-        if target is not floor:
-            ratios = [r["rate_per_s"] / f for r, f in zip(target.rounds, floor_rates, strict=True) if f]
-            figures["ratio_to_floor"] = round(statistics.median(ratios), 4) if ratios else None
-        results[target.name] = figures
+        if tree is not None:
+            cleanup_tree()
+    results: dict[str, Any] = {"concurrency": CONCURRENCY, "seconds_per_round": seconds, "rounds": rounds, "baseline": baseline}
+    for scenario in SCENARIOS:
+        floor_rates = [r["rate_per_s"] for r in floor.rounds[scenario]]
+        per: dict[str, Any] = {}
+        for target in targets:
+            runs = target.rounds[scenario]
+            figures: dict[str, Any] = {
+                "rate_per_s": _median([r["rate_per_s"] for r in runs]),
+                "p50_ms": _median([r["p50_ms"] for r in runs]),
+                "p99_ms": _median([r["p99_ms"] for r in runs]),
+                "statuses": _total_statuses(runs),
+                "runs": runs,
+            }
+            if "rows_written_per_answer" in runs[0]:
+                figures["rows_written_per_answer"] = _median([r["rows_written_per_answer"] for r in runs])
+                figures["commits_per_answer"] = _median([r["commits_per_answer"] for r in runs])
+            if target is not floor:
+                ratios = [r["rate_per_s"] / f for r, f in zip(runs, floor_rates, strict=True) if f]
+                figures["ratio_to_floor"] = round(statistics.median(ratios), 4) if ratios else None
+            per[target.name] = figures
+        results[scenario] = per
     results["summary"] = _summary(results)
     return results
 
@@ -338,46 +421,57 @@ def _total_statuses(runs: list[dict[str, Any]]) -> dict[str, int]:
     return total
 
 
+GOALS = {"accepted": (0.25, 50.0), "sold_out": (0.5, 25.0)}
+
+
 def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
-    floor = results["floor"]
-    summary: list[dict[str, Any]] = [
-        {"metric": "floor orders/s (validate + 201)", "value": floor["rate_per_s"], "unit": "req/s"},
-        {"metric": "floor p99", "value": floor["p99_ms"], "unit": "ms"},
-    ]
-    for backend in ("sqlite", "postgresql"):
-        figures = results[backend]
-        summary += [
-            {
-                "metric": f"{backend} orders/s (median of rounds)",
-                "value": figures["rate_per_s"],
-                "unit": "orders/s",
-                "yardstick": floor["rate_per_s"],
-                "ratio": figures["ratio_to_floor"],
-                "goal": f">= {GOAL_RATIO:.0%} of floor",
-                "met": (figures["ratio_to_floor"] or 0) >= GOAL_RATIO,
-            },
-            {"metric": f"{backend} p50 at that rate", "value": figures["p50_ms"], "unit": "ms"},
-            {
-                "metric": f"{backend} p99 at that rate",
-                "value": figures["p99_ms"],
-                "unit": "ms",
-                "goal": f"< {GOAL_P99_MS:.0f} ms",
-                "met": (figures["p99_ms"] or 1e9) < GOAL_P99_MS,
-            },
-        ]
+    summary: list[dict[str, Any]] = []
+    for scenario in SCENARIOS:
+        per = results[scenario]
+        floor = per["floor"]
+        goal_ratio, goal_p99 = GOALS[scenario]
+        summary.append({"metric": f"{scenario}: floor req/s (validate + 201)", "value": floor["rate_per_s"], "unit": "req/s"})
+        for name, figures in per.items():
+            if name == "floor":
+                continue
+            today = not name.startswith("before-")
+            summary += [
+                {
+                    "metric": f"{scenario}: {name} answers/s",
+                    "value": figures["rate_per_s"],
+                    "unit": "req/s",
+                    "yardstick": floor["rate_per_s"],
+                    "ratio": figures["ratio_to_floor"],
+                    "goal": f">= {goal_ratio:.0%} of floor" if today else "",
+                    "met": (figures["ratio_to_floor"] or 0) >= goal_ratio if today else None,
+                },
+                {
+                    "metric": f"{scenario}: {name} p99",
+                    "value": figures["p99_ms"],
+                    "unit": "ms",
+                    "goal": f"< {goal_p99:.0f} ms" if today else "",
+                    "met": (figures["p99_ms"] or 1e9) < goal_p99 if today else None,
+                },
+            ]
+            if "rows_written_per_answer" in figures:
+                summary.append({"metric": f"{scenario}: {name} rows written per answer", "value": figures["rows_written_per_answer"]})
+                summary.append({"metric": f"{scenario}: {name} commits per answer", "value": figures["commits_per_answer"]})
     return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--baseline", metavar="REV", help="also run the app as of this git revision, side by side")
     args = parser.parse_args()
-    results = run(quick=args.quick)
-    print(f"{'':12} {'rate/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}  statuses")
-    for name in ("floor", "sqlite", "postgresql"):
-        r = results[name]
-        ratio = r.get("ratio_to_floor", 1.0)
-        print(f"{name:12} {r['rate_per_s']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {ratio:>7.3f}  {r['statuses']}")
+    results = run(quick=args.quick, baseline=args.baseline)
+    for scenario in SCENARIOS:
+        print(f"{scenario:24} {'rate/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}  {'writes/ans':>10}  statuses")
+        for name, r in results[scenario].items():
+            ratio = r.get("ratio_to_floor", 1.0)
+            writes = r.get("rows_written_per_answer", "")
+            line = f"  {name:22} {r['rate_per_s']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {ratio:>7.3f}"
+            print(f"{line}  {writes!s:>10}  {r['statuses']}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "orders.json"
     out.write_text(json.dumps(results, indent=2))

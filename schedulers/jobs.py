@@ -277,6 +277,14 @@ async def expire_orders(ctx: JobContext, now: datetime) -> int:
         return await expire_due_orders(session, now=now)
 
 
+async def advance_flash_deals(ctx: JobContext, now: datetime) -> int:
+    """Announce flash deals whose window opened and close those past their end (returning unsold units)."""
+    from livecommerce.orders.deals import advance_deals
+
+    async with ctx.db.transaction() as session:
+        return await advance_deals(session, now=now)
+
+
 # --- the daily digest ------------------------------------------------------------------------
 
 
@@ -410,7 +418,7 @@ async def run_due(ctx: JobContext, now: datetime) -> DueReport:
         except Exception:
             report.failures += 1
             log.exception("booking_job_failed", booking_id=booking_id)
-    for name, step in (("expire-orders", expire_orders), ("daily-digest", send_daily_digests)):
+    for name, step in (("expire-orders", expire_orders), ("flash-deals", advance_flash_deals), ("daily-digest", send_daily_digests)):
         try:
             result = await step(ctx, now)
             if name == "expire-orders":
@@ -473,6 +481,11 @@ def fire_sweep() -> None:
 def fire_expire_orders() -> None:
     """Job: expire unpaid orders."""
     _bridge(expire_orders, "expire-orders")
+
+
+def fire_flash_deals() -> None:
+    """Job: open and close flash deals."""
+    _bridge(advance_flash_deals, "flash-deals")
 
 
 def fire_digest() -> None:

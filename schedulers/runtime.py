@@ -230,6 +230,7 @@ class SchedulerComponent:
         recurring = [
             ("sweep", jobs.fire_sweep, IntervalTrigger(seconds=settings.sweep_interval_seconds)),
             ("expire-orders", jobs.fire_expire_orders, IntervalTrigger(seconds=settings.order_expiry_interval_seconds)),
+            ("flash-deals", jobs.fire_flash_deals, IntervalTrigger(seconds=settings.flash_deal_interval_seconds)),
             ("daily-digest", jobs.fire_digest, CronTrigger(hour=settings.digest_hour, minute=0, timezone=settings.tz)),
             (
                 "payment-reconciliation",

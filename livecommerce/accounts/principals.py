@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -9,11 +14,16 @@ from sqlmodel import col
 from livecommerce.accounts.models import User, UserCounty
 from livecommerce.accounts.security import decode_token
 from livecommerce.kit.errors import Unauthorized
+from livecommerce.kit.notices import Notices
 from livecommerce.kit.principal import Principal, Role
 
 
 async def load_principal(session: AsyncSession, user_id: int, token_version: int | None) -> Principal:
     """The principal for a user id from a token; Unauthorized if the user is gone or the token revoked."""
+    return (await _load(session, user_id, token_version))[0]
+
+
+async def _load(session: AsyncSession, user_id: int, token_version: int | None) -> tuple[Principal, int]:
     # One round trip: the user joined to its counties (one row per county, or one with NULL).
     rows = (await session.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all()
     if not rows:
@@ -21,7 +31,7 @@ async def load_principal(session: AsyncSession, user_id: int, token_version: int
     _, username, role, display_name, anchor_id, is_active, current_version, _ = rows[0]
     if not is_active or (token_version is not None and token_version != current_version):
         raise Unauthorized("The token is no longer valid; sign in again.")
-    return Principal(
+    principal = Principal(
         id=user_id,
         username=username,
         role=Role(role),
@@ -29,6 +39,7 @@ async def load_principal(session: AsyncSession, user_id: int, token_version: int
         anchor_id=anchor_id,
         county_ids=frozenset(row[7] for row in rows if row[7] is not None),
     )
+    return principal, int(current_version)
 
 
 _PRINCIPAL_ROWS = (
@@ -53,12 +64,65 @@ async def principal_from_token(session: AsyncSession, token: str, secret: str) -
     return await load_principal(session, int(claims["sub"]), claims.get("ver"))
 
 
-class TokenPrincipals:
-    """Signed access tokens checked against the user's current token version."""
+CHANGED_USERS_KEY = "livecommerce.changed_users"
+NOTICE_TOPIC = "principals"
 
-    def __init__(self, secret: str) -> None:
+
+def note_changed(session: AsyncSession, user_id: int) -> None:
+    """Say that a user's rights or credentials changed in this transaction (caches drop them once it commits)."""
+    session.info.setdefault(CHANGED_USERS_KEY, set()).add(user_id)
+
+
+@dataclass
+class _Cached:
+    principal: Principal
+    version: int
+    until: float
+
+
+class TokenPrincipals:
+    """Signed access tokens checked against the user's current credential version, with a cache per instance.
+
+    A request whose token carries the version this instance last read for the user is
+    answered from memory; anything else reads the user again. A change of rights or
+    credentials (`note_changed`) is announced after its commit through `notices` to every
+    instance, which drops the user at once; while notices cannot be heard the cache is not
+    used, and an entry lives at most `ttl` seconds whatever happens.
+    """
+
+    def __init__(self, secret: str, notices: Notices, *, ttl: float = 30.0, max_entries: int = 100_000) -> None:
         self._secret = secret
+        self._notices = notices
+        self._ttl = ttl
+        self._max = max_entries
+        self._cache: OrderedDict[int, _Cached] = OrderedDict()
+        self.loads = 0
+        notices.listen(NOTICE_TOPIC, self._on_notice, self._cache.clear)
 
     async def from_token(self, session: AsyncSession, token: str) -> Principal:
         """The principal of `token`."""
-        return await principal_from_token(session, token, self._secret)
+        claims = decode_token(token, secret=self._secret)
+        user_id, version = int(claims["sub"]), claims.get("ver")
+        now = time.monotonic()
+        use_cache = self._notices.healthy and self._ttl > 0
+        cached = self._cache.get(user_id) if use_cache else None
+        if cached is not None and cached.version == version and cached.until > now:
+            return cached.principal
+        self.loads += 1
+        principal, current = await _load(session, user_id, version)
+        if use_cache:
+            self._cache[user_id] = _Cached(principal, current, now + self._ttl)
+            self._cache.move_to_end(user_id)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return principal
+
+    def after_commit(self, session: AsyncSession) -> None:
+        """Announce the users whose rights changed in the committed transaction."""
+        changed = session.info.get(CHANGED_USERS_KEY)
+        if changed:
+            self._notices.publish(NOTICE_TOPIC, {"user_ids": sorted(changed)})
+
+    def _on_notice(self, payload: dict[str, Any]) -> None:
+        for user_id in payload.get("user_ids", []):
+            self._cache.pop(int(user_id), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.accounts.models import RefreshTokenUse, Role, User, UserCounty
-from livecommerce.accounts.principals import load_principal
+from livecommerce.accounts.principals import load_principal, note_changed
 from livecommerce.accounts.schemas import PasswordChange, Token, UserCreate, UserPublic, UserUpdate
 from livecommerce.accounts.security import create_access_token, decode_token, hash_password_async, verify_password_async
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 
@@ -68,6 +70,7 @@ async def revoke_tokens(session: AsyncSession, user_id: int) -> int:
     """Bump the user's credential version, so every token issued before stops working; the new version."""
     await session.execute(update(User).where(col(User.id) == user_id).values(token_version=User.token_version + 1))  # type: ignore[operator]
     version = await session.scalar(select(col(User.token_version)).where(col(User.id) == user_id))
+    note_changed(session, user_id)
     return int(version or 0)
 
 
@@ -180,6 +183,7 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: int, dat
         await revoke_tokens(session, user_id)
         await session.refresh(user)
     if changes:
+        note_changed(session, user_id)  # a new display name too: cached principals carry it
         await audit.record(session, actor, "user.updated", f"user:{user_id}", changes, now=now)
     return user
 
@@ -212,3 +216,11 @@ async def ensure_admin(session: AsyncSession, password: str, now: datetime) -> b
         session, None, "user.created", f"user:{admin.id}", {"username": "admin", "role": "admin", "bootstrap": True}, now=now
     )
     return True
+
+
+async def masked_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Users as other viewers may see them: masked display names, never usernames or ids."""
+    ids = sorted(set(user_ids))
+    rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
+    names = {uid: mask_display_name(name) for uid, name in rows.all() if uid is not None}
+    return {uid: names.get(uid, "*") for uid in ids}

@@ -36,6 +36,9 @@ class EventType(StrEnum):
     stock_changed = "stock.changed"
     sales_updated = "sales.updated"
     viewers_updated = "viewers.updated"
+    flash_announced = "flash.announced"
+    flash_started = "flash.started"
+    flash_ended = "flash.ended"
 
 
 class StreamSequence(SQLModel, table=True):

@@ -101,3 +101,37 @@ class ProductSplit(SQLModel, table=True):
     product_id: int = Field(foreign_key="products.id", index=True, ondelete="CASCADE")
     party: str = Field(max_length=64)
     bp: int
+
+
+class FlashDeal(SQLModel, table=True):
+    """A time-boxed offer of some of a product's units at a lower price, announced in a live stream.
+
+    `quantity` units leave the product's free stock when the deal is announced and wait in
+    `remaining`; a deal order takes them into the product's `reserved` bucket, so paying,
+    cancelling and refunding move them like any other units. When the deal ends the units
+    still in `remaining` go back to free stock once (`ended_at` is set by a compare-and-set),
+    and from then on a cancelled deal order returns its units to free stock too.
+    """
+
+    __tablename__ = "flash_deals"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining"),
+        CheckConstraint("price_fen > 0", name="price_pos"),
+        CheckConstraint("per_buyer_limit > 0", name="limit_pos"),
+        CheckConstraint("ends_at > starts_at", name="window"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream_id: int = Field(foreign_key="streams.id", index=True)
+    product_id: int = Field(foreign_key="products.id", index=True)
+    price_fen: int
+    quantity: int
+    remaining: int
+    per_buyer_limit: int
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    started_announced: bool = Field(default=False)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    returned: int = Field(default=0)
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

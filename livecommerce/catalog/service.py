@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
+from livecommerce.catalog import stock
 from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
 from livecommerce.catalog.schemas import (
     AnchorCreate,
@@ -250,6 +251,8 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     product.updated_at = now
     session.add(product)
     await session.flush()
+    if "stock" in changes or "price_fen" in changes or "is_active" in changes:
+        await stock.note_level(session, product_id)  # viewers of every live stream featuring it hear of it
     if changes:
         await audit.record(session, principal, "product.updated", f"product:{product_id}", changes, now=now)
     return product

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 from livecommerce.kit.settings import Settings
 
 AfterCommitHook = Callable[[AsyncSession], Any]
+BeforeCommitHook = Callable[[AsyncSession], Awaitable[None]]
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -86,7 +87,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No ping on every checkout (a round trip per request): a connection the server dropped
+        # fails its first statement, SQLAlchemy then discards the whole pool, and that one
+        # request is answered 503 with Retry-After like any other outage.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         pool_timeout=10,
         connect_args={
             "timeout": 5,
@@ -144,6 +149,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False) if read_engine else self.sessionmaker
         self._after_commit: list[AfterCommitHook] = []
+        self._before_commit: list[BeforeCommitHook] = []
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,12 +160,23 @@ class Database:
         """Call `hook(session)` after every successful commit made through `transaction()`."""
         self._after_commit.append(hook)
 
+    def before_commit(self, hook: BeforeCommitHook) -> None:
+        """Await `hook(session)` in the transaction just before each commit (to write what the work left pending)."""
+        if hook not in self._before_commit:
+            self._before_commit.append(hook)
+
+    async def run_before_commit(self, session: AsyncSession) -> None:
+        """Run the before-commit hooks in the session's transaction."""
+        for hook in self._before_commit:
+            await hook(session)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on error."""
         async with self.sessionmaker() as session:
             try:
                 yield session
+                await self.run_before_commit(session)
                 await session.commit()
             except BaseException:
                 await session.rollback()

@@ -57,6 +57,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         try:
             yield session
+            if session.in_transaction():
+                await db.run_before_commit(session)
             await session.commit()
         except BaseException:
             await session.rollback()

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     reservation_ttl_seconds: int = Field(default=900, gt=0)
     max_quantity_per_buyer: int = Field(default=20, gt=0)
+    # How long an instance trusts what it learned of a product's or deal's units before it
+    # says "sold out" from memory (events through the bus refresh it sooner).
+    # How often the scheduler opens and closes flash deals (orders check a deal's window themselves).
+    flash_deal_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long an instance may answer from its cached principal (revocations reach every instance
+    # at once through the notices; this bounds the time when they cannot be heard). 0 turns it off.
+    principal_cache_seconds: float = Field(default=30.0, ge=0)
+    availability_ttl_seconds: float = Field(default=1.0, ge=0)
     payment_webhook_secret: str = "dev-webhook-secret"
     sandbox_payments_enabled: bool = True
     # Payment providers (README, "Payment configuration"): a comma-separated list or a JSON array.

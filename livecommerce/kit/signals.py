@@ -48,4 +48,4 @@ class StockChange:
 
 
 # Sent by the catalog's stock module for every change of a product's (or a deal's) buckets.
-stock_changed: Signal[StockChange] = Signal("stock_changed")
+stock_changed: Signal[tuple[StockChange, ...]] = Signal("stock_changed")

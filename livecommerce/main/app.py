@@ -19,19 +19,25 @@ from livecommerce.accounts import service as accounts_service
 from livecommerce.accounts.endpoints import router as accounts_router
 from livecommerce.accounts.principals import TokenPrincipals
 from livecommerce.audit.endpoints import router as audit_router
+from livecommerce.broadcasts import stock_events
+from livecommerce.catalog import stock
 from livecommerce.catalog.endpoints import router as catalog_router
+from livecommerce.kit import signals
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
 from livecommerce.kit.db import Database, create_database
 from livecommerce.kit.errors import install_error_handlers
 from livecommerce.kit.metrics import REGISTRY
+from livecommerce.kit.notices import LocalNotices, Notices, RedisNotices
 from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
 from livecommerce.ledger.endpoints import router as ledger_router
+from livecommerce.main.feeds import build_availability_feed
 from livecommerce.main.migrate import upgrade
 from livecommerce.main.registry import load_models
+from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
 from schedulers.endpoints import router as schedulers_router
@@ -47,7 +53,7 @@ ComponentFactory = Callable[[FastAPI], Component | None]
 
 
 def _component_factories() -> list[ComponentFactory]:
-    return [build_relay, build_scheduler]
+    return [build_relay, build_scheduler, build_availability_feed]
 
 
 def _routers() -> list[Any]:
@@ -63,6 +69,12 @@ def _routers() -> list[Any]:
         audit_router,
         web_router,
     ]
+
+
+def wire_database(db: Database) -> None:
+    """Connect what the domains announce to the domains above that react (same for app and worker)."""
+    signals.stock_changed.connect(stock_events.on_stock_changed)
+    db.before_commit(stock.announce)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool | None = None) -> FastAPI:
@@ -82,7 +94,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         if apply_migrations:
             await asyncio.to_thread(upgrade, settings.database_url)
         db = create_database(settings)
+        wire_database(db)
+        db.on_commit(app.state.principals.after_commit)
         app.state.db = db
+        await app.state.notices.start()
         if settings.admin_password:
             async with db.transaction() as session:
                 if await accounts_service.ensure_admin(session, settings.admin_password, app.state.clock.now()):
@@ -102,6 +117,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                     await component.stop()
                 except Exception:
                     log.exception("component_stop_failed", component=component.name)
+            await app.state.notices.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -113,7 +129,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.rate_limiter = RateLimiter(settings)
-    app.state.principals = TokenPrincipals(settings.secret_key)
+    notices: Notices = RedisNotices(settings.redis_url, settings.redis_prefix) if settings.redis_url else LocalNotices()
+    app.state.notices = notices
+    app.state.principals = TokenPrincipals(settings.secret_key, notices, ttl=settings.principal_cache_seconds)
+    app.state.availability = Availability(settings.availability_ttl_seconds)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

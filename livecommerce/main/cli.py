@@ -200,10 +200,12 @@ class _database:
 
     def __init__(self, settings: Settings) -> None:
         from livecommerce.kit.db import Database, create_nullpool_engine
+        from livecommerce.main.app import wire_database
         from livecommerce.main.registry import load_models
 
         load_models()
         self.db = Database(create_nullpool_engine(settings.database_url))
+        wire_database(self.db)
 
     async def __aenter__(self) -> Database:
         return self.db

@@ -18,6 +18,7 @@ from livecommerce.kit.clock import Clock
 from livecommerce.kit.db import Database, create_engine
 from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.settings import Settings
+from livecommerce.main.app import wire_database
 from livecommerce.main.registry import load_models
 from schedulers.notify import Notifier
 from schedulers.runtime import build_component
@@ -45,6 +46,7 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     db = Database(create_engine(settings))
+    wire_database(db)
     component = build_component(db, settings, clock or Clock(), notifier)
     metrics_server = _serve_metrics(settings)
     log.info("scheduler_worker_started", holder=component.lock.holder, metrics_port=settings.worker_metrics_port)

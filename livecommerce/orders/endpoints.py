@@ -15,11 +15,15 @@ from livecommerce.kit.errors import ServiceUnavailable
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
-from livecommerce.orders import checkout, reconciliation, service
-from livecommerce.orders.batching import OrderBatcher, place_order_batched
+from livecommerce.orders import checkout, deals, reconciliation, service
+from livecommerce.orders.availability import Availability
+from livecommerce.orders.desk import OrderDesk
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
+    FlashDealCreate,
+    FlashDealList,
+    FlashDealPublic,
     OrderCreate,
     OrderPublic,
     PaymentReceipt,
@@ -37,13 +41,17 @@ router = APIRouter(prefix="/api", tags=["orders"])
 log = structlog.get_logger(__name__)
 
 
-async def get_order_batcher(request: Request) -> OrderBatcher:
-    """The app's order batcher (made on first use, for the app's current database)."""
+async def get_order_desk(request: Request) -> OrderDesk:
+    """The app's order desk (made on first use, for the app's current database)."""
     state = request.app.state
-    batcher: OrderBatcher | None = getattr(state, "order_batcher", None)
-    if batcher is None or batcher.db is not state.db:
-        batcher = state.order_batcher = OrderBatcher(state.db, state.settings)
-    return batcher
+    desk: OrderDesk | None = getattr(state, "order_desk", None)
+    if desk is None or desk.db is not state.db:
+        availability: Availability = state.availability
+        desk = state.order_desk = OrderDesk(state.db, state.settings, availability)
+    return desk
+
+
+OrderDeskDep = Annotated[OrderDesk, Depends(get_order_desk)]
 
 
 async def get_payment_providers(request: Request) -> PaymentProviders:
@@ -82,28 +90,78 @@ IdempotencyKey = Annotated[
     status_code=201,
     summary="Order featured products during a live stream (idempotent by Idempotency-Key)",
     responses={
-        409: {"description": "Out of stock, stream not live, buyer limit reached, or the key was used for another order"},
+        409: {"description": "Out of stock, stream not live, deal not open, buyer limit reached, or the key was used for another order"},
         429: {"description": "Too many orders from this buyer or for this stream; see Retry-After"},
     },
     dependencies=[Depends(order_placement_limit)],
 )
 async def place_order(
     session: SessionDep,
-    settings: SettingsDep,
     clock: ClockDep,
     buyer: CurrentUser,
     stream_id: StreamId,
     body: OrderCreate,
     idempotency_key: IdempotencyKey,
     response: Response,
-    batcher: Annotated[OrderBatcher, Depends(get_order_batcher)],
+    desk: OrderDeskDep,
 ) -> OrderPublic:
-    placed = await place_order_batched(
-        session, batcher, buyer, stream_id, body, idempotency_key=idempotency_key, settings=settings, now=clock.now()
-    )
+    # The request's session was used only to read the caller (if at all): let its connection go
+    # before waiting for a batch (on SQLite the batch needs the one writer connection).
+    await session.close()
+    placed = await desk.order_in_stream(buyer, stream_id, body, key=idempotency_key, now=clock.now())
     if not placed.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return service.order_public(placed.order, placed.lines)
+    return service.placed_public(placed)
+
+
+@router.post(
+    "/streams/{stream_id}/flash-deals",
+    response_model=FlashDealPublic,
+    status_code=201,
+    summary="Announce a flash deal in a live stream (its host cadre or an organizer): units leave free stock at once",
+    responses={
+        403: {"description": "Not a host or organizer of this stream"},
+        404: {"description": "No such stream"},
+        409: {"description": "The stream is not live, the price is not below the product's, or fewer units are free"},
+    },
+)
+async def announce_flash_deal(
+    session: SessionDep, clock: ClockDep, principal: CurrentUser, stream_id: StreamId, body: FlashDealCreate
+) -> FlashDealPublic:
+    now = clock.now()
+    return deals.deal_public(await deals.announce_deal(session, principal, stream_id, body, now=now), now)
+
+
+@router.get(
+    "/streams/{stream_id}/flash-deals",
+    response_model=FlashDealList,
+    summary="A stream's flash deals, newest first, with the server's time to count down by",
+    responses={404: {"description": "No such stream"}},
+)
+async def list_flash_deals(session: SessionDep, clock: ClockDep, stream_id: StreamId) -> FlashDealList:
+    now = clock.now()
+    return FlashDealList(items=[deals.deal_public(d, now) for d in await deals.stream_deals(session, stream_id)], server_time=now)
+
+
+DealId = Annotated[int, Path(gt=0, le=MAX_ID, description="The flash deal.")]
+
+
+@router.get(
+    "/flash-deals/{deal_id}", response_model=FlashDealPublic, summary="One flash deal", responses={404: {"description": "No such deal"}}
+)
+async def get_flash_deal(session: SessionDep, clock: ClockDep, deal_id: DealId) -> FlashDealPublic:
+    return deals.deal_public(await deals.get_deal(session, deal_id), clock.now())
+
+
+@router.post(
+    "/flash-deals/{deal_id}/end",
+    response_model=FlashDealPublic,
+    summary="End a flash deal now (its stream's host or organizer); unsold units return to free stock",
+    responses={403: {"description": "Not a host or organizer of its stream"}, 404: {"description": "No such deal"}},
+)
+async def end_flash_deal(session: SessionDep, clock: ClockDep, principal: CurrentUser, deal_id: DealId) -> FlashDealPublic:
+    now = clock.now()
+    return deals.deal_public(await deals.end_deal(session, principal, deal_id, now=now), now)
 
 
 @router.post(

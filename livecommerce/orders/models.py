@@ -78,6 +78,8 @@ class OrderLine(SQLModel, table=True):
     quantity: int
     unit_price_fen: int
     amount_fen: int = Field(sa_type=BigInteger)
+    # Set when the units came from a flash deal (at the deal's price, counted against its per-buyer limit).
+    flash_deal_id: int | None = Field(default=None, foreign_key="flash_deals.id", index=True)
 
 
 class Payment(SQLModel, table=True):

@@ -1,59 +1,44 @@
-"""In-stream ordering: placing orders idempotently, reserving stock, payment, cancel, expiry, refund.
+"""An order's life after placement (see `placement`): reading, payment, cancel, expiry, refund.
 
 Each state change is a compare-and-set on the order's status and moves units between the
-product's buckets with conditional UPDATEs (see `stock`), all in the caller's transaction,
-with the outbox events appended last. Lock order, everywhere: the order row (or its
-idempotency key), the buyer's advisory lock, products by ascending id, ledger accounts,
-then the stream's event counter.
+product's buckets with the catalog's conditional moves (`catalog.stock`), all in the
+caller's transaction, with the outbox events appended last. Lock order, everywhere: the
+order row (or its idempotency key), the buyer's advisory lock, products by ascending id,
+deals by ascending id, ledger accounts, then the streams' event counters in ascending order.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.accounts.models import User
+from livecommerce.accounts import service as accounts
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as streams_service
-from livecommerce.broadcasts.events import PENDING_EVENTS_KEY, EventType, append_event, append_events
-from livecommerce.broadcasts.models import StreamStatus
+from livecommerce.broadcasts.events import PENDING_EVENTS_KEY, EventType
+from livecommerce.broadcasts.stock_events import append_with_stock_changes
 from livecommerce.catalog import stock
 from livecommerce.catalog.service import splits_of
-from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, LiveCommerceError, NotFound
-from livecommerce.kit.masking import mask_display_name
+from livecommerce.kit.errors import Conflict, Forbidden, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
-from livecommerce.kit.settings import Settings
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
 from livecommerce.orders import repository
-from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus, Payment
-from livecommerce.orders.schemas import OrderCreate, OrderLinePublic, OrderPublic
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+from livecommerce.orders.placement import Placed, placed_of
+from livecommerce.orders.schemas import OrderLinePublic, OrderPublic
 from livecommerce.payments.base import CURRENCY, Charge, Payer, PaymentNotice, PaymentProvider, PaymentStarted, Refund
 from livecommerce.payments.registry import REAL_PROVIDERS, PaymentProviders
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class PlacedOrder:
-    """An order and its lines; `created` is False when an earlier request with the same key made it."""
-
-    order: Order
-    lines: list[OrderLine]
-    created: bool
 
 
 @dataclass(frozen=True)
@@ -65,186 +50,34 @@ class Settlement:
 
 
 def order_public(order: Order, lines: Sequence[OrderLine]) -> OrderPublic:
-    """The API view of an order."""
-    assert order.id is not None
+    """The API view of a stored order."""
+    return placed_public(placed_of(order, lines, created=False))
+
+
+def placed_public(placed: Placed) -> OrderPublic:
+    """The API view of an order as placement returns it."""
     return OrderPublic(
-        id=order.id,
-        status=order.status,
-        total_fen=order.total_fen,
-        expires_at=order.expires_at,
-        stream_id=order.stream_id,
-        channel=order.channel,
+        id=placed.id,
+        status=placed.status,
+        total_fen=placed.total_fen,
+        expires_at=placed.expires_at,
+        stream_id=placed.stream_id,
+        channel=placed.channel,
         items=[
-            OrderLinePublic(product_id=ln.product_id, quantity=ln.quantity, unit_price_fen=ln.unit_price_fen, amount_fen=ln.amount_fen)
-            for ln in lines
+            OrderLinePublic(
+                product_id=ln.product_id,
+                quantity=ln.quantity,
+                unit_price_fen=ln.unit_price_fen,
+                amount_fen=ln.amount_fen,
+                flash_deal_id=ln.flash_deal_id,
+            )
+            for ln in placed.lines
         ],
-        created_at=order.created_at,
-        paid_at=order.paid_at,
-        cancelled_at=order.cancelled_at,
-        refunded_at=order.refunded_at,
+        created_at=placed.created_at,
+        paid_at=placed.paid_at,
+        cancelled_at=placed.cancelled_at,
+        refunded_at=placed.refunded_at,
     )
-
-
-def request_hash(stream_id: int, data: OrderCreate) -> str:
-    """A fingerprint of what was asked for, to tell a retry from a different order under a reused key."""
-    items = sorted((item.product_id, item.quantity) for item in data.items)
-    canonical = json.dumps({"stream_id": stream_id, "items": items}, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# --- placing -----------------------------------------------------------------------------------
-
-
-async def place_order(
-    session: AsyncSession,
-    buyer: Principal,
-    stream_id: int,
-    data: OrderCreate,
-    *,
-    idempotency_key: str,
-    settings: Settings,
-    now: datetime,
-) -> PlacedOrder:
-    """Reserve the items for the buyer, or return the order an earlier request with this key made."""
-    digest = request_hash(stream_id, data)
-    items = sorted(data.items, key=_by_product)
-    offer = await streams_service.stream_offer(session, stream_id, [item.product_id for item in items])
-    refused = refusal(stream_id, offer, data, settings.max_quantity_per_buyer)
-    if refused is not None or offer is None:
-        # A retry of an order placed before the stream ended still gets its order back.
-        existing = await repository.order_by_key(session, buyer.id, idempotency_key)
-        if existing is not None:
-            return await _replay(session, existing, digest)
-        assert refused is not None
-        raise refused
-    order = Order(
-        buyer_id=buyer.id,
-        stream_id=stream_id,
-        channel=Channel.live,
-        status=OrderStatus.pending_payment,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        total_fen=sum(offer.prices[item.product_id] * item.quantity for item in items),
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.reservation_ttl_seconds),
-    )
-    order.id = await _insert_unless_key_taken(session, order)
-    if order.id is None:
-        # A concurrent or earlier request with the same key won the unique constraint; on
-        # PostgreSQL the insert waited for it to commit, so its order is visible now.
-        winner = await repository.order_by_key(session, buyer.id, idempotency_key)
-        assert winner is not None
-        return await _replay(session, winner, digest)
-    await repository.lock_buyer(session, buyer.id)
-    await _check_buyer_cap(session, buyer.id, stream_id, data, settings.max_quantity_per_buyer)
-    lines = [
-        OrderLine(
-            order_id=order.id,
-            product_id=item.product_id,
-            quantity=item.quantity,
-            unit_price_fen=offer.prices[item.product_id],
-            amount_fen=offer.prices[item.product_id] * item.quantity,
-        )
-        for item in items
-    ]
-    await repository.insert_lines(session, lines)
-    # Everything above touches only this buyer's rows. The hot rows (the product, then the
-    # stream's event counter) are locked only from here to the commit: one conditional
-    # UPDATE per product, two statements for all the events, then the boundary commits.
-    levels = [
-        await stock.reserve(session, item.product_id, item.quantity, price_fen=offer.prices[item.product_id], now=now) for item in items
-    ]
-    placed = {
-        "order_id": order.id,
-        "buyer": mask_display_name(buyer.display_name),
-        "items": [{"product_id": line.product_id, "quantity": line.quantity} for line in lines],
-        "total_fen": order.total_fen,
-    }
-    await append_events(
-        session,
-        stream_id,
-        [(EventType.order_placed, placed), *((EventType.stock_changed, level.event_data()) for level in levels)],
-        ts=now,
-    )
-    return PlacedOrder(order=order, lines=lines, created=True)
-
-
-def _by_product(item: Any) -> int:
-    return int(item.product_id)
-
-
-async def _replay(session: AsyncSession, order: Order, digest: str) -> PlacedOrder:
-    if order.request_hash != digest:
-        raise Conflict(
-            "This Idempotency-Key was already used for a different order; send a new key for a new order.",
-            extra={"order_id": order.id},
-        )
-    assert order.id is not None
-    return PlacedOrder(order=order, lines=(await repository.lines_of(session, [order.id]))[order.id], created=False)
-
-
-def refusal(stream_id: int, offer: streams_service.StreamOffer | None, data: OrderCreate, cap: int) -> LiveCommerceError | None:
-    """Why this stream cannot take this order, if it cannot."""
-    if offer is None:
-        return NotFound(f"Stream {stream_id} does not exist.")
-    if offer.status != StreamStatus.live:
-        return InvalidState(f"Orders are taken only while a stream is live; stream {stream_id} is {offer.status}.")
-    errors: list[dict[str, str]] = []
-    for i, item in enumerate(data.items):
-        if item.product_id not in offer.prices:
-            errors.append({"field": f"items.{i}.product_id", "message": f"product {item.product_id} is not featured in this stream"})
-        elif item.quantity > cap:
-            errors.append({"field": f"items.{i}.quantity", "message": f"at most {cap} units per buyer"})
-    if errors:
-        return InvalidInput("; ".join(e["message"] for e in errors) + ".", extra={"errors": errors})
-    return None
-
-
-async def _insert_unless_key_taken(session: AsyncSession, order: Order) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING on the buyer's idempotency key; the new id, or None if taken.
-
-    The unique constraint `uq_orders_buyer_idempotency_key` decides between concurrent
-    requests with one key. ON CONFLICT lets the loser learn that without an error (and so
-    without a savepoint round trip on every order): on PostgreSQL it waits for the winner
-    to commit or roll back, so a winner that failed (out of stock) leaves the key free.
-    """
-    values = {
-        "buyer_id": order.buyer_id,
-        "stream_id": order.stream_id,
-        "channel": order.channel,
-        "status": order.status,
-        "idempotency_key": order.idempotency_key,
-        "request_hash": order.request_hash,
-        "total_fen": order.total_fen,
-        "created_at": order.created_at,
-        "expires_at": order.expires_at,
-    }
-    stmt = _INSERT_ORDER_PG if repository.is_postgresql(session) else _INSERT_ORDER_SQLITE
-    return (await session.execute(stmt, values)).scalar_one_or_none()
-
-
-_ORDERS: Table = Order.__table__  # type: ignore[attr-defined]
-_INSERT_ORDER_PG = pg_insert(_ORDERS).on_conflict_do_nothing(index_elements=["buyer_id", "idempotency_key"]).returning(_ORDERS.c.id)
-_INSERT_ORDER_SQLITE = sqlite_insert(_ORDERS).on_conflict_do_nothing(index_elements=["buyer_id", "idempotency_key"]).returning(_ORDERS.c.id)
-
-
-async def _check_buyer_cap(session: AsyncSession, buyer_id: int, stream_id: int, data: OrderCreate, cap: int) -> None:
-    held = await repository.held_quantities(session, buyer_id, stream_id, [item.product_id for item in data.items])
-    error = buyer_cap_error(held, data, cap)
-    if error is not None:
-        raise error
-
-
-def buyer_cap_error(held: dict[int, int], data: OrderCreate, cap: int) -> Conflict | None:
-    """The refusal of an order that would take the buyer past `cap` units of a product, given what they `held`."""
-    over = [item for item in data.items if held.get(item.product_id, 0) + item.quantity > cap]
-    if not over:
-        return None
-    errors = [
-        {"field": "items", "message": f"product {item.product_id}: you hold {held.get(item.product_id, 0)} of at most {cap}"}
-        for item in over
-    ]
-    return Conflict(f"At most {cap} units of a product per buyer in one stream.", extra={"errors": errors})
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -383,12 +216,12 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
     if not await repository.transition(session, [order.id], OrderStatus.pending_payment, {"status": OrderStatus.paid, "paid_at": now}):
         raise InvalidState(f"Order {order.id} changed while it was being paid.")
     lines = (await repository.lines_of(session, [order.id]))[order.id]
-    levels = [await stock.settle(session, line.product_id, line.quantity, now=now) for line in lines]
+    levels = [await stock.settle(session, line.product_id, line.quantity, now=now) for line in sorted(lines, key=lambda ln: ln.product_id)]
     await credit_sale(session, await _sale_of(session, order, lines, levels), now=now)
     paid = await repository.get_order(session, order.id)
     assert paid is not None
     if paid.stream_id is not None:
-        await _append_order_events(session, paid, EventType.order_paid, {}, levels, now)
+        await _append_order_events(session, paid, EventType.order_paid, now)
     return Settlement(order=paid, replayed=False)
 
 
@@ -456,14 +289,16 @@ async def expire_due_orders(session: AsyncSession, *, now: datetime, limit: int 
 
 
 async def _in_savepoint(session: AsyncSession, work: Callable[[], Awaitable[int]]) -> int:
-    """Run `work` in a savepoint; on failure also forget the events it appended (they were rolled back)."""
+    """Run `work` in a savepoint; on failure also forget the events and stock changes it recorded (they were rolled back)."""
     pending: list[Any] = session.info.setdefault(PENDING_EVENTS_KEY, [])
     mark = len(pending)
+    changes = stock.snapshot_pending(session)
     try:
         async with session.begin_nested():
             return await work()
     except BaseException:
         del pending[mark:]
+        stock.restore_pending(session, changes)
         raise
 
 
@@ -474,31 +309,20 @@ async def _release_orders(session: AsyncSession, order_ids: Sequence[int], statu
         return 0
     orders = list((await session.scalars(select(Order).where(col(Order.id).in_(moved)).execution_options(populate_existing=True))).all())
     lines = await repository.lines_of(session, moved)
-    quantities: dict[int, int] = defaultdict(int)
+    quantities: dict[tuple[int, int | None], int] = defaultdict(int)
     for order_lines in lines.values():
         for line in order_lines:
-            quantities[line.product_id] += line.quantity
-    levels = {pid: await stock.release(session, pid, quantities[pid], now=now) for pid in sorted(quantities)}
-    names = await _buyer_names(session, [o.buyer_id for o in orders])
+            quantities[(line.product_id, line.flash_deal_id)] += line.quantity
+    for product_id, deal_id in sorted(quantities, key=lambda k: (k[0], k[1] or 0)):
+        await stock.release(session, product_id, quantities[(product_id, deal_id)], now=now, deal_id=deal_id)
+    names = await accounts.masked_names(session, [o.buyer_id for o in orders])
     reason = "expired" if status == OrderStatus.expired else "cancelled"
-    by_stream: dict[int, list[Order]] = defaultdict(list)
-    for order in orders:
+    events: dict[int, list[tuple[EventType | str, dict[str, Any]]]] = defaultdict(list)
+    for order in sorted(orders, key=lambda o: o.id or 0):
         if order.stream_id is not None:
-            by_stream[order.stream_id].append(order)
-    for stream_id in sorted(by_stream):
-        touched: set[int] = set()
-        for order in sorted(by_stream[stream_id], key=lambda o: o.id or 0):
-            assert order.id is not None
-            await append_event(
-                session,
-                stream_id,
-                EventType.order_cancelled,
-                {"order_id": order.id, "buyer": names[order.buyer_id], "total_fen": order.total_fen, "reason": reason},
-                ts=now,
-            )
-            touched.update(line.product_id for line in lines[order.id])
-        for pid in sorted(touched):
-            await append_event(session, stream_id, EventType.stock_changed, levels[pid].event_data(), ts=now)
+            data = {"order_id": order.id, "buyer": names[order.buyer_id], "total_fen": order.total_fen, "reason": reason}
+            events[order.stream_id].append((EventType.order_cancelled, data))
+    await append_with_stock_changes(session, events, stock.take_pending(session), ts=now)
     return len(moved)
 
 
@@ -534,13 +358,14 @@ async def refund_order(
     if payment is not None and payment.provider in REAL_PROVIDERS:
         await _refund_through_provider(providers, payment, order)
     lines = (await repository.lines_of(session, [order_id]))[order_id]
-    levels = [await stock.restock(session, line.product_id, line.quantity, now=now) for line in lines]
+    for line in sorted(lines, key=lambda ln: ln.product_id):
+        await stock.restock(session, line.product_id, line.quantity, now=now)
     await reverse_sale(session, order_id, now=now)
     await audit.record(session, principal, "order.refunded", f"order:{order_id}", {"amount_fen": order.total_fen}, now=now)
     refunded = await repository.get_order(session, order_id)
     assert refunded is not None
     if refunded.stream_id is not None:
-        await _append_order_events(session, refunded, EventType.order_refunded, {}, levels, now)
+        await _append_order_events(session, refunded, EventType.order_refunded, now)
     return refunded
 
 
@@ -558,20 +383,9 @@ async def _refund_through_provider(providers: PaymentProviders | None, payment: 
 # --- events ------------------------------------------------------------------------------------
 
 
-async def _buyer_names(session: AsyncSession, buyer_ids: Sequence[int]) -> dict[int, str]:
-    """Buyers as viewers may see them: masked display names, never usernames or ids."""
-    ids = sorted(set(buyer_ids))
-    rows = await session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
-    names = {uid: mask_display_name(name) for uid, name in rows.all() if uid is not None}
-    return {uid: names.get(uid, "*") for uid in ids}
-
-
-async def _append_order_events(
-    session: AsyncSession, order: Order, type: EventType, extra: dict[str, Any], levels: Sequence[stock.StockLevel], now: datetime
-) -> None:
+async def _append_order_events(session: AsyncSession, order: Order, type: EventType, now: datetime) -> None:
+    """The order's event, then `stock.changed` for every live stream featuring what moved."""
     assert order.stream_id is not None and order.id is not None
-    names = await _buyer_names(session, [order.buyer_id])
-    data = {"order_id": order.id, "buyer": names[order.buyer_id], "total_fen": order.total_fen, **extra}
-    await append_event(session, order.stream_id, type, data, ts=now)
-    for level in sorted(levels, key=lambda lv: lv.product_id):
-        await append_event(session, order.stream_id, EventType.stock_changed, level.event_data(), ts=now)
+    names = await accounts.masked_names(session, [order.buyer_id])
+    data = {"order_id": order.id, "buyer": names[order.buyer_id], "total_fen": order.total_fen}
+    await append_with_stock_changes(session, {order.stream_id: [(type, data)]}, stock.take_pending(session), ts=now)

@@ -385,3 +385,73 @@ class TestPhoneLayout:
         await page.goto("/")
         await browsers.screenshot(page, "home-en-after-switch-phone")
         await expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+async def open_deal_now(seed: Factory, setup: StreamSetup, quantity: int, *, limit: int = 1) -> int:
+    """A flash deal on the stream's first product, open from now (written through the stock module)."""
+    from livecommerce.catalog import stock
+    from livecommerce.catalog.stock import NewDeal
+    from livecommerce.kit.clock import utcnow
+
+    now = utcnow()
+    product = setup.products[0]
+    assert product.id is not None and setup.stream.id is not None
+    async with seed.db.transaction() as session:
+        deal = await stock.open_deal(
+            session,
+            NewDeal(setup.stream.id, product.id, 2990, quantity, limit, now - timedelta(seconds=1), now + timedelta(minutes=5), None),
+            now=now,
+        )
+    return deal.id
+
+
+class TestFlashDeals:
+    async def test_the_host_announces_a_deal_and_the_viewer_sees_its_countdown(self, browsers: Browsers, seed: Factory) -> None:
+        setup = await make_stream(seed)
+        cadre = await seed.user(Role.cadre, anchor_id=setup.anchor.id, county_ids=[setup.county.id])
+        viewer = await browsers.open()
+        await viewer.goto(f"/streams/{setup.stream.id}")
+        await connected(viewer)
+        await expect(viewer.locator("#flash-deals")).to_be_hidden()
+        host = await browsers.open(cadre, viewport=DESKTOP)
+        await host.goto(f"/streams/{setup.stream.id}")
+        form = host.locator("#flash-form")
+        await form.locator("[name=price]").fill("29.90")
+        await form.locator("[name=quantity]").fill("20")
+        await form.locator("[name=countdown_seconds]").fill("60")
+        await form.locator("button[type=submit]").click()
+        await expect(host.locator(".flash-card")).to_have_count(1)
+        card = viewer.locator(".flash-card")
+        await expect(card).to_have_count(1, timeout=2000)
+        await expect(card.locator(".flash-price b")).to_have_text("¥29.90")
+        await expect(card.locator(".flash-clock")).to_contain_text("Starts in 00:")
+        await expect(card.locator("[data-flash-buy]")).to_be_disabled()
+        await expect(card.locator(".flash-left")).to_have_text("20 of 20 left")
+        await browsers.screenshot(viewer, "flash-countdown-phone")
+
+    async def test_a_viewer_grabs_a_unit_and_sees_sold_out_the_moment_the_last_one_goes(
+        self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient
+    ) -> None:
+        setup = await make_stream(seed)
+        deal_id = await open_deal_now(seed, setup, 2)
+        shopper_user = await seed.user(Role.viewer, display_name="Huang Min")
+        shopper = await browsers.open(shopper_user)
+        await shopper.goto(f"/streams/{setup.stream.id}")
+        await connected(shopper)
+        card = shopper.locator(f'.flash-card[data-deal-id="{deal_id}"]')
+        await expect(card.locator(".flash-clock")).to_contain_text("Ends in")
+        await card.locator("[data-flash-buy]").click()
+        await expect(card.locator(".flash-placed")).to_contain_text("Order #")
+        await card.locator(".flash-placed button").click()
+        await expect(card.locator(".flash-placed")).to_contain_text("is paid")
+        await expect(card.locator(".flash-left")).to_have_text("1 of 2 left", timeout=2000)
+        other = await seed.user(Role.viewer)
+        last = await api.post(
+            f"/api/streams/{setup.stream.id}/orders",
+            json={"items": [{"product_id": setup.products[0].id, "quantity": 1, "flash_deal_id": deal_id}]},
+            headers={**other.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert last.status_code == 201, last.text
+        await expect(card.locator(".flash-left")).to_have_text("Sold out", timeout=1000)
+        await expect(card.locator("[data-flash-buy]")).to_be_disabled()
+        await browsers.screenshot(shopper, "flash-sold-out-phone")

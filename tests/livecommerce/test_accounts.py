@@ -167,8 +167,19 @@ class TestBearerToken:
     async def test_token_of_a_deactivated_user_is_401(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:
         user = await make.user(Role.admin)
         assert (await client.get("/api/me", headers=user.headers)).status_code == 200
+        admin = await make.user(Role.admin)
+        r = await client.patch(f"/api/users/{user.id}", json={"is_active": False}, headers=admin.headers)
+        assert r.status_code == 200, r.text
+        assert_problem(await client.get("/api/me", headers=user.headers), 401)
+
+    async def test_a_user_deactivated_behind_the_apps_back_is_401_once_the_cache_expires(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, app: object
+    ) -> None:
+        user = await make.user(Role.admin)
+        assert (await client.get("/api/me", headers=user.headers)).status_code == 200
         async with db.transaction() as session:
             await session.execute(update(User).where(col(User.id) == user.id).values(is_active=False))
+        app.state.principals._ttl = 0.0  # type: ignore[attr-defined]  # as if the cached entry had expired
         assert_problem(await client.get("/api/me", headers=user.headers), 401)
 
     async def test_token_of_an_older_credential_version_is_401(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:

@@ -20,8 +20,8 @@ from livecommerce.kit.db import Database
 from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
 from livecommerce.orders import service as orders
-from livecommerce.orders.models import Order
-from livecommerce.orders.schemas import OrderCreate, OrderItemIn
+from livecommerce.orders.models import Channel, Order
+from livecommerce.orders.placement import Ask, Item, Placer, Scope
 from livecommerce.payments.sandbox import SandboxProvider
 from schedulers.jobs import JobContext, run_booking_due, run_due
 from schedulers.models import Booking, SentNotification
@@ -247,8 +247,8 @@ class TestOrderExpiry:
         buyer = await world.make.user(Role.viewer)
         async with db.transaction() as session:
             principal = await load_principal(session, buyer.id, None)
-            data = OrderCreate(items=[OrderItemIn(product_id=product.id, quantity=3)])  # type: ignore[arg-type]
-            await orders.place_order(session, principal, b["stream_id"], data, idempotency_key="k1", settings=settings, now=at(2, 5))
+        items = (Item(product.id, 3),)  # type: ignore[arg-type]
+        await Placer(db, settings).place(Ask(principal, Scope(Channel.live, stream_id=b["stream_id"]), items, "k1", at(2, 5)))
         async with db.transaction() as session:
             assert (await session.get(Product, product.id)).stock == 7  # type: ignore[union-attr]
         report = await run_due(ctx, at(2, 5) + timedelta(seconds=settings.reservation_ttl_seconds + 1))
@@ -271,13 +271,10 @@ class TestDailyDigest:
         buyer = await world.make.user(Role.viewer)
         async with db.transaction() as session:
             principal = await load_principal(session, buyer.id, None)
-            data = OrderCreate(items=[OrderItemIn(product_id=product.id, quantity=2)])  # type: ignore[arg-type]
-            placed = await orders.place_order(
-                session, principal, b["stream_id"], data, idempotency_key="d1", settings=settings, now=at(2, 10)
-            )
+        items = (Item(product.id, 2),)  # type: ignore[arg-type]
+        placed = await Placer(db, settings).place(Ask(principal, Scope(Channel.live, stream_id=b["stream_id"]), items, "d1", at(2, 10)))
         async with db.transaction() as session:
-            principal = await load_principal(session, buyer.id, None)
-            await orders.pay_with_provider(session, principal, placed.order.id, SandboxProvider("s"), now=at(2, 11))  # type: ignore[arg-type]
+            await orders.pay_with_provider(session, principal, placed.id, SandboxProvider("s"), now=at(2, 11))
         quiet = await world.make.county()  # a county without organizers gets nothing
         assert quiet.id is not None
         await run_due(ctx, at(12, 59))

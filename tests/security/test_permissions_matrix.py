@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from livecommerce.catalog import stock
+from livecommerce.catalog.stock import NewDeal
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.db import Database
 from livecommerce.kit.settings import Settings
@@ -290,6 +292,48 @@ async def _end(w: World, s: Side) -> Call:
 @builds("POST /api/streams/{stream_id}/pin")
 async def _pin(w: World, s: Side) -> Call:
     return Call("POST", f"/api/streams/{await w.stream(s)}/pin", json={"product_id": s.product_id})
+
+
+# --- flash deals -----------------------------------------------------------------------------
+
+
+async def _deal(w: World, s: Side) -> int:
+    """An open deal of one unit in a new live stream of the side."""
+    stream_id = await w.stream(s)
+    now = utcnow()
+    async with w.db.transaction() as session:
+        deal = await stock.open_deal(
+            session, NewDeal(stream_id, s.product_id, 1, 1, 1, now - timedelta(seconds=1), now + timedelta(minutes=5), None), now=now
+        )
+    return deal.id
+
+
+@builds("POST /api/streams/{stream_id}/flash-deals")
+async def _announce_deal(w: World, s: Side) -> Call:
+    body = {
+        "product_id": s.product_id,
+        "price_fen": 1,
+        "quantity": 1,
+        "per_buyer_limit": 1,
+        "countdown_seconds": 10,
+        "duration_seconds": 60,
+    }
+    return Call("POST", f"/api/streams/{await w.stream(s)}/flash-deals", json=body)
+
+
+@builds("GET /api/streams/{stream_id}/flash-deals")
+async def _list_deals(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/flash-deals")
+
+
+@builds("GET /api/flash-deals/{deal_id}")
+async def _get_deal(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/flash-deals/{await w.cached(s, 'deal', lambda: _deal(w, s))}")
+
+
+@builds("POST /api/flash-deals/{deal_id}/end")
+async def _end_deal(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/flash-deals/{await _deal(w, s)}/end")
 
 
 # --- scheduling ------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ class TestCreateSubscription:
         assert (await client.post("/api/subscriptions", json=body, headers=keyed)).status_code == 201
         body["items"][0]["quantity"] = 2  # type: ignore[index]
         response = await client.post("/api/subscriptions", json=body, headers=keyed)
-        assert response.status_code == 422
+        assert response.status_code == 409  # as for stream orders: one placement path, one answer
+        assert response.json()["type"].endswith("/conflict")
         assert response.headers["content-type"].startswith("application/problem+json")
 
     async def test_short_stock_is_409_and_changes_nothing(self, client: httpx.AsyncClient, db: Database, make: Factory) -> None:

@@ -19,8 +19,9 @@ from livecommerce.ledger import books as ledger_books
 from livecommerce.ledger import reports
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from livecommerce.ledger.service import reverse_sale
-from livecommerce.orders import bulk
-from livecommerce.orders.schemas import OrderItemIn
+from livecommerce.orders.availability import Availability
+from livecommerce.orders.desk import OrderDesk
+from livecommerce.orders.schemas import OrderItemIn, StationSaleCreate, SubscriptionCreate
 from tests.factories import Factory
 from tests.livecommerce.ledger.support import EPOCH, pay
 
@@ -106,6 +107,7 @@ class TestLedgerProperties:
     ) -> None:
         w = await _build_world(make, db, *world)
         admin = Principal(id=w["admin"], username="admin", role=Role.admin, display_name="Admin")
+        desk = OrderDesk(db, make.settings, Availability())
         products = w["products"]
         expected: dict[str, int] = defaultdict(int)
         orders: list[tuple[int, list[tuple[int, int]]]] = []
@@ -128,15 +130,10 @@ class TestLedgerProperties:
                 if kind == "stream":
                     order_id = await pay(db, w["admin"], lines, stream_id=w["stream"], now=now)
                 elif kind == "subscription":
-                    async with db.transaction() as session:
-                        data = bulk.SubscriptionCreate(unit_name="Unit", unit_type="enterprise", items=items)
-                        order_id = (await bulk.create_subscription(session, admin, data, idempotency_key=None, now=now)).order.id  # type: ignore[assignment]
+                    data = SubscriptionCreate(unit_name="Unit", unit_type="enterprise", items=items)
+                    order_id = (await desk.subscribe(admin, data, key=None, now=now)).id
                 else:
-                    async with db.transaction() as session:
-                        data = bulk.StationSaleCreate(items=items)
-                        order_id = (
-                            await bulk.create_station_sale(session, admin, w["station"], data, idempotency_key=None, now=now)
-                        ).order.id  # type: ignore[assignment]
+                    order_id = (await desk.sell_at_station(admin, w["station"], StationSaleCreate(items=items), key=None, now=now)).id
                 orders.append((order_id, lines))
                 sign = 1
             for pid, q in lines:

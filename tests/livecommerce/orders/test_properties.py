@@ -32,9 +32,10 @@ from livecommerce.kit.errors import LiveCommerceError
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.models import LedgerAccount
+from livecommerce.main.app import wire_database
 from livecommerce.orders import service
-from livecommerce.orders.models import Order, OrderStatus
-from livecommerce.orders.schemas import OrderCreate, OrderItemIn
+from livecommerce.orders.models import Channel, Order, OrderStatus
+from livecommerce.orders.placement import Ask, Item, LiveRules, Scope, place_batch
 from livecommerce.payments.sandbox import SandboxProvider
 
 T = TypeVar("T")
@@ -126,16 +127,22 @@ class OrderMachine(RuleBasedStateMachine):
         if not items:
             return
         principal = self.buyers[buyer]
-        data = OrderCreate(items=[OrderItemIn(product_id=self.products[i], quantity=q) for i, q in items.items()])
         key = uuid.uuid4().hex
         placed: list[int] = []
 
         async def work(session: Any) -> None:
-            result = await service.place_order(
-                session, principal, self.stream_id, data, idempotency_key=key, settings=self.config, now=self.clock.now()
+            ask = Ask(
+                buyer=principal,
+                scope=Scope(Channel.live, stream_id=self.stream_id),
+                items=tuple(Item(self.products[i], q) for i, q in items.items()),
+                key=key,
+                now=self.clock.now(),
             )
-            assert result.created and result.order.id is not None
-            placed.append(result.order.id)
+            await place_batch(session, [ask], LiveRules(self.config), self.config)
+            if ask.error is not None:
+                raise ask.error
+            assert ask.result is not None and ask.result.created
+            placed.append(ask.result.id)
 
         expected = all(self.free[i] >= q and self._held(buyer, i) + q <= CAP for i, q in items.items())
         assert self.run(self._attempt(work)) is expected
@@ -254,6 +261,7 @@ async def _balance(session: Any, party: str) -> int:
 def machine_db(fresh_database: str) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
     loop = asyncio.new_event_loop()
     db = Database(create_nullpool_engine(fresh_database))
+    wire_database(db)
     try:
         yield loop, db
     finally:

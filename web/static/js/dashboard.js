@@ -1,6 +1,7 @@
 // An organizer's live view of one stream: GMV ticking, paid orders per minute, by product and
 // county, households credited, stock levels. Figures come from the report API and the websocket.
 import { api, boot, clock, t, yuan } from "./core.js";
+import { FlashDeals } from "./flash.js";
 import { LiveEvents } from "./live.js";
 import { renderReport } from "./report-tables.js";
 
@@ -115,8 +116,13 @@ function apply(event) {
 
 refreshReport();
 const connState = document.getElementById("conn-state");
+const flash = new FlashDeals(streamId, new Map(boot.products.map((p) => [p.id, p])), { controls: boot.stream.status === "live" });
+flash.start().catch(() => {});
 window.lcLive = new LiveEvents(streamId, boot.live.last_seq, {
-  onEvent: apply,
+  onEvent: (event) => {
+    flash.apply(event);
+    apply(event);
+  },
   onState: (state) => {
     connState.dataset.state = state;
     connState.textContent = state === "open" ? t("stream.connected") : state === "closed" ? t("stream.reconnecting") : "";

@@ -1,6 +1,7 @@
 // The viewer's stream page: live orders, sales counter, viewers, pinned product, the buy flow
 // and (for its hosts and organizers) the studio controls.
 import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, yuan } from "./core.js";
+import { FlashDeals } from "./flash.js";
 import { LiveEvents } from "./live.js";
 
 const streamId = boot.stream.id;
@@ -87,8 +88,13 @@ function setStatus(next) {
   refreshBuyButtons();
 }
 
+const flash = new FlashDeals(streamId, products, { controls: Boolean(boot.controls) });
+flash.start().catch(() => {}); // the page works without deals if the list cannot be read
+window.lcFlash = flash;
+
 function apply(event) {
   const d = event.data || {};
+  flash.apply(event);
   switch (event.type) {
     case "order.placed":
     case "order.paid":

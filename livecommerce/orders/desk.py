@@ -1,0 +1,83 @@
+"""The order desk: where every channel's orders come in, are refused from memory when surely sold out, or placed.
+
+A sold-out answer costs no database write: the desk asks this instance's `Availability`
+first, and confirms only that the caller's key has no earlier order (a read), since a retry
+of an order placed before the product sold out must still get its order back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Table, bindparam, select
+
+from livecommerce.catalog import stock
+from livecommerce.catalog.stock import DealState, ProductState
+from livecommerce.kit.db import Database
+from livecommerce.kit.metrics import ORDERS
+from livecommerce.kit.principal import Principal
+from livecommerce.kit.settings import Settings
+from livecommerce.orders.availability import STALE, Availability
+from livecommerce.orders.models import Channel, Order
+from livecommerce.orders.placement import Ask, Item, Outcome, Placed, Placer, Scope
+from livecommerce.orders.schemas import OrderCreate, OrderItemIn, StationSaleCreate, SubscriptionCreate
+
+_ORDERS: Table = Order.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+_KEY_USED = select(_ORDERS.c.id).where(_ORDERS.c.buyer_id == bindparam("buyer_id"), _ORDERS.c.idempotency_key == bindparam("key")).limit(1)
+
+
+def items_of(items: Sequence[OrderItemIn]) -> tuple[Item, ...]:
+    """The items of a request body."""
+    return tuple(Item(i.product_id, i.quantity, i.flash_deal_id) for i in items)
+
+
+class OrderDesk:
+    """Takes orders of every channel for one app instance."""
+
+    def __init__(self, db: Database, settings: Settings, availability: Availability) -> None:
+        self.db = db
+        self.availability = availability
+        self.placer = Placer(db, settings, on_placed=self._learn)
+
+    def _learn(self, asks: list[Ask], outcome: Outcome) -> None:
+        self.availability.learn_outcome(outcome)
+
+    async def order_in_stream(self, buyer: Principal, stream_id: int, body: OrderCreate, *, key: str, now: datetime) -> Placed:
+        """A viewer's order in a live stream (from flash deals where its items say so)."""
+        ask = Ask(buyer=buyer, scope=Scope(Channel.live, stream_id=stream_id), items=items_of(body.items), key=key, now=now)
+        refused = self.availability.refusal(ask.items, now)
+        if isinstance(refused, STALE):
+            await self.availability.refresh(refused, self._reread)
+            refused = self.availability.refusal(ask.items, now)
+        if refused is not None and not isinstance(refused, STALE) and not await self._key_used(buyer.id, key):
+            self.availability.refused_from_memory += 1
+            ORDERS.labels("refused_from_memory").inc()
+            raise refused
+        return await self.placer.place(ask)
+
+    async def subscribe(self, buyer: Principal, body: SubscriptionCreate, *, key: str | None, now: datetime) -> Placed:
+        """A unit's bulk purchase, paid and credited at once."""
+        scope = Scope(Channel.unit_subscription, unit_name=body.unit_name, unit_type=body.unit_type)
+        return await self.placer.place(Ask(buyer=buyer, scope=scope, items=items_of(body.items), key=key or _auto_key(), now=now))
+
+    async def sell_at_station(
+        self, seller: Principal, station_id: int, body: StationSaleCreate, *, key: str | None, now: datetime
+    ) -> Placed:
+        """A station's over-the-counter sale, paid and credited at once."""
+        scope = Scope(Channel.physical, station_id=station_id)
+        return await self.placer.place(Ask(buyer=seller, scope=scope, items=items_of(body.items), key=key or _auto_key(), now=now))
+
+    async def _key_used(self, buyer_id: int, key: str) -> bool:
+        async with self.db.read_sessionmaker() as session:
+            return (await session.execute(_KEY_USED, {"buyer_id": buyer_id, "key": key})).first() is not None
+
+    async def _reread(self, product_ids: Sequence[int], deal_ids: Sequence[int]) -> tuple[dict[int, ProductState], dict[int, DealState]]:
+        async with self.db.read_sessionmaker() as session:
+            return await stock.read_products(session, product_ids), await stock.read_deals(session, deal_ids)
+
+
+def _auto_key() -> str:
+    # Without a key a request cannot be recognised when retried; it still gets a unique one.
+    return f"auto-{uuid.uuid4().hex}"
