@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-BENCHMARKS = ("orders", "flash", "ledger", "relay")
+BENCHMARKS = ("orders", "flash", "ledger", "relay", "payments")
 RESULTS = Path(__file__).parent / "results"
 
 

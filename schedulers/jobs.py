@@ -31,6 +31,8 @@ from livecommerce.kit.clock import Clock
 from livecommerce.kit.db import Database
 from livecommerce.kit.settings import Settings
 from livecommerce.orders import scheduled as orders
+from livecommerce.orders.reconciliation import reconcile_previous_day
+from livecommerce.payments.registry import providers_from
 from schedulers import bookings, followers
 from schedulers.followers import InAppNotifier, ViewerNotifier
 from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, BookingStatus, SentNotification
@@ -375,6 +377,12 @@ async def send_daily_digests(ctx: JobContext, now: datetime) -> int:
     return count
 
 
+async def reconcile_payments(ctx: JobContext, now: datetime) -> int:
+    """Compare yesterday's bill of each real payment provider with the payments here; how many differences (logged, in /metrics)."""
+    results = await reconcile_previous_day(ctx.db, providers_from(ctx.settings), ctx.settings, now)
+    return sum(len(r.differences) for r in results)
+
+
 # --- the sweep -------------------------------------------------------------------------------
 
 
@@ -510,3 +518,8 @@ def fire_flash_deals() -> None:
 def fire_digest() -> None:
     """Job: send the daily digests."""
     _bridge(send_daily_digests, "daily-digest")
+
+
+def fire_reconciliation() -> None:
+    """Job: reconcile yesterday's payment provider bills."""
+    _bridge(reconcile_payments, "payment-reconciliation")

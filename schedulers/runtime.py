@@ -233,6 +233,11 @@ class SchedulerComponent:
             ("expire-orders", jobs.fire_expire_orders, IntervalTrigger(seconds=settings.order_expiry_interval_seconds)),
             ("flash-deals", jobs.fire_flash_deals, IntervalTrigger(seconds=settings.flash_deal_interval_seconds)),
             ("daily-digest", jobs.fire_digest, CronTrigger(hour=settings.digest_hour, minute=0, timezone=settings.tz)),
+            (
+                "payment-reconciliation",
+                jobs.fire_reconciliation,
+                CronTrigger(hour=settings.payment_reconciliation_hour, minute=30, timezone=settings.tz),
+            ),
         ]
 
         def _add_recurring() -> None:

@@ -14,9 +14,11 @@ from livecommerce.accounts import service as accounts
 from livecommerce.accounts.security import create_access_token
 from livecommerce.broadcasts import service as streams_service
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep, get_rate_limiter
-from livecommerce.kit.errors import NotFound, Unauthorized
+from livecommerce.kit.errors import LiveCommerceError, NotFound, Unauthorized
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.ratelimit_deps import check_sign_in
+from livecommerce.orders import reconciliation
+from livecommerce.payments.registry import REAL_PROVIDERS, ProviderNotConfigured, providers_from
 from schedulers import plans
 from schedulers.calendar import feed_token
 from streams.relay.views import public_envelope
@@ -242,6 +244,36 @@ async def stream_report(request: Request, stream_id: int, session: SessionDep, s
     if not user.is_admin and not (user.county_ids & view.county_ids):
         return login_redirect(request, need_role=True)
     return page.render("stream_report.html", view=view, boot={"stream": {"id": stream_id}})
+
+
+@router.get("/reports/payments")
+async def payment_reconciliation(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: PageUser,
+    provider: Annotated[str | None, Query(max_length=32)] = None,
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> Response:
+    """An admin's reconciliation of a payment provider's bill of a day (yesterday by default) with the payments here."""
+    if user is None or not user.is_admin:
+        return login_redirect(request, need_role=user is not None)
+    page = _page(request, user, settings)
+    day = day or clock.now().astimezone(settings.tz).date() - timedelta(days=1)
+    result, error = None, None
+    try:
+        providers = providers_from(settings)
+    except (ProviderNotConfigured, OSError, ValueError):
+        providers, error = None, page.t("payments.misconfigured")
+    names = [n for n in providers.names if n in REAL_PROVIDERS] if providers is not None else []
+    chosen = provider if provider in names else (names[0] if names else None)
+    if providers is not None and chosen is not None:
+        try:
+            result = await reconciliation.reconcile_day(session, providers.get(chosen), day, tz=settings.tz)
+        except LiveCommerceError as exc:
+            error = exc.detail
+    return page.render("payment_reconciliation.html", providers=names, provider=chosen, day=day, result=result, error=error)
 
 
 @router.get("/login")

@@ -18,6 +18,18 @@ HTTP_LATENCY = Histogram(
 )
 ORDERS = Counter("livecommerce_orders_total", "Order placement attempts by outcome.", ["outcome"], registry=REGISTRY)
 PAYMENTS = Counter("livecommerce_payments_total", "Payment confirmations by outcome.", ["outcome"], registry=REGISTRY)
+PAYMENT_NOTIFICATIONS = Counter(
+    "livecommerce_payment_notifications_total",
+    "Provider notifications by provider and outcome (applied, replayed, ignored, rejected: not genuine, refused: not matching the order).",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+)
+RECONCILIATION_DIFFERENCES = Gauge(
+    "livecommerce_payment_reconciliation_differences",
+    "Differences found by the last reconciliation of a provider's bill, by kind.",
+    ["provider", "kind"],
+    registry=REGISTRY,
+)
 EVENTS_RELAYED = Counter("livecommerce_events_relayed_total", "Events delivered to websocket clients.", registry=REGISTRY)
 EVENTS_PUBLISHED = Counter("livecommerce_events_published_total", "Outbox events published to the bus.", registry=REGISTRY)
 WS_CONNECTIONS = Gauge("livecommerce_websocket_connections", "Open websocket connections.", registry=REGISTRY)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEFAULT_RATE_LIMITS = {
@@ -44,6 +45,29 @@ class Settings(BaseSettings):
     availability_ttl_seconds: float = Field(default=1.0, ge=0)
     payment_webhook_secret: str = "dev-webhook-secret"
     sandbox_payments_enabled: bool = True
+    # Payment providers (README, "Payment configuration"): a comma-separated list or a JSON array.
+    payment_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["sandbox"])
+    # Trade numbers are this prefix and the order id: give each deployment sharing a merchant account its own.
+    payment_trade_prefix: str = Field(default="LC", pattern=r"^[A-Za-z][A-Za-z0-9]{0,11}$")
+    payment_notify_max_age_seconds: int = Field(default=300, gt=0)
+    payment_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Yesterday's bills are reconciled at this local hour (half past); WeChat Pay publishes them after 10:00.
+    payment_reconciliation_hour: int = Field(default=11, ge=0, le=23)
+    wechatpay_mchid: str | None = None
+    wechatpay_appid: str | None = None
+    wechatpay_merchant_serial_no: str | None = None
+    wechatpay_private_key_file: str | None = None
+    wechatpay_apiv3_key: SecretStr | None = None
+    wechatpay_platform_cert_files: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_notify_url: str | None = None
+    alipay_app_id: str | None = None
+    alipay_app_private_key_file: str | None = None
+    alipay_public_key_file: str | None = None
+    alipay_seller_id: str | None = None
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    alipay_notify_url: str | None = None
+    alipay_return_url: str | None = None
     rate_limits_enabled: bool = True
     # Rules in the `limits` notation; override one with e.g. LIVECOMMERCE_RATE_LIMITS='{"orders_buyer": "60/minute"}'.
     rate_limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
@@ -116,6 +140,24 @@ class Settings(BaseSettings):
         for rule in merged.values():
             parse(rule)  # fail at start-up on a typo, not at the first request
         return merged
+
+    @field_validator("payment_providers", "wechatpay_platform_cert_files", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("payment_providers", mode="after")
+    @classmethod
+    def _known_providers(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"sandbox", "wechatpay", "alipay"})
+        if unknown:
+            raise ValueError(f"unknown payment providers {unknown}; choose from sandbox, wechatpay, alipay")
+        return list(dict.fromkeys(value))
 
     @field_validator("redis_url", mode="before")
     @classmethod

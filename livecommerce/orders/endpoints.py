@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+import structlog
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from livecommerce.kit.auth import CurrentUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
-from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.errors import ServiceUnavailable
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
-from livecommerce.orders import deals, service
+from livecommerce.orders import checkout, deals, reconciliation, service
 from livecommerce.orders.availability import Availability
 from livecommerce.orders.desk import OrderDesk
 from livecommerce.orders.models import OrderStatus
-from livecommerce.orders.payments import SIGNATURE_HEADER, SandboxProvider, parse_signed_webhook
 from livecommerce.orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     FlashDealCreate,
@@ -25,9 +27,18 @@ from livecommerce.orders.schemas import (
     OrderCreate,
     OrderPublic,
     PaymentReceipt,
+    PayParams,
+    PayRequest,
+    ProviderChoice,
+    ReconciliationDifference,
+    ReconciliationPublic,
 )
+from livecommerce.payments.base import Payer, PaymentStarted
+from livecommerce.payments.registry import PaymentProviders, ProviderNotConfigured, providers_from
+from livecommerce.payments.webhook import SIGNATURE_HEADER, parse_signed_webhook
 
 router = APIRouter(prefix="/api", tags=["orders"])
+log = structlog.get_logger(__name__)
 
 
 async def get_order_desk(request: Request) -> OrderDesk:
@@ -43,6 +54,22 @@ async def get_order_desk(request: Request) -> OrderDesk:
 OrderDeskDep = Annotated[OrderDesk, Depends(get_order_desk)]
 
 
+async def get_payment_providers(request: Request) -> PaymentProviders:
+    """The enabled payment providers (built on first use, and again when the settings that choose them change)."""
+    state = request.app.state
+    settings = state.settings
+    key = (id(settings), settings.sandbox_payments_enabled, tuple(settings.payment_providers))
+    cached: tuple[object, PaymentProviders] | None = getattr(state, "payment_providers", None)
+    if cached is None or cached[0] != key:
+        try:
+            cached = state.payment_providers = (key, providers_from(settings))
+        except (ProviderNotConfigured, OSError, ValueError) as exc:
+            log.error("payment_providers_misconfigured", error=str(exc))
+            raise ServiceUnavailable("Payments are not configured correctly on this server.") from exc
+    return cached[1]
+
+
+ProvidersDep = Annotated[PaymentProviders, Depends(get_payment_providers)]
 OrderId = Annotated[int, Path(gt=0, le=MAX_ID, description="The order.")]
 StreamId = Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")]
 IdempotencyKey = Annotated[
@@ -139,16 +166,66 @@ async def end_flash_deal(session: SessionDep, clock: ClockDep, principal: Curren
 
 @router.post(
     "/orders/{order_id}/pay",
-    response_model=OrderPublic,
-    summary="Pay an order with the built-in sandbox provider",
-    responses={409: {"description": "The order was cancelled, expired or refunded"}},
+    response_model=OrderPublic | PayParams,
+    summary="Pay an order: the sandbox pays at once; wechatpay and alipay answer the client's pay parameters",
+    responses={
+        403: {"description": "That provider is turned off on this server"},
+        409: {"description": "The order was cancelled, expired or refunded"},
+        502: {"description": "The provider refused or could not be reached"},
+    },
 )
-async def pay_order(session: SessionDep, settings: SettingsDep, clock: ClockDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
-    if not settings.sandbox_payments_enabled:
-        raise Forbidden("Sandbox payments are turned off on this server.")
-    provider = SandboxProvider(settings.payment_webhook_secret)
-    order = await service.pay_with_provider(session, principal, order_id, provider, now=clock.now())
+async def pay_order(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: CurrentUser,
+    providers: ProvidersDep,
+    order_id: OrderId,
+    body: Annotated[PayRequest | None, Body()] = None,
+) -> OrderPublic | PayParams:
+    choice = body or PayRequest()
+    provider = providers.get(choice.provider)
+    payer = Payer(channel=choice.channel, openid=choice.openid, client_ip=request.client.host if request.client else None)
+    started = await service.start_payment(session, principal, order_id, provider, payer, now=clock.now())
+    if isinstance(started, PaymentStarted):
+        return PayParams(provider=started.provider, pay_params=started.pay_params)
+    return await _public(session, principal, started.id)
+
+
+@router.post(
+    "/orders/{order_id}/pay/confirm",
+    response_model=OrderPublic,
+    summary="Ask the provider whether an unpaid order was paid (its notification is late), and apply the payment if so",
+    responses={
+        403: {"description": "Not the buyer or staff, or the provider is turned off"},
+        502: {"description": "The provider could not be asked"},
+    },
+)
+async def confirm_payment(
+    session: SessionDep, clock: ClockDep, principal: CurrentUser, providers: ProvidersDep, order_id: OrderId, body: ProviderChoice
+) -> OrderPublic:
+    order = await checkout.confirm_payment(session, principal, order_id, providers.get(body.provider), now=clock.now())
     return await _public(session, principal, order.id)
+
+
+@router.post(
+    "/payments/{provider}/notify",
+    summary="A payment provider's notification, in that provider's own protocol and answered in its format",
+    responses={
+        200: {"description": "Taken (WeChat Pay: empty; Alipay: the text success)"},
+        401: {"description": "Unsigned or badly signed; nothing changed"},
+        400: {"description": "Genuine but not matching the order; nothing changed, the provider retries"},
+    },
+)
+async def provider_notify(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    providers: ProvidersDep,
+    provider: Annotated[str, Path(pattern=r"^[a-z]{1,32}$", description="wechatpay or alipay.")],
+) -> Response:
+    reply = await checkout.receive_notification(session, providers.get(provider), request.headers, await request.body(), now=clock.now())
+    return Response(content=reply.body, status_code=reply.status_code, media_type=reply.media_type)
 
 
 @router.post(
@@ -170,6 +247,25 @@ async def payment_webhook(
     return PaymentReceipt(order_id=settlement.order.id, status=settlement.order.status, replayed=settlement.replayed)
 
 
+@router.get(
+    "/payments/{provider}/reconciliation",
+    response_model=ReconciliationPublic,
+    summary="Compare a provider's bill of a day with the payments here (admin); the differences also go to /metrics",
+    responses={502: {"description": "The provider's bill could not be read"}},
+)
+async def reconcile_payments(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentUser,
+    providers: ProvidersDep,
+    provider: Annotated[str, Path(pattern=r"^[a-z]{1,32}$", description="wechatpay or alipay.")],
+    day: Annotated[date, Query(alias="date", description="The bill's day, in the platform's time zone.")],
+) -> ReconciliationPublic:
+    result = await reconciliation.reconcile(session, principal, providers.get(provider), day, tz=settings.tz)
+    differences = [ReconciliationDifference(**dataclasses.asdict(d)) for d in result.differences]
+    return ReconciliationPublic(provider=result.provider, date=result.day, bill_lines=result.bill_lines, differences=differences)
+
+
 @router.post(
     "/orders/{order_id}/cancel",
     response_model=OrderPublic,
@@ -187,8 +283,10 @@ async def cancel_order(session: SessionDep, clock: ClockDep, principal: CurrentU
     summary="Refund a paid order (an organizer of the stream's counties); reverses its ledger posting",
     responses={409: {"description": "The order is not paid"}},
 )
-async def refund_order(session: SessionDep, clock: ClockDep, principal: CurrentUser, order_id: OrderId) -> OrderPublic:
-    order = await service.refund_order(session, principal, order_id, now=clock.now())
+async def refund_order(
+    session: SessionDep, clock: ClockDep, principal: CurrentUser, providers: ProvidersDep, order_id: OrderId
+) -> OrderPublic:
+    order = await service.refund_order(session, principal, order_id, now=clock.now(), providers=providers)
     return await _public(session, principal, order.id)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -148,16 +148,31 @@ class FlashDealList(BaseModel):
     server_time: datetime
 
 
-class PaymentWebhook(BaseModel):
-    """A payment provider's notice that an order's money arrived."""
+class PayRequest(BaseModel):
+    """How the buyer pays: the provider (the sandbox when left out) and what the client's channel needs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(min_length=1, max_length=32)
-    provider_txn_id: str = Field(min_length=1, max_length=128)
-    order_id: int = Field(gt=0, le=MAX_ID)
-    amount_fen: int = Field(ge=0, le=10**12)
-    status: Literal["paid"]
+    provider: str = Field(default="sandbox", pattern=r"^[a-z]{1,32}$", description="sandbox, wechatpay or alipay, where enabled.")
+    channel: Literal["jsapi", "h5", "wap", "page"] | None = Field(
+        default=None, description="wechatpay: jsapi (mini-program, needs openid) or h5; alipay: wap (phone) or page (desktop)."
+    )
+    openid: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$", description="The WeChat payer.")
+
+
+class PayParams(BaseModel):
+    """What the buyer's client needs to pay through a real provider; the order is paid when the provider notifies."""
+
+    provider: str
+    pay_params: dict[str, Any]
+
+
+class ProviderChoice(BaseModel):
+    """The provider to ask about an order's payment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(pattern=r"^[a-z]{1,32}$")
 
 
 class PaymentReceipt(BaseModel):
@@ -166,3 +181,23 @@ class PaymentReceipt(BaseModel):
     order_id: int
     status: str
     replayed: bool
+
+
+class ReconciliationDifference(BaseModel):
+    """One line where the provider's books and ours disagree."""
+
+    kind: Literal["paid_there_not_here", "here_not_there", "amount_mismatch"]
+    entry: Literal["payment", "refund"]
+    order_id: int
+    provider_txn_id: str
+    provider_amount_fen: int | None
+    our_amount_fen: int | None
+
+
+class ReconciliationPublic(BaseModel):
+    """A provider's bill of one day compared with the payments here."""
+
+    provider: str
+    date: date
+    bill_lines: int
+    differences: list[ReconciliationDifference]

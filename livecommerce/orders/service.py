@@ -33,9 +33,10 @@ from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
 from livecommerce.orders import repository
 from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
-from livecommerce.orders.payments import PaymentNotice, PaymentProvider
 from livecommerce.orders.placement import Placed, placed_of
 from livecommerce.orders.schemas import OrderLinePublic, OrderPublic
+from livecommerce.payments.base import CURRENCY, Charge, Payer, PaymentNotice, PaymentProvider, PaymentStarted, Refund
+from livecommerce.payments.registry import REAL_PROVIDERS, PaymentProviders
 
 log = structlog.get_logger(__name__)
 
@@ -136,19 +137,46 @@ async def pay_with_provider(
     session: AsyncSession, principal: Principal, order_id: int, provider: PaymentProvider, *, now: datetime
 ) -> Order:
     """The buyer pays through a provider that settles at once (the sandbox); paying a paid order changes nothing."""
-    order = await repository.get_order(session, order_id, for_update=True)
+    started = await start_payment(session, principal, order_id, provider, Payer(), now=now)
+    if isinstance(started, PaymentStarted):
+        raise InvalidState(f"{provider.name} does not settle at once; the order is paid when its notification arrives.")
+    return started
+
+
+async def start_payment(
+    session: AsyncSession, principal: Principal, order_id: int, provider: PaymentProvider, payer: Payer, *, now: datetime
+) -> Order | PaymentStarted:
+    """The buyer starts paying: the paid order (a provider that settles at once) or the client's pay parameters.
+
+    `payer` carries how the buyer's client pays (channel, openid, address); the amount and
+    description are the order's. A real provider's order is created without holding the
+    order's row lock across the call; its notification is checked against the order again.
+    """
+    order = await repository.get_order(session, order_id, for_update=provider.settles_at_once)
     if order is None:
         raise NotFound(f"Order {order_id} does not exist.")
     if order.buyer_id != principal.id:
         raise Forbidden("Only the buyer can pay for an order.")
     if order.status == OrderStatus.paid:
         return order
-    _require_payable(order, now)
-    notice = await provider.charge(order_id, order.total_fen)
-    return (await settle_payment(session, notice, now=now)).order
+    require_payable(order, now)
+    charge = Charge(
+        order_id=order_id,
+        amount_fen=order.total_fen,
+        description=f"Order {order_id}",
+        expires_at=order.expires_at,
+        channel=payer.channel,
+        openid=payer.openid,
+        client_ip=payer.client_ip,
+    )
+    started = await provider.start(charge)
+    if started.notice is None:
+        return started
+    return (await settle_payment(session, started.notice, now=now)).order
 
 
-def _require_payable(order: Order, now: datetime) -> None:
+def require_payable(order: Order, now: datetime) -> None:
+    """InvalidState unless the order waits for its payment and its reservation still holds."""
     if order.status != OrderStatus.pending_payment:
         raise InvalidState(f"Order {order.id} is {order.status} and cannot be paid.")
     if order.expires_at is not None and now >= order.expires_at:
@@ -159,7 +187,8 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
     """Apply a provider's payment notice once: reserved units become sold and the sale is credited.
 
     A notice for a provider transaction applied before is a no-op; an amount that is not
-    the order's total, or an order that can no longer be paid, is refused and changes nothing.
+    the order's total, a currency other than yuan, or an order that can no longer be paid,
+    is refused and changes nothing.
     """
     order = await repository.get_order(session, notice.order_id, for_update=True)
     if order is None:
@@ -170,6 +199,11 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
         if earlier.order_id != order.id:
             raise Conflict(f"Transaction {notice.provider_txn_id} was applied to another order.")
         return Settlement(order=order, replayed=True)
+    if notice.currency != CURRENCY:
+        raise Conflict(
+            f"The payment is in {notice.currency[:8]}; orders are paid in {CURRENCY}.",
+            extra={"errors": [{"field": "currency", "message": f"expected {CURRENCY}"}]},
+        )
     if notice.amount_fen != order.total_fen:
         raise Conflict(
             f"The amount paid ({notice.amount_fen} fen) is not the order's total ({order.total_fen} fen).",
@@ -177,7 +211,7 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
         )
     if order.status == OrderStatus.paid:
         raise Conflict(f"Order {order.id} was already paid by another transaction.")
-    _require_payable(order, now)
+    require_payable(order, now)
     session.add(Payment(order_id=order.id, provider=notice.provider, provider_txn_id=notice.provider_txn_id, amount_fen=notice.amount_fen))
     if not await repository.transition(session, [order.id], OrderStatus.pending_payment, {"status": OrderStatus.paid, "paid_at": now}):
         raise InvalidState(f"Order {order.id} changed while it was being paid.")
@@ -292,8 +326,14 @@ async def _release_orders(session: AsyncSession, order_ids: Sequence[int], statu
     return len(moved)
 
 
-async def refund_order(session: AsyncSession, principal: Principal, order_id: int, *, now: datetime) -> Order:
-    """Staff of the order's counties refund a paid order: units go back on sale and the ledger posting is reversed."""
+async def refund_order(
+    session: AsyncSession, principal: Principal, order_id: int, *, now: datetime, providers: PaymentProviders | None = None
+) -> Order:
+    """Staff of the order's counties refund a paid order: units go back on sale and the ledger posting is reversed.
+
+    Money taken by a real provider goes back through that provider first (from `providers`);
+    if the provider refuses, or is not enabled here, nothing is reversed.
+    """
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
         raise NotFound(f"Order {order_id} does not exist.")
@@ -315,6 +355,8 @@ async def refund_order(session: AsyncSession, principal: Principal, order_id: in
                 created_at=now,
             )
         )
+    if payment is not None and payment.provider in REAL_PROVIDERS:
+        await _refund_through_provider(providers, payment, order)
     lines = (await repository.lines_of(session, [order_id]))[order_id]
     for line in sorted(lines, key=lambda ln: ln.product_id):
         await stock.restock(session, line.product_id, line.quantity, now=now)
@@ -325,6 +367,17 @@ async def refund_order(session: AsyncSession, principal: Principal, order_id: in
     if refunded.stream_id is not None:
         await _append_order_events(session, refunded, EventType.order_refunded, now)
     return refunded
+
+
+async def _refund_through_provider(providers: PaymentProviders | None, payment: Payment, order: Order) -> None:
+    """Have the provider return the money; its refund number is the order's, so a retried refund is the same one."""
+    provider = providers.find(payment.provider) if providers is not None else None
+    if provider is None:
+        raise InvalidState(f"Refunds through {payment.provider} are not enabled on this server; the money cannot be returned here.")
+    assert order.id is not None
+    refund = Refund(order_id=order.id, provider_txn_id=payment.provider_txn_id, amount_fen=payment.amount_fen, total_fen=payment.amount_fen)
+    accepted = await provider.refund(refund)
+    log.info("payment_refunded", provider=payment.provider, order_id=order.id, status=accepted.status)
 
 
 # --- events ------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
 from livecommerce.orders import service as orders
 from livecommerce.orders.models import Channel, Order
-from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.placement import Ask, Item, Placer, Scope
+from livecommerce.payments.sandbox import SandboxProvider
 from schedulers.jobs import JobContext, run_booking_due, run_due
 from schedulers.models import Booking, SentNotification
 from schedulers.notify import WebhookNotifier

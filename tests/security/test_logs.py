@@ -15,7 +15,7 @@ import pytest
 import websockets
 import websockets.sync.client
 
-from livecommerce.orders.payments import sign
+from livecommerce.payments.webhook import sign
 from tests.e2e.servers import start_server
 from tests.security.live import ADMIN_PASSWORD, USER_PASSWORD, seed, server_database
 

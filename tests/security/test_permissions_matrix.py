@@ -198,6 +198,21 @@ async def _webhook(w: World, s: Side) -> Call:
     return w.webhook(await w.order(s))
 
 
+@builds("POST /api/payments/{provider}/notify")
+async def _notify(w: World, s: Side) -> Call:
+    signed = w.webhook(await w.order(s))
+    return Call("POST", "/api/payments/sandbox/notify", content=signed.content, headers=signed.headers)
+
+
+BUILDERS["GET /api/payments/{provider}/reconciliation"] = get("/api/payments/sandbox/reconciliation?date=2026-12-01")
+
+
+@builds("POST /api/orders/{order_id}/pay/confirm")
+async def _confirm(w: World, s: Side) -> Call:
+    order = await w.cached(s, "order", lambda: w.order(s))
+    return Call("POST", f"/api/orders/{order['id']}/pay/confirm", json={"provider": "sandbox"})
+
+
 @builds("POST /api/orders/{order_id}/cancel")
 async def _cancel(w: World, s: Side) -> Call:
     return Call("POST", f"/api/orders/{(await w.order(s))['id']}/cancel")

@@ -25,7 +25,7 @@ from livecommerce.kit.clock import utcnow
 from livecommerce.kit.db import Database
 from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
-from livecommerce.orders.payments import sign
+from livecommerce.payments.webhook import sign
 from tests.factories import ROOT, Factory
 
 PASSWORD = "correct horse battery"

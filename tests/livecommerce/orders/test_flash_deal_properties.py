@@ -33,9 +33,9 @@ from livecommerce.kit.settings import Settings
 from livecommerce.main.app import wire_database
 from livecommerce.orders import deals, service
 from livecommerce.orders.models import Channel
-from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.placement import Ask, Item, LiveRules, Scope, place_batch
 from livecommerce.orders.schemas import FlashDealCreate
+from livecommerce.payments.sandbox import SandboxProvider
 
 T = TypeVar("T")
 ROOT = Principal(id=0, username="root", role=Role.admin, display_name="root")

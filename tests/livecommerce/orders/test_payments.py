@@ -15,7 +15,7 @@ from livecommerce.kit.db import Database
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.models import LedgerAccount, LedgerTransaction
 from livecommerce.orders.models import Payment
-from livecommerce.orders.payments import sign, verify_signature
+from livecommerce.payments.webhook import sign, verify_signature
 from tests.factories import Factory
 from tests.livecommerce.orders.helpers import Shop, buckets, events, make_buyers, order
 

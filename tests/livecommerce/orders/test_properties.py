@@ -35,8 +35,8 @@ from livecommerce.ledger.models import LedgerAccount
 from livecommerce.main.app import wire_database
 from livecommerce.orders import service
 from livecommerce.orders.models import Channel, Order, OrderStatus
-from livecommerce.orders.payments import SandboxProvider
 from livecommerce.orders.placement import Ask, Item, LiveRules, Scope, place_batch
+from livecommerce.payments.sandbox import SandboxProvider
 
 T = TypeVar("T")
 ROOT = Principal(id=0, username="root", role=Role.admin, display_name="root")
