@@ -522,3 +522,37 @@ async def require_schedule_reader(session: AsyncSession, principal: Principal, a
     if not may_manage_anchor(principal, anchor):
         raise Forbidden("Only the anchor and the organizers of its county can read its schedule.")
     return anchor
+
+
+# --- campaign membership (read by the post-stream review) --------------------------------------
+
+
+async def get_campaign(session: AsyncSession, campaign_id: int) -> Campaign:
+    """The campaign, or NotFound."""
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"Campaign {campaign_id} does not exist.")
+    return campaign
+
+
+async def campaign_of_stream(session: AsyncSession, stream_id: int) -> int | None:
+    """The campaign whose slot a stream was booked into, if any."""
+    stmt = (
+        select(col(Slot.campaign_id))
+        .join(Booking, col(Booking.slot_id) == col(Slot.id))
+        .where(col(Booking.stream_id) == stream_id)
+        .order_by(col(Booking.id).desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def streams_of_campaign(session: AsyncSession, campaign_id: int) -> list[int]:
+    """The streams booked into the campaign's slots, by id."""
+    stmt = (
+        select(col(Booking.stream_id))
+        .join(Slot, col(Slot.id) == col(Booking.slot_id))
+        .where(col(Slot.campaign_id) == campaign_id, col(Booking.stream_id).is_not(None))
+        .distinct()
+    )
+    return sorted(int(s) for s in (await session.scalars(stmt)).all() if s is not None)

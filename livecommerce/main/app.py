@@ -34,6 +34,7 @@ from livecommerce.main.migrate import upgrade
 from livecommerce.main.registry import load_models
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
+from livecommerce.review.endpoints import router as review_router
 from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
 from streams.endpoints import router as streams_router
@@ -57,6 +58,7 @@ def _routers() -> list[Any]:
         orders_router,
         bulk_orders_router,
         ledger_router,
+        review_router,
         streams_router,
         ws_router,
         schedulers_router,
