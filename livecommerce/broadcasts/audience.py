@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel, col, select
 from livecommerce.broadcasts.events import EventType, OutboxEvent
 from livecommerce.broadcasts.models import Stream, StreamHost, StreamProduct
 from livecommerce.catalog.models import Anchor, Product
+from livecommerce.kit.buckets import as_utc, minute_of
 from livecommerce.kit.db import insert_or_ignore
 from livecommerce.kit.types import UTCDateTime
 
@@ -47,6 +48,15 @@ class LoggedEvent:
     type: str
     ts: datetime
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MinuteViewers:
+    """The audience of one clock minute, from the relay's counts."""
+
+    at: datetime
+    peak: int
+    last: int
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,25 @@ async def events_of_types(session: AsyncSession, stream_id: int, types: Sequence
         .order_by(col(OutboxEvent.seq))
     )
     return [LoggedEvent(seq=int(s), type=str(t), ts=ts, data=dict(d or {})) for s, t, ts, d in rows.all()]
+
+
+async def viewers_by_minute(session: AsyncSession, stream_id: int) -> list[MinuteViewers]:
+    """Per clock minute with `viewers.updated` events: the highest count reported in it and the last one, in time order.
+
+    Two grouped queries (a row per minute each) instead of every event: a long broadcast
+    with many viewers logs a count every fraction of a second.
+    """
+    minute = minute_of(session, col(OutboxEvent.ts)).label("minute")
+    count = col(OutboxEvent.data)["count"].as_integer()
+    mine = (col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == EventType.viewers_updated.value)
+    grouped = (await session.execute(select(minute, func.max(count), func.max(col(OutboxEvent.seq))).where(*mine).group_by(minute))).all()
+    last_seqs = [int(seq) for _, _, seq in grouped]
+    last_counts: dict[int, int] = {}
+    for i in range(0, len(last_seqs), 1000):
+        rows = await session.execute(select(col(OutboxEvent.seq), count).where(*mine, col(OutboxEvent.seq).in_(last_seqs[i : i + 1000])))
+        last_counts.update({int(seq): int(n or 0) for seq, n in rows.all()})
+    result = [MinuteViewers(at=as_utc(at), peak=int(peak or 0), last=last_counts.get(int(seq), 0)) for at, peak, seq in grouped]
+    return sorted(result, key=lambda m: m.at)
 
 
 async def peak_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, int]:

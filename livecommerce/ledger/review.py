@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livecommerce.kit.buckets import as_utc, minute_of
 from livecommerce.ledger.service import AGGREGATES, ENTRIES, REFUND_COUNTERS, SALE_COUNTERS, TRANSACTIONS, StreamTotals
 
 
@@ -33,27 +33,13 @@ class CountyTotals:
     refunded_fen: int = 0
 
 
-def _minute_of(session: AsyncSession, column: Any) -> ColumnElement[Any]:
-    """The clock minute (UTC) a timestamp falls in, computed by the database so only a row per minute comes back."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("minute", column.op("AT TIME ZONE")(literal_column("'UTC'")))
-    return func.strftime("%Y-%m-%d %H:%M:00", column)
-
-
-def _as_utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 async def sales_by_minute(session: AsyncSession, stream_id: int) -> dict[datetime, MinuteSales]:
     """Per clock minute (UTC): the stream's sale postings (paid orders and their gross) and reversals (refunds).
 
     The clearing leg of every line carries the units and the line's full amount, so the
     sum of clearing legs per posting is the order's total, whatever the revenue split.
     """
-    minute = _minute_of(session, TRANSACTIONS.c.created_at).label("minute")
+    minute = minute_of(session, TRANSACTIONS.c.created_at).label("minute")
     rows = await session.execute(
         select(minute, TRANSACTIONS.c.kind, func.count(func.distinct(TRANSACTIONS.c.id)), func.sum(ENTRIES.c.amount_fen))
         .select_from(TRANSACTIONS.join(ENTRIES, ENTRIES.c.transaction_id == TRANSACTIONS.c.id))
@@ -62,7 +48,7 @@ async def sales_by_minute(session: AsyncSession, stream_id: int) -> dict[datetim
     )
     result: dict[datetime, MinuteSales] = defaultdict(MinuteSales)
     for at, kind, orders, amount in rows.all():
-        bucket = result[_as_utc(at)]
+        bucket = result[as_utc(at)]
         if kind == "sale":
             bucket.paid_orders += int(orders)
             bucket.gmv_fen += int(amount or 0)

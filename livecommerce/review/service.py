@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.broadcasts import audience
 from livecommerce.broadcasts import service as broadcasts
-from livecommerce.broadcasts.events import EventType
 from livecommerce.broadcasts.models import StreamStatus
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden, NotFound
@@ -74,7 +73,7 @@ async def stream_review(session: AsyncSession, principal: Principal, stream_id: 
     await broadcasts.require_controller(session, principal, stream_id)
     report = await reports.stream_report(session, principal, stream_id)
     per_minute = await sales_by_minute(session, stream_id)
-    viewer_events = await audience.events_of_types(session, stream_id, [EventType.viewers_updated.value])
+    watching = await audience.viewers_by_minute(session, stream_id)
     moment_events = await audience.events_of_types(session, stream_id, audience.MOMENT_EVENT_TYPES)
     unique = (await audience.unique_viewers(session, [stream_id]))[stream_id]
     placed, buyers = (await orders.buyers_of_streams(session, [stream_id]))[stream_id]
@@ -85,7 +84,7 @@ async def stream_review(session: AsyncSession, principal: Principal, stream_id: 
         last = stream.ended_at or now
         # Orders reserved near the end may be paid a little after it; refunds can come days later and stay in the totals only.
         closing = max([last, *(at for at, sales in per_minute.items() if sales.paid_orders)])
-        timeline = _timeline(origin, closing, stream.ended_at, per_minute, viewer_events)
+        timeline = _timeline(origin, closing, stream.ended_at, per_minute, watching)
     moments = [
         Moment(
             at=e.ts,
@@ -104,7 +103,7 @@ async def stream_review(session: AsyncSession, principal: Principal, stream_id: 
         started_at=stream.started_at,
         ended_at=stream.ended_at,
         timeline=timeline,
-        peak_viewers=max((int(e.data.get("count") or 0) for e in viewer_events), default=0),
+        peak_viewers=max((m.peak for m in watching), default=0),
         unique_viewers=unique,
         buyers=buyers,
         conversion_bp=conversion_bp(buyers, unique),
@@ -135,40 +134,31 @@ def _timeline(
     closing: datetime,
     ended_at: datetime | None,
     per_minute: dict[datetime, MinuteSales],
-    viewer_events: Sequence[audience.LoggedEvent],
+    watching: Sequence[audience.MinuteViewers],
 ) -> list[TimelineMinute]:
-    """Every minute from the first to the last, with sales paid in it and the most viewers watching at once.
+    """Every minute from the first to the last, with the sales paid in it and the most viewers watching at once.
 
-    A minute's viewers are the count it began with (the last update before it) or any
-    higher count reported during it; once the stream has ended nobody is watching.
+    A minute's viewers are the count it began with (the last one reported before it) or
+    any higher count reported during it; once the stream has ended nobody is watching.
     """
-    minutes = _minute_index(origin, closing) + 1
-    peaks = [0] * minutes
-    current = 0
-    events = iter(sorted(viewer_events, key=lambda e: e.seq))
-    pending = next(events, None)
-    for index in range(minutes):
-        start = origin + index * MINUTE
-        if ended_at is not None and start >= ended_at:
-            break
-        peak = current
-        while pending is not None and pending.ts < start + MINUTE:
-            current = int(pending.data.get("count") or 0)
-            peak = max(peak, current) if pending.ts >= start else current
-            pending = next(events, None)
-        peaks[index] = peak
+    by_minute = {m.at: m for m in watching}
+    carried = next((m.last for m in reversed(watching) if m.at < origin), 0)
     rows = []
-    for index in range(minutes):
+    for index in range(_minute_index(origin, closing) + 1):
         at = origin + index * MINUTE
-        sales = per_minute.get(at)
+        seen = by_minute.get(at)
+        viewers = 0 if ended_at is not None and at >= ended_at else max(carried, seen.peak if seen else 0)
+        if seen is not None:
+            carried = seen.last
+        sales = per_minute.get(at) or MinuteSales()
         rows.append(
             TimelineMinute(
                 minute=index,
                 at=at,
-                gmv_fen=sales.gmv_fen if sales else 0,
-                paid_orders=sales.paid_orders if sales else 0,
-                refunded_fen=sales.refunded_fen if sales else 0,
-                viewers=peaks[index],
+                gmv_fen=sales.gmv_fen,
+                paid_orders=sales.paid_orders,
+                refunded_fen=sales.refunded_fen,
+                viewers=viewers,
             )
         )
     return rows
@@ -199,8 +189,6 @@ async def _visible_streams(session: AsyncSession, principal: Principal, stream_i
     ids = sorted(set(stream_ids))
     if principal.is_admin:
         return ids
-    if not principal.is_staff:
-        raise Forbidden("Only organizers and admins can read a campaign's review.")
     served = await audience.counties_served(session, ids)
     return [s for s in ids if served[s] & principal.county_ids]
 
