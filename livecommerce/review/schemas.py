@@ -69,7 +69,10 @@ class StreamReview(BaseModel):
     peak_viewers: int
     unique_viewers: int
     buyers: int = Field(description="Distinct buyers who paid an order in the stream (including orders refunded later).")
-    conversion_bp: int = Field(description="Buyers per unique signed-in viewer, in basis points (0 with no viewers).")
+    conversion_bp: int = Field(
+        description="Buyers per unique signed-in viewer, in basis points, rounded down (0 with no viewers; above 10000 when "
+        "buyers ordered through the API without watching signed in)."
+    )
     funnel: Funnel
     gmv_fen: int = Field(description="Gross merchandise value: every paid order, refunds not subtracted.")
     refunded_fen: int
@@ -77,8 +80,8 @@ class StreamReview(BaseModel):
     paid_orders: int
     refunded_orders: int
     units: int
-    top_products: list[TopProduct]
-    moments: list[Moment]
+    top_products: list[TopProduct] = Field(description="The ten products with the highest gross, highest first.")
+    moments: list[Moment] = Field(description="Pins and flash-deal events in the order they happened.")
     compared_to: Comparison
 
 
