@@ -1,4 +1,4 @@
-"""stream_viewers: each signed-in user who watched a stream, once (for the post-stream review)
+"""stream_viewers: each signed-in user who watched a stream, once; outbox events by stream and type (for the post-stream review)
 
 Revision ID: 0017
 Revises: 0010_money_bigint
@@ -28,8 +28,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("stream_id", "user_id", name=op.f("pk_stream_viewers")),
     )
     op.create_index(op.f("ix_stream_viewers_user_id"), "stream_viewers", ["user_id"], unique=False)
+    op.create_index("ix_outbox_events_stream_type_seq", "outbox_events", ["stream_id", "type", "seq"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_events_stream_type_seq", table_name="outbox_events")
     op.drop_index(op.f("ix_stream_viewers_user_id"), table_name="stream_viewers")
     op.drop_table("stream_viewers")
