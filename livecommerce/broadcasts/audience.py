@@ -97,12 +97,15 @@ async def distinct_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> 
 
 async def events_of_types(session: AsyncSession, stream_id: int, types: Sequence[str]) -> list[LoggedEvent]:
     """The stream's events of these types, in seq order."""
+    # Sorted here, not by the database: ORDER BY seq would tempt SQLite to walk the (stream, seq)
+    # index through every order event instead of the (stream, type, seq) one.
     rows = await session.execute(
-        select(col(OutboxEvent.seq), col(OutboxEvent.type), col(OutboxEvent.ts), col(OutboxEvent.data))
-        .where(col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type).in_(list(types)))
-        .order_by(col(OutboxEvent.seq))
+        select(col(OutboxEvent.seq), col(OutboxEvent.type), col(OutboxEvent.ts), col(OutboxEvent.data)).where(
+            col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type).in_(list(types))
+        )
     )
-    return [LoggedEvent(seq=int(s), type=str(t), ts=ts, data=dict(d or {})) for s, t, ts, d in rows.all()]
+    events = [LoggedEvent(seq=int(s), type=str(t), ts=ts, data=dict(d or {})) for s, t, ts, d in rows.all()]
+    return sorted(events, key=lambda e: e.seq)
 
 
 async def viewers_by_minute(session: AsyncSession, stream_id: int) -> list[MinuteViewers]:
