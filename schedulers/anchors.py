@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from livecommerce.catalog import service as catalog
-from livecommerce.catalog.models import Anchor
 from livecommerce.kit.errors import Forbidden
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from schedulers import rules
 from schedulers.models import AnchorAvailability, AnchorLimit
 from schedulers.schemas import AnchorLimits, Availability, AvailabilityWindow, EffectiveLimits, hhmm_of, minutes_of
+
+if TYPE_CHECKING:
+    from livecommerce.catalog.models import Anchor
 
 
 async def get_anchor(session: AsyncSession, anchor_id: int) -> Anchor:

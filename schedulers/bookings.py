@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,6 @@ from sqlmodel import col, delete, select
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as streams
 from livecommerce.catalog import service as catalog
-from livecommerce.catalog.models import Anchor
 from livecommerce.kit.errors import Forbidden, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal, Role
@@ -37,6 +36,9 @@ from schedulers.problems import bad_field, clash_conflict
 from schedulers.schemas import BookingCreate, BookingPublic, BookingReschedule, CoHostPublic
 from schedulers.slots import get_slot
 from schedulers.studios import lock_studio
+
+if TYPE_CHECKING:
+    from livecommerce.catalog.models import Anchor
 
 # Which states each state may be reached from; anything else is out of order (409).
 ALLOWED_FROM: dict[BookingStatus, tuple[BookingStatus, ...]] = {

@@ -36,6 +36,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from livecommerce.accounts.principals import principal_from_token
+from livecommerce.broadcasts.audience import record_viewer
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, problem, problem_response
@@ -144,6 +145,9 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         await websocket.send_denial_response(problem_response(exc.status, body, headers))
         return
     try:
+        if principal is not None:  # each signed-in viewer is noted once, for the post-stream review
+            async with websocket.app.state.db.transaction() as session:
+                await record_viewer(session, stream_id, principal.id, now=websocket.app.state.clock.now())
         await _serve_viewer(websocket, relay, settings, stream_id, since, principal)
     finally:
         addresses.release(address)

@@ -233,17 +233,26 @@ async def reports(
 
 @router.get("/reports/streams/{stream_id}")
 async def stream_report(request: Request, stream_id: int, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
-    """One stream's report as tables, with its CSV export."""
-    if user is None or not user.is_staff:
+    """One stream's post-stream review (its hosts, its counties' organizers), printable, with the report's tables for staff."""
+    if user is None or user.role is Role.viewer:
         return login_redirect(request, need_role=user is not None)
     page = _page(request, user, settings)
     try:
         view = await queries.stream_page(session, stream_id)
     except NotFound:
         return page.render("not_found.html", status_code=404)
-    if not user.is_admin and not (user.county_ids & view.county_ids):
+    if not await _may_control(session, user, stream_id):
         return login_redirect(request, need_role=True)
-    return page.render("stream_report.html", view=view, boot={"stream": {"id": stream_id}})
+    boot = {"stream": {"id": stream_id}, "products": {p.id: p.name for p in view.products}}
+    return page.render("stream_report.html", view=view, boot=boot)
+
+
+@router.get("/reports/campaigns/{campaign_id}")
+async def campaign_report(request: Request, campaign_id: int, settings: SettingsDep, user: PageUser) -> Response:
+    """A campaign's review: its streams ranked, with county and host totals (organizers see their counties' streams)."""
+    if user is None or not user.is_staff:
+        return login_redirect(request, need_role=user is not None)
+    return _page(request, user, settings).render("campaign_review.html", campaign_id=campaign_id, boot={"campaign": {"id": campaign_id}})
 
 
 @router.get("/reports/payments")

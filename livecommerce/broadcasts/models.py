@@ -76,6 +76,8 @@ class OutboxEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("stream_id", "seq", name="uq_outbox_events_stream_seq"),
         Index("ix_outbox_events_ts", "ts"),
+        # A review reads one kind of event of a stream (viewer counts, pins) among all its order events.
+        Index("ix_outbox_events_stream_type_seq", "stream_id", "type", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

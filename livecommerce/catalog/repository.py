@@ -60,6 +60,15 @@ async def active_products_of_counties(session: AsyncSession, county_ids: Iterabl
     return list((await session.scalars(stmt)).all())
 
 
+async def product_ids_of_counties(session: AsyncSession, county_ids: Iterable[int]) -> list[int]:
+    """Every product of these counties (on sale or not), by id."""
+    wanted = _ids(county_ids)
+    if not wanted:
+        return []
+    stmt = select(col(Product.id)).where(col(Product.county_id).in_(wanted)).order_by(col(Product.id))
+    return [int(i) for i in (await session.scalars(stmt)).all() if i is not None]
+
+
 async def product_county_ids(session: AsyncSession, product_ids: Iterable[int]) -> set[int]:
     """The counties these products come from."""
     wanted = _ids(product_ids)

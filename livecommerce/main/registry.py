@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import livecommerce.accounts.models
 import livecommerce.audit.models
+import livecommerce.broadcasts.audience
 import livecommerce.broadcasts.events
 import livecommerce.broadcasts.models
 import livecommerce.catalog.models
@@ -19,6 +20,7 @@ import streams.media.models
 MODEL_MODULES = (
     livecommerce.accounts.models,
     livecommerce.audit.models,
+    livecommerce.broadcasts.audience,
     livecommerce.broadcasts.events,
     livecommerce.broadcasts.models,
     livecommerce.catalog.models,

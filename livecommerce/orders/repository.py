@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, text, update
+from sqlalchemy import Table, bindparam, case, distinct, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -140,3 +140,27 @@ async def payment_of(session: AsyncSession, order_id: int) -> Payment | None:
     """The payment that settled an order."""
     stmt = select(Payment).where(col(Payment.order_id) == order_id, col(Payment.kind) == "payment").order_by(col(Payment.id))
     return (await session.scalars(stmt)).first()
+
+
+async def buyers_of_streams(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Per stream: distinct buyers who placed an order, and distinct buyers who paid one (refunded later or not)."""
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return {}
+    paid_buyer = case((col(Order.paid_at).is_not(None), col(Order.buyer_id)))
+    rows = await session.execute(
+        select(col(Order.stream_id), func.count(distinct(col(Order.buyer_id))), func.count(distinct(paid_buyer)))
+        .where(col(Order.stream_id).in_(ids))
+        .group_by(col(Order.stream_id))
+    )
+    found = {int(sid or 0): (int(placed), int(paid)) for sid, placed, paid in rows.all()}
+    return {sid: found.get(sid, (0, 0)) for sid in ids}
+
+
+async def distinct_paying_buyers(session: AsyncSession, stream_ids: Sequence[int]) -> int:
+    """How many distinct buyers paid an order in any of the streams."""
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return 0
+    stmt = select(func.count(distinct(col(Order.buyer_id)))).where(col(Order.stream_id).in_(ids), col(Order.paid_at).is_not(None))
+    return int(await session.scalar(stmt) or 0)

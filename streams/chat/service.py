@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as broadcasts
 from livecommerce.broadcasts.events import EventType, append_event
-from livecommerce.broadcasts.models import StreamStatus
+from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.kit.errors import InvalidInput, LiveCommerceError, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
