@@ -275,6 +275,14 @@ async def expire_orders(ctx: JobContext, now: datetime) -> int:
         return await expire_due_orders(session, now=now)
 
 
+async def auto_receive_orders(ctx: JobContext, now: datetime) -> int:
+    """Mark delivered the shipped orders their buyers never confirmed within the auto-receive days."""
+    from livecommerce.orders.fulfillment import auto_receive_due
+
+    async with ctx.db.transaction() as session:
+        return await auto_receive_due(session, now=now, days=ctx.settings.auto_receive_days)
+
+
 async def advance_flash_deals(ctx: JobContext, now: datetime) -> int:
     """Announce flash deals whose window opened and close those past their end (returning unsold units)."""
     from livecommerce.orders.deals import advance_deals
@@ -473,6 +481,11 @@ def fire_sweep() -> None:
 def fire_expire_orders() -> None:
     """Job: expire unpaid orders."""
     _bridge(expire_orders, "expire-orders")
+
+
+def fire_auto_receive() -> None:
+    """Job: deliver shipped orders past the auto-receive days."""
+    _bridge(auto_receive_orders, "auto-receive")
 
 
 def fire_flash_deals() -> None:

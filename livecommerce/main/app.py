@@ -40,6 +40,7 @@ from livecommerce.main.registry import load_models
 from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
+from livecommerce.orders.fulfillment_endpoints import router as fulfillment_router
 from schedulers.endpoints import router as schedulers_router
 from schedulers.runtime import build_scheduler
 from streams.endpoints import router as streams_router
@@ -62,6 +63,7 @@ def _routers() -> list[Any]:
         catalog_router,
         orders_router,
         bulk_orders_router,
+        fulfillment_router,
         ledger_router,
         streams_router,
         ws_router,

@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment
 
 # Two-key advisory locks: this namespace keeps ours apart from anyone else's.
 BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
@@ -140,3 +140,26 @@ async def payment_of(session: AsyncSession, order_id: int) -> Payment | None:
     """The payment that settled an order."""
     stmt = select(Payment).where(col(Payment.order_id) == order_id, col(Payment.kind) == "payment").order_by(col(Payment.id))
     return (await session.scalars(stmt)).first()
+
+
+async def shipments_of(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, list[Shipment]]:
+    """The parcels of each order, in the order they were recorded."""
+    ids = sorted(set(order_ids))
+    result: dict[int, list[Shipment]] = {oid: [] for oid in ids}
+    if not ids:
+        return result
+    for shipment in await session.scalars(select(Shipment).where(col(Shipment.order_id).in_(ids)).order_by(col(Shipment.id))):
+        result[shipment.order_id].append(shipment)
+    return result
+
+
+async def transition_fulfillment(session: AsyncSession, order_id: int, expected: str, values: dict[str, Any]) -> bool:
+    """Compare-and-set on a paid order's fulfillment state; True when it moved."""
+    result = await session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.paid.value, col(Order.fulfillment) == expected)
+        .values(**values)
+        .returning(col(Order.id))
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
