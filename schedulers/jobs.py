@@ -304,6 +304,14 @@ async def expire_orders(ctx: JobContext, now: datetime) -> int:
     return await orders.expire_reservations(ctx.db, now=now)
 
 
+async def auto_receive_orders(ctx: JobContext, now: datetime) -> int:
+    """Mark delivered the shipped orders their buyers never confirmed within the auto-receive days."""
+    from livecommerce.orders.fulfillment import auto_receive_due
+
+    async with ctx.db.transaction() as session:
+        return await auto_receive_due(session, now=now, days=ctx.settings.auto_receive_days)
+
+
 async def advance_flash_deals(ctx: JobContext, now: datetime) -> int:
     """Announce flash deals whose window opened and close those past their end (returning unsold units)."""
     from livecommerce.orders.deals import advance_deals
@@ -508,6 +516,11 @@ def fire_sweep() -> None:
 def fire_expire_orders() -> None:
     """Job: expire unpaid orders."""
     _bridge(expire_orders, "expire-orders")
+
+
+def fire_auto_receive() -> None:
+    """Job: deliver shipped orders past the auto-receive days."""
+    _bridge(auto_receive_orders, "auto-receive")
 
 
 def fire_flash_deals() -> None:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     close_grace_minutes: int = Field(default=10, ge=0)
     sweep_interval_seconds: int = Field(default=30, gt=0)
     order_expiry_interval_seconds: int = Field(default=30, gt=0)
+    # Fulfillment: the carriers staff may ship with, and when a shipped order counts as received.
+    carriers: list[str] = Field(default_factory=lambda: ["SF", "JD", "EMS", "China Post", "YTO", "ZTO", "STO", "Yunda"])
+    auto_receive_days: int = Field(default=10, gt=0)
+    auto_receive_interval_seconds: int = Field(default=600, gt=0)
     digest_hour: int = Field(default=21, ge=0, le=23)
     misfire_grace_seconds: int = Field(default=300, gt=0)
     scheduler_lease_seconds: int = Field(default=15, ge=3)

@@ -42,6 +42,7 @@ from livecommerce.main.registry import load_models
 from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
+from livecommerce.orders.fulfillment_endpoints import router as fulfillment_router
 from livecommerce.review.endpoints import router as review_router
 from schedulers import bookings
 from schedulers.endpoints import router as schedulers_router
@@ -69,6 +70,7 @@ def _routers() -> list[Any]:
         catalog_router,
         orders_router,
         bulk_orders_router,
+        fulfillment_router,
         ledger_router,
         review_router,
         streams_router,

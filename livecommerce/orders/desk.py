@@ -46,7 +46,8 @@ class OrderDesk:
 
     async def order_in_stream(self, buyer: Principal, stream_id: int, body: OrderCreate, *, key: str, now: datetime) -> Placed:
         """A viewer's order in a live stream (from flash deals where its items say so)."""
-        ask = Ask(buyer=buyer, scope=Scope(Channel.live, stream_id=stream_id), items=items_of(body.items), key=key, now=now)
+        scope = Scope(Channel.live, stream_id=stream_id)
+        ask = Ask(buyer=buyer, scope=scope, items=items_of(body.items), key=key, now=now, address_id=body.address_id)
         refused = self.availability.refusal(ask.items, now)
         if isinstance(refused, STALE):
             await self.availability.refresh(refused, self._reread)

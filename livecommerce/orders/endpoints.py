@@ -311,5 +311,4 @@ async def my_orders(
 
 async def _public(session: SessionDep, principal: CurrentUser, order_id: int | None) -> OrderPublic:
     assert order_id is not None
-    order, lines = await service.get_order(session, principal, order_id)
-    return service.order_public(order, lines)
+    return await service.order_view(session, principal, order_id)

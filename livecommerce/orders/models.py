@@ -22,6 +22,22 @@ class OrderStatus(StrEnum):
     refunded = "refunded"
 
 
+class Fulfillment(StrEnum):
+    """Where a paid order's parcels are."""
+
+    unshipped = "unshipped"
+    shipped = "shipped"
+    delivered = "delivered"
+
+
+class RefundRequestStatus(StrEnum):
+    """A buyer's refund request and its decision."""
+
+    requested = "requested"
+    approved = "approved"
+    rejected = "rejected"
+
+
 class Channel(StrEnum):
     """How a sale reached its buyer (the grouping of the consumption statistics)."""
 
@@ -41,6 +57,7 @@ class Order(SQLModel, table=True):
         CheckConstraint("total_fen >= 0", name="total_nonneg"),
         Index("ix_orders_status_expires_at", "status", "expires_at"),
         Index("ix_orders_stream_id_id", "stream_id", "id"),
+        Index("ix_orders_fulfillment_shipped_at", "fulfillment", "shipped_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -56,6 +73,11 @@ class Order(SQLModel, table=True):
     unit_name: str | None = Field(default=None, max_length=128)
     unit_type: str | None = Field(default=None, max_length=32)
     station_id: int | None = Field(default=None, foreign_key="stations.id")
+    # Where the parcels go (the buyer's choice at ordering, or their default address then).
+    address_id: int | None = Field(default=None, foreign_key="addresses.id")
+    fulfillment: str = Field(default=Fulfillment.unshipped, max_length=16)
+    shipped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -94,4 +116,51 @@ class Payment(SQLModel, table=True):
     provider_txn_id: str = Field(max_length=128)
     amount_fen: int = Field(sa_type=BigInteger)
     kind: str = Field(default="payment", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Address(SQLModel, table=True):
+    """A buyer's delivery address; phone and detail line are personal data."""
+
+    __tablename__ = "addresses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    recipient: str = Field(max_length=64)
+    phone: str = Field(max_length=32)
+    province: str = Field(max_length=32)
+    city: str = Field(max_length=32)
+    district: str = Field(max_length=32)
+    detail: str = Field(max_length=200)
+    is_default: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Shipment(SQLModel, table=True):
+    """One parcel of an order, with its carrier's tracking number."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("carrier", "tracking_no", name="uq_shipments_carrier_tracking_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    carrier: str = Field(max_length=32)
+    tracking_no: str = Field(max_length=40)
+    created_by: int = Field(foreign_key="users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RefundRequest(SQLModel, table=True):
+    """A buyer's request for a refund of a paid order, and the organizer's decision."""
+
+    __tablename__ = "refund_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    buyer_id: int = Field(foreign_key="users.id", index=True)
+    reason: str = Field(max_length=500)
+    status: str = Field(default=RefundRequestStatus.requested, max_length=16, index=True)
+    note: str | None = Field(default=None, max_length=500)
+    decided_by: int | None = Field(default=None, foreign_key="users.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -42,7 +42,7 @@ from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, LiveCo
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
-from livecommerce.orders import repository
+from livecommerce.orders import addresses, repository
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus
 
 log = structlog.get_logger(__name__)
@@ -108,6 +108,10 @@ class Placed:
     refunded_at: datetime | None
     lines: tuple[PlacedLine, ...]
     created: bool
+    address_id: int | None = None
+    fulfillment: str = "unshipped"
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
 
 
 def fingerprint(scope: Scope, items: Sequence[Item]) -> str:
@@ -138,6 +142,7 @@ class Ask:
     key: str
     now: datetime
     digest: str = ""
+    address_id: int | None = None  # asked for; else the buyer's default address, decided in the batch
     # Decided along the way:
     prices: dict[int, int] = field(default_factory=dict)  # unit price by product
     order_id: int | None = None
@@ -375,6 +380,7 @@ class Outcome:
 async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, settings: Settings) -> Outcome:
     """Place one lane's asks in the caller's transaction; each ends with a result, an error, or `again`."""
     await rules.check(session, asks)
+    await _choose_addresses(session, [a for a in asks if a.error is None and a.scope.channel is Channel.live])
     fresh: list[Ask] = []
     seen: set[tuple[int, str]] = set()
     for ask in asks:
@@ -432,6 +438,23 @@ async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, 
     return outcome
 
 
+async def _choose_addresses(session: AsyncSession, asks: list[Ask]) -> None:
+    """Each order's address: the one asked for (the buyer's own, else 422), or the buyer's default (if any)."""
+    if not asks:
+        return
+    defaults, owners = await addresses.for_orders(
+        session, {a.buyer.id for a in asks}, {a.address_id for a in asks if a.address_id is not None}
+    )
+    for ask in asks:
+        if ask.address_id is None:
+            ask.address_id = defaults.get(ask.buyer.id)
+        elif owners.get(ask.address_id) != ask.buyer.id:
+            ask.error = InvalidInput(
+                f"Address {ask.address_id} is not one of yours.",
+                extra={"errors": [{"field": "address_id", "message": "not one of your addresses"}]},
+            )
+
+
 async def _insert_orders(session: AsyncSession, asks: list[Ask], rules: Rules, settings: Settings) -> None:
     """One INSERT for every order (ON CONFLICT DO NOTHING on the buyer's key); an ask whose key was taken gets no id."""
     rows = []
@@ -449,6 +472,7 @@ async def _insert_orders(session: AsyncSession, asks: list[Ask], rules: Rules, s
                 "unit_name": ask.scope.unit_name,
                 "unit_type": ask.scope.unit_type,
                 "station_id": ask.scope.station_id,
+                "address_id": ask.address_id,
                 "created_at": ask.now,
                 "expires_at": None if paid else ask.now + timedelta(seconds=settings.reservation_ttl_seconds),
                 "paid_at": ask.now if paid else None,
@@ -583,6 +607,7 @@ def _placed_view(ask: Ask, rules: Rules, settings: Settings) -> Placed:
             for line in ask.lines
         ),
         created=True,
+        address_id=ask.address_id,
     )
 
 
@@ -618,6 +643,10 @@ def placed_of(order: Order, lines: Sequence[OrderLine], *, created: bool) -> Pla
         refunded_at=order.refunded_at,
         lines=tuple(PlacedLine(ln.product_id, ln.quantity, ln.unit_price_fen, ln.amount_fen, ln.flash_deal_id) for ln in lines),
         created=created,
+        address_id=order.address_id,
+        fulfillment=order.fulfillment,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, case, distinct, func, insert, text, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment
 
 # Two-key advisory locks: this namespace keeps ours apart from anyone else's.
 BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
@@ -164,3 +164,26 @@ async def distinct_paying_buyers(session: AsyncSession, stream_ids: Sequence[int
         return 0
     stmt = select(func.count(distinct(col(Order.buyer_id)))).where(col(Order.stream_id).in_(ids), col(Order.paid_at).is_not(None))
     return int(await session.scalar(stmt) or 0)
+
+
+async def shipments_of(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, list[Shipment]]:
+    """The parcels of each order, in the order they were recorded."""
+    ids = sorted(set(order_ids))
+    result: dict[int, list[Shipment]] = {oid: [] for oid in ids}
+    if not ids:
+        return result
+    for shipment in await session.scalars(select(Shipment).where(col(Shipment.order_id).in_(ids)).order_by(col(Shipment.id))):
+        result[shipment.order_id].append(shipment)
+    return result
+
+
+async def transition_fulfillment(session: AsyncSession, order_id: int, expected: str, values: dict[str, Any]) -> bool:
+    """Compare-and-set on a paid order's fulfillment state; True when it moved."""
+    result = await session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.status) == OrderStatus.paid.value, col(Order.fulfillment) == expected)
+        .values(**values)
+        .returning(col(Order.id))
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None

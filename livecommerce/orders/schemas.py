@@ -40,9 +40,10 @@ class ItemList(BaseModel):
 
 
 class OrderCreate(ItemList):
-    """An order in a live stream: a few featured products."""
+    """An order in a live stream: a few featured products, sent to one of the buyer's addresses."""
 
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+    address_id: int | None = Field(default=None, gt=0, le=MAX_ID, description="One of the buyer's addresses; the default one without it.")
 
 
 MAX_BULK_ITEMS = 100
@@ -76,6 +77,51 @@ class OrderLinePublic(BaseModel):
     flash_deal_id: int | None = None
 
 
+class AddressCreate(BaseModel):
+    """A new delivery address of the signed-in buyer."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    recipient: str = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,30}$", max_length=32)
+    province: str = Field(min_length=1, max_length=32)
+    city: str = Field(min_length=1, max_length=32)
+    district: str = Field(min_length=1, max_length=32)
+    detail: str = Field(min_length=1, max_length=200)
+    is_default: bool = False
+
+
+class AddressPublic(BaseModel):
+    """A delivery address; `phone` and `detail` are masked for anyone but its buyer, admins and the order's organizers."""
+
+    id: int
+    recipient: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+    is_default: bool
+
+
+class ShipmentCreate(BaseModel):
+    """A parcel handed to a carrier."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    carrier: str = Field(min_length=1, max_length=32)
+    tracking_no: str = Field(min_length=1, max_length=40)
+
+
+class ShipmentPublic(BaseModel):
+    """One parcel of an order."""
+
+    id: int
+    carrier: str
+    tracking_no: str
+    created_at: datetime
+
+
 class OrderPublic(BaseModel):
     """An order as its buyer and staff see it."""
 
@@ -90,6 +136,52 @@ class OrderPublic(BaseModel):
     paid_at: datetime | None
     cancelled_at: datetime | None
     refunded_at: datetime | None
+    address_id: int | None = None
+    fulfillment: str = "unshipped"
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    shipments: list[ShipmentPublic] = Field(default_factory=list)
+
+
+class PickListItem(BaseModel):
+    """A paid order to pack: what goes in the box and where it goes."""
+
+    order_id: int
+    fulfillment: str
+    paid_at: datetime | None
+    county_ids: list[int]
+    station_id: int | None
+    items: list[OrderLinePublic]
+    address: AddressPublic | None
+    shipments: list[ShipmentPublic]
+
+
+class RefundRequestCreate(BaseModel):
+    """A buyer asks for their money back."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RefundRejection(BaseModel):
+    """Why an organizer turned a refund request down."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: str = Field(min_length=1, max_length=500)
+
+
+class RefundRequestPublic(BaseModel):
+    """A refund request and its outcome."""
+
+    id: int
+    order_id: int
+    status: str
+    reason: str
+    note: str | None
+    created_at: datetime
+    decided_at: datetime | None
 
 
 class BulkOrderPublic(BaseModel):

@@ -32,9 +32,9 @@ from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
 from livecommerce.orders import repository
-from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment
 from livecommerce.orders.placement import Placed, placed_of
-from livecommerce.orders.schemas import OrderLinePublic, OrderPublic
+from livecommerce.orders.schemas import OrderLinePublic, OrderPublic, ShipmentPublic
 from livecommerce.payments.base import CURRENCY, Charge, Payer, PaymentNotice, PaymentProvider, PaymentStarted, Refund
 from livecommerce.payments.registry import REAL_PROVIDERS, PaymentProviders
 
@@ -49,12 +49,18 @@ class Settlement:
     replayed: bool
 
 
-def order_public(order: Order, lines: Sequence[OrderLine]) -> OrderPublic:
-    """The API view of a stored order."""
-    return placed_public(placed_of(order, lines, created=False))
+def order_public(order: Order, lines: Sequence[OrderLine], shipments: Sequence[Shipment] = ()) -> OrderPublic:
+    """The API view of a stored order, with its parcels."""
+    return placed_public(placed_of(order, lines, created=False), shipments)
 
 
-def placed_public(placed: Placed) -> OrderPublic:
+def shipment_public(shipment: Shipment) -> ShipmentPublic:
+    """The API view of a parcel."""
+    assert shipment.id is not None
+    return ShipmentPublic(id=shipment.id, carrier=shipment.carrier, tracking_no=shipment.tracking_no, created_at=shipment.created_at)
+
+
+def placed_public(placed: Placed, shipments: Sequence[Shipment] = ()) -> OrderPublic:
     """The API view of an order as placement returns it."""
     return OrderPublic(
         id=placed.id,
@@ -77,6 +83,11 @@ def placed_public(placed: Placed) -> OrderPublic:
         paid_at=placed.paid_at,
         cancelled_at=placed.cancelled_at,
         refunded_at=placed.refunded_at,
+        address_id=placed.address_id,
+        fulfillment=placed.fulfillment,
+        shipped_at=placed.shipped_at,
+        delivered_at=placed.delivered_at,
+        shipments=[shipment_public(s) for s in shipments],
     )
 
 
@@ -92,7 +103,8 @@ async def order_counties(session: AsyncSession, order: Order) -> set[int]:
     return set((await stock.county_ids_of(session, [ln.product_id for ln in lines])).values())
 
 
-async def _require_staff_of(session: AsyncSession, principal: Principal, order: Order) -> None:
+async def require_staff_of(session: AsyncSession, principal: Principal, order: Order) -> None:
+    """Raise Forbidden unless the principal is an admin or staff of the order's counties."""
     if principal.is_admin:
         return
     if principal.is_staff and principal.county_ids & await order_counties(session, order):
@@ -106,8 +118,14 @@ async def get_order(session: AsyncSession, principal: Principal, order_id: int) 
     if order is None:
         raise NotFound(f"Order {order_id} does not exist.")
     if order.buyer_id != principal.id:
-        await _require_staff_of(session, principal, order)
+        await require_staff_of(session, principal, order)
     return order, (await repository.lines_of(session, [order_id]))[order_id]
+
+
+async def order_view(session: AsyncSession, principal: Principal, order_id: int) -> OrderPublic:
+    """The API view of one order with its parcels, for its buyer or staff of its counties."""
+    order, lines = await get_order(session, principal, order_id)
+    return order_public(order, lines, (await repository.shipments_of(session, [order_id]))[order_id])
 
 
 async def list_buyer_orders(
@@ -126,8 +144,9 @@ async def list_buyer_orders(
     if len(orders) > page.limit:
         orders = orders[: page.limit]
         next_cursor = str(orders[-1].id)
-    lines = await repository.lines_of(session, [o.id for o in orders if o.id is not None])
-    return [order_public(o, lines[o.id]) for o in orders if o.id is not None], next_cursor
+    ids = [o.id for o in orders if o.id is not None]
+    lines, shipments = await repository.lines_of(session, ids), await repository.shipments_of(session, ids)
+    return [order_public(o, lines[o.id], shipments[o.id]) for o in orders if o.id is not None], next_cursor
 
 
 # --- paying ------------------------------------------------------------------------------------
@@ -337,7 +356,7 @@ async def refund_order(
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
         raise NotFound(f"Order {order_id} does not exist.")
-    await _require_staff_of(session, principal, order)
+    await require_staff_of(session, principal, order)
     if order.status != OrderStatus.paid:
         raise InvalidState(f"Order {order_id} is {order.status}; only a paid order can be refunded.")
     if not await repository.transition(session, [order_id], OrderStatus.paid, {"status": OrderStatus.refunded, "refunded_at": now}):

@@ -230,6 +230,65 @@ async def _read_order(w: World, s: Side) -> Call:
 
 
 BUILDERS["GET /api/me/orders"] = get("/api/me/orders")
+
+
+# --- fulfillment and after-sales -------------------------------------------------------------
+
+_ADDRESS = {
+    "recipient": "王秀英",
+    "phone": "13812345678",
+    "province": "广东省",
+    "city": "清远市",
+    "district": "连州市",
+    "detail": "新塘村3号",
+}
+BUILDERS["POST /api/me/addresses"] = lambda w, s: _call("POST", "/api/me/addresses", json=_ADDRESS)
+BUILDERS["GET /api/me/addresses"] = get("/api/me/addresses")
+BUILDERS["GET /api/fulfillment"] = lambda w, s: _call("GET", f"/api/fulfillment?county_id={s.county_id}")
+BUILDERS["GET /api/refund-requests"] = get("/api/refund-requests")
+
+
+def _tracking_no() -> str:
+    return f"SF{uuid.uuid4().int % 10**12:012d}"
+
+
+@builds("POST /api/orders/{order_id}/shipments")
+async def _ship(w: World, s: Side) -> Call:
+    order = await w.order(s, paid=True)
+    return Call("POST", f"/api/orders/{order['id']}/shipments", json={"carrier": "SF", "tracking_no": _tracking_no()})
+
+
+@builds("POST /api/orders/{order_id}/received")
+async def _received(w: World, s: Side) -> Call:
+    order = await w.order(s, paid=True)
+    body = {"carrier": "SF", "tracking_no": _tracking_no()}
+    r = await w.client.post(f"/api/orders/{order['id']}/shipments", json=body, headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+    return Call("POST", f"/api/orders/{order['id']}/received")
+
+
+@builds("POST /api/orders/{order_id}/refund-requests")
+async def _ask_refund(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/orders/{(await w.order(s, paid=True))['id']}/refund-requests", json={"reason": "broken"})
+
+
+async def _refund_request(w: World, s: Side) -> int:
+    order = await w.order(s, paid=True)
+    r = await w.client.post(f"/api/orders/{order['id']}/refund-requests", json={"reason": "broken"}, headers=await w.bearer(s.viewer_id))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+@builds("POST /api/refund-requests/{request_id}/approve")
+async def _approve_refund(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/refund-requests/{await _refund_request(w, s)}/approve")
+
+
+@builds("POST /api/refund-requests/{request_id}/reject")
+async def _reject_refund(w: World, s: Side) -> Call:
+    return Call("POST", f"/api/refund-requests/{await _refund_request(w, s)}/reject", json={"note": "intact on the photo"})
+
+
 BUILDERS["POST /api/subscriptions"] = lambda w, s: _call(
     "POST",
     "/api/subscriptions",
