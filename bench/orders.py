@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
+import sqlalchemy as sa
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
@@ -301,6 +302,31 @@ def _migrate_with(url: str, tree: Path | None) -> None:
     subprocess.run([sys.executable, "-c", code, url], check=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
 
 
+def _seed_with(url: str, tree: Path) -> dict[str, Any]:
+    """Seed with the baseline's own code (its schema), then add the sold-out product by SQL."""
+    code = "import asyncio, json, sys; from bench.orders import seed; print(json.dumps(asyncio.run(seed(sys.argv[1]))))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, url], check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree
+    )
+    world: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        county_id = conn.execute(sa.text("SELECT county_id FROM products WHERE id = :id"), {"id": world["product_id"]}).scalar_one()
+        now = utcnow()
+        gone = conn.execute(
+            sa.text(
+                "INSERT INTO products (name, county_id, unit, price_fen, stock, reserved, sold, description, is_active,"
+                " created_at, updated_at) VALUES ('Guangshengyuan eggs', :county, 'box', 2990, 0, 0, 0, '', true, :now, :now)"
+                " RETURNING id"
+            ),
+            {"county": county_id, "now": now},
+        ).scalar_one()
+        conn.execute(sa.text("INSERT INTO stream_products (stream_id, product_id) VALUES (:s, :p)"), {"s": world["stream_id"], "p": gone})
+    engine.dispose()
+    world["sold_out_id"] = gone
+    return world
+
+
 def start_app(backend: str, *, tree: Path | None = None) -> Target:
     """A fresh, seeded database of one backend and the app (today's, or the one in `tree`) serving it."""
     target = Target(name=backend if tree is None else f"before-{backend}", port=free_port(), world={})
@@ -313,7 +339,7 @@ def start_app(backend: str, *, tree: Path | None = None) -> Target:
         target.pg_name = pg_name
         target.cleanup.append(lambda: drop_pg_database(pg_name))
     _migrate_with(url, tree)
-    target.world = asyncio.run(seed(url))
+    target.world = asyncio.run(seed(url)) if tree is None else _seed_with(url, tree)
     env = app_env(url)
     cmd = serve_command(target.port)
     if tree is not None:
