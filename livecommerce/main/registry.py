@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 import livecommerce.accounts.models
+import livecommerce.assistance.models
 import livecommerce.audit.models
 import livecommerce.broadcasts.events
 import livecommerce.broadcasts.models
@@ -16,6 +17,7 @@ import schedulers.models
 
 MODEL_MODULES = (
     livecommerce.accounts.models,
+    livecommerce.assistance.models,
     livecommerce.audit.models,
     livecommerce.broadcasts.events,
     livecommerce.broadcasts.models,
