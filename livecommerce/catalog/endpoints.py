@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import col, select
 
-from livecommerce.catalog import service
+from livecommerce.catalog import certification, service
 from livecommerce.catalog.models import Anchor, County, Household, Product, Station
 from livecommerce.catalog.schemas import (
     AnchorCreate,
     AnchorPublic,
+    CertificationCreate,
+    CertificationPublic,
     CountyCreate,
     CountyPublic,
     HouseholdCreate,
     HouseholdPublic,
+    HouseholdUpdate,
     ProductCreate,
     ProductPublic,
     ProductUpdate,
@@ -102,6 +105,17 @@ async def get_household(session: SessionDep, principal: CurrentUser, household_i
     return service.household_public(await service.get_household(session, household_id), principal)
 
 
+@router.patch(
+    "/households/{household_id}", response_model=HouseholdPublic, summary="Set a household's anti-relapse monitoring (staff of its county)"
+)
+async def update_household(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, household_id: HouseholdId, body: HouseholdUpdate
+) -> HouseholdPublic:
+    """Put a household under anti-relapse monitoring, or take it off."""
+    household = await service.set_monitored(session, principal, household_id, body.monitored, clock.now())
+    return service.household_public(household, principal)
+
+
 @router.post("/anchors", response_model=AnchorPublic, status_code=201, summary="Add an anchor (an official or cadre who hosts)")
 async def create_anchor(session: SessionDep, principal: StaffUser, body: AnchorCreate) -> Anchor:
     """Add an official or cadre who hosts broadcasts, in a county you act for."""
@@ -128,26 +142,28 @@ async def get_anchor(session: SessionDep, anchor_id: AnchorId) -> Anchor:
 async def create_product(session: SessionDep, principal: StaffUser, clock: ClockDep, body: ProductCreate) -> ProductPublic:
     """Add a product with splits summing to 10000 basis points, in a county you act for."""
     product = await service.create_product(session, principal, body, clock.now())
-    return service.product_public(product, body.splits)
+    return service.product_public(product, body.splits)  # a new product has no certificate yet
 
 
 @router.get("/products", response_model=Page[ProductPublic], summary="List products")
-async def list_products(session: SessionDep, page: PageDep, county_id: CountyFilter = None) -> Page[ProductPublic]:
+async def list_products(session: SessionDep, clock: ClockDep, page: PageDep, county_id: CountyFilter = None) -> Page[ProductPublic]:
     """Products with their stock and splits, optionally of one county."""
     stmt = select(Product)
     if county_id is not None:
         stmt = stmt.where(col(Product.county_id) == county_id)
     rows, cursor = await paginate(session, stmt, Product.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     splits = await service.splits_of(session, [r.id for r in rows])
-    return Page(items=[service.product_public(r, splits[r.id]) for r in rows], next_cursor=cursor)
+    certified = await certification.certified_ids(session, [r.id for r in rows if r.id is not None], clock.now())
+    return Page(items=[service.product_public(r, splits[r.id], certified=r.id in certified) for r in rows], next_cursor=cursor)
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, summary="One product with stock, reserved and sold")
-async def get_product(session: SessionDep, product_id: ProductId) -> ProductPublic:
+async def get_product(session: SessionDep, clock: ClockDep, product_id: ProductId) -> ProductPublic:
     """A product by id."""
     product = await service.get_product(session, product_id)
     assert product.id is not None
-    return service.product_public(product, (await service.splits_of(session, [product.id]))[product.id])
+    certified = bool(await certification.certified_ids(session, [product_id], clock.now()))
+    return service.product_public(product, (await service.splits_of(session, [product.id]))[product.id], certified=certified)
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic, summary="Change price, free stock, splits or description")
@@ -156,4 +172,26 @@ async def update_product(
 ) -> ProductPublic:
     """Change a product of a county you act for."""
     product = await service.update_product(session, principal, product_id, body, clock.now())
-    return service.product_public(product, (await service.splits_of(session, [product_id]))[product_id])
+    certified = bool(await certification.certified_ids(session, [product_id], clock.now()))
+    return service.product_public(product, (await service.splits_of(session, [product_id]))[product_id], certified=certified)
+
+
+@router.post(
+    "/products/{product_id}/certification",
+    response_model=CertificationPublic,
+    status_code=201,
+    summary="Certify a poverty-alleviation product (admin: the provincial office)",
+)
+async def certify_product(
+    session: SessionDep, principal: AdminUser, clock: ClockDep, product_id: ProductId, body: CertificationCreate
+) -> CertificationPublic:
+    """Grant a certificate; the product shows `certified` while one is in force."""
+    row = await certification.grant(session, principal, product_id, body, clock.now())
+    return CertificationPublic.model_validate(row, from_attributes=True)
+
+
+@router.delete("/products/{product_id}/certification", status_code=204, summary="Revoke a product's certification (admin)")
+async def revoke_certification(session: SessionDep, principal: AdminUser, clock: ClockDep, product_id: ProductId) -> Response:
+    """Revoke the certificates in force; the history is kept."""
+    await certification.revoke(session, principal, product_id, clock.now())
+    return Response(status_code=204)

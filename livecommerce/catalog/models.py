@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -44,6 +44,8 @@ class Household(SQLModel, table=True):
     name: str = Field(max_length=64)
     village: str = Field(max_length=64)
     registration_no: str = Field(max_length=64)
+    # Under anti-relapse monitoring (防返贫监测户): offices follow how much reaches these households.
+    monitored: bool = Field(default=False)
 
 
 class Anchor(SQLModel, table=True):
@@ -101,6 +103,25 @@ class ProductSplit(SQLModel, table=True):
     product_id: int = Field(foreign_key="products.id", index=True, ondelete="CASCADE")
     party: str = Field(max_length=64)
     bp: int
+
+
+class ProductCertification(SQLModel, table=True):
+    """A certificate that a product is a poverty-alleviation product (扶贫产品认定); rows are kept when revoked.
+
+    A certificate counts from `granted_at` through the whole of `valid_until` (a day in the
+    reporting zone) unless `revoked_at` ends it sooner.
+    """
+
+    __tablename__ = "product_certifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id", index=True)
+    certificate_no: str = Field(max_length=64)
+    valid_until: date
+    granted_at: datetime = Field(sa_type=UTCDateTime)
+    granted_by: int | None = Field(default=None, foreign_key="users.id")
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: int | None = Field(default=None, foreign_key="users.id")
 
 
 class FlashDeal(SQLModel, table=True):

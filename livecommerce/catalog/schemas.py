@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,6 +43,15 @@ class HouseholdCreate(StrictInput):
     name: str = Field(min_length=1, max_length=64)
     village: str = Field(min_length=1, max_length=64)
     registration_no: str = Field(min_length=1, max_length=64)
+    monitored: bool = Field(default=False, strict=True, description="Under anti-relapse monitoring.")
+
+
+class HouseholdUpdate(BaseModel):
+    """A change by staff of the household's county."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    monitored: bool = Field(description="Under anti-relapse monitoring (防返贫监测户).")
 
 
 class HouseholdPublic(BaseModel):
@@ -54,6 +63,7 @@ class HouseholdPublic(BaseModel):
     village: str
     registration_no: str
     masked: bool
+    monitored: bool = False
 
 
 class AnchorCreate(StrictInput):
@@ -161,3 +171,24 @@ class ProductPublic(BaseModel):
     description: str
     image_url: str | None
     updated_at: datetime
+    certified: bool = Field(default=False, description="A poverty-alleviation certificate is in force today.")
+
+
+class CertificationCreate(BaseModel):
+    """A poverty-alleviation certificate granted to a product."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    certificate_no: str = Field(min_length=1, max_length=64)
+    valid_until: date = Field(description="The last day (Asia/Shanghai) the certificate counts.")
+
+
+class CertificationPublic(BaseModel):
+    """One certificate of a product."""
+
+    id: int
+    product_id: int
+    certificate_no: str
+    valid_until: date
+    granted_at: datetime
+    revoked_at: datetime | None

@@ -106,7 +106,20 @@ def household_public(household: Household, principal: Principal | None) -> House
         village=household.village,
         registration_no=household.registration_no if may_see else mask_identifier(household.registration_no),
         masked=not may_see,
+        monitored=household.monitored,
     )
+
+
+async def set_monitored(session: AsyncSession, principal: Principal, household_id: int, monitored: bool, now: datetime) -> Household:
+    """Put a household under anti-relapse monitoring or take it off (staff of its county); audited."""
+    household = await get_household(session, household_id)
+    principal.require_county(household.county_id)
+    if household.monitored != monitored:
+        household.monitored = monitored
+        session.add(household)
+        await session.flush()
+        await audit.record(session, principal, "household.monitoring", f"household:{household_id}", {"monitored": monitored}, now=now)
+    return household
 
 
 async def create_anchor(session: AsyncSession, principal: Principal, data: AnchorCreate) -> Anchor:
@@ -179,8 +192,8 @@ async def splits_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[i
     return result
 
 
-def product_public(product: Product, splits: list[Split]) -> ProductPublic:
-    """The API view of a product."""
+def product_public(product: Product, splits: list[Split], *, certified: bool = False) -> ProductPublic:
+    """The API view of a product (`certified`: whether a certificate is in force now)."""
     assert product.id is not None
     return ProductPublic(
         id=product.id,
@@ -195,6 +208,7 @@ def product_public(product: Product, splits: list[Split]) -> ProductPublic:
         description=product.description,
         image_url=product.image_url,
         updated_at=product.updated_at,
+        certified=certified,
     )
 
 

@@ -140,11 +140,12 @@ async def household_statement(
 )
 async def consumption(
     session: SessionDep,
-    _staff: StaffUser,
+    staff: StaffUser,
     clock: ClockDep,
     start: From = None,
     end: To = None,
     group_by: Annotated[Literal["county", "channel"], Query(description="`county` or `channel`.")] = "county",
 ) -> ConsumptionStats:
+    """An admin sees every county; an organizer only its own counties' sales."""
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
-    return await reports.consumption_stats(session, first, last, group_by)
+    return await reports.consumption_stats(session, first, last, group_by, None if staff.is_admin else staff.county_ids)

@@ -277,10 +277,16 @@ async def household_statement(session: AsyncSession, household: Household, start
     )
 
 
-async def consumption_stats(session: AsyncSession, start: date, end: date, group_by: str) -> ConsumptionStats:
-    """Sales credited to poverty alleviation in a period, by county or by channel, from the daily aggregates."""
+async def consumption_stats(
+    session: AsyncSession, start: date, end: date, group_by: str, county_ids: frozenset[int] | None = None
+) -> ConsumptionStats:
+    """Sales credited to poverty alleviation in a period, by county or by channel, from the daily aggregates.
+
+    With `county_ids` (an organizer's counties) only those counties' sales are counted.
+    """
     column_ = DAILY.c.county_id if group_by == "county" else DAILY.c.channel
-    groups = await _daily(session, start, end, column_)
+    scope = () if county_ids is None else (DAILY.c.county_id.in_(sorted(county_ids)),)
+    groups = await _daily(session, start, end, column_, *scope)
     total = _figures({k: sum(f[k] for f in groups.values()) for k in _FIGURES})
     if group_by == "county":
         names = await catalog.county_names(session, groups)

@@ -18,6 +18,8 @@ from livecommerce import __version__
 from livecommerce.accounts import service as accounts_service
 from livecommerce.accounts.endpoints import router as accounts_router
 from livecommerce.accounts.principals import TokenPrincipals
+from livecommerce.assistance.endpoints import router as assistance_router
+from livecommerce.assistance.service import Units
 from livecommerce.audit.endpoints import router as audit_router
 from livecommerce.broadcasts import stock_events
 from livecommerce.catalog import stock
@@ -71,6 +73,7 @@ def _routers() -> list[Any]:
         orders_router,
         bulk_orders_router,
         fulfillment_router,
+        assistance_router,
         ledger_router,
         review_router,
         streams_router,
@@ -155,6 +158,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.state.notices = notices
     app.state.principals = TokenPrincipals(settings.secret_key, notices, ttl=settings.principal_cache_seconds)
     app.state.availability = Availability(settings.availability_ttl_seconds)
+    app.state.units = Units()  # the order desk names subscriptions' units through it
     install_error_handlers(app)
     # Innermost, so a bug's 500 still passes out through the security headers and the request id.
     app.add_middleware(UnhandledErrorMiddleware)

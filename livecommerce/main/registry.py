@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 import livecommerce.accounts.models
+import livecommerce.assistance.models
 import livecommerce.audit.models
 import livecommerce.broadcasts.audience
 import livecommerce.broadcasts.events
@@ -19,6 +20,7 @@ import streams.media.models
 
 MODEL_MODULES = (
     livecommerce.accounts.models,
+    livecommerce.assistance.models,
     livecommerce.audit.models,
     livecommerce.broadcasts.audience,
     livecommerce.broadcasts.events,

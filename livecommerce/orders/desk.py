@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Table, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.catalog import stock
 from livecommerce.catalog.stock import DealState, ProductState
 from livecommerce.kit.db import Database
+from livecommerce.kit.errors import InvalidInput
 from livecommerce.kit.metrics import ORDERS
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
@@ -33,12 +36,21 @@ def items_of(items: Sequence[OrderItemIn]) -> tuple[Item, ...]:
     return tuple(Item(i.product_id, i.quantity, i.flash_deal_id) for i in items)
 
 
+class UnitDirectory(Protocol):
+    """Names a purchasing unit by id (the assistance domain's, put on the app by the composition root)."""
+
+    async def describe(self, session: AsyncSession, unit_id: int) -> tuple[str, str] | None:
+        """The unit's name and type, or None when there is no such unit."""
+        ...
+
+
 class OrderDesk:
     """Takes orders of every channel for one app instance."""
 
-    def __init__(self, db: Database, settings: Settings, availability: Availability) -> None:
+    def __init__(self, db: Database, settings: Settings, availability: Availability, units: UnitDirectory | None = None) -> None:
         self.db = db
         self.availability = availability
+        self.units = units
         self.placer = Placer(db, settings, on_placed=self._learn)
 
     def _learn(self, asks: list[Ask], outcome: Outcome) -> None:
@@ -60,7 +72,11 @@ class OrderDesk:
 
     async def subscribe(self, buyer: Principal, body: SubscriptionCreate, *, key: str | None, now: datetime) -> Placed:
         """A unit's bulk purchase, paid and credited at once."""
-        scope = Scope(Channel.unit_subscription, unit_name=body.unit_name, unit_type=body.unit_type)
+        name: str | None = body.unit_name
+        kind: str | None = body.unit_type
+        if body.unit_id is not None:
+            name, kind = await self._unit(body.unit_id)
+        scope = Scope(Channel.unit_subscription, unit_name=name, unit_type=kind, unit_id=body.unit_id)
         return await self.placer.place(Ask(buyer=buyer, scope=scope, items=items_of(body.items), key=key or _auto_key(), now=now))
 
     async def sell_at_station(
@@ -69,6 +85,17 @@ class OrderDesk:
         """A station's over-the-counter sale, paid and credited at once."""
         scope = Scope(Channel.physical, station_id=station_id)
         return await self.placer.place(Ask(buyer=seller, scope=scope, items=items_of(body.items), key=key or _auto_key(), now=now))
+
+    async def _unit(self, unit_id: int) -> tuple[str, str]:
+        described = None
+        if self.units is not None:
+            async with self.db.read_sessionmaker() as session:
+                described = await self.units.describe(session, unit_id)
+        if described is None:
+            raise InvalidInput(
+                f"Purchasing unit {unit_id} does not exist.", extra={"errors": [{"field": "unit_id", "message": "unknown unit"}]}
+            )
+        return described
 
     async def _key_used(self, buyer_id: int, key: str) -> bool:
         async with self.db.read_sessionmaker() as session:

@@ -47,7 +47,7 @@ async def get_order_desk(request: Request) -> OrderDesk:
     desk: OrderDesk | None = getattr(state, "order_desk", None)
     if desk is None or desk.db is not state.db:
         availability: Availability = state.availability
-        desk = state.order_desk = OrderDesk(state.db, state.settings, availability)
+        desk = state.order_desk = OrderDesk(state.db, state.settings, availability, getattr(state, "units", None))
     return desk
 
 

@@ -72,6 +72,8 @@ class Order(SQLModel, table=True):
     # Subscriptions and station sales carry who bought or where it was sold.
     unit_name: str | None = Field(default=None, max_length=128)
     unit_type: str | None = Field(default=None, max_length=32)
+    # The purchasing unit, when a subscription names one (its quota counts the order).
+    unit_id: int | None = Field(default=None, foreign_key="purchasing_units.id", index=True)
     station_id: int | None = Field(default=None, foreign_key="stations.id")
     # Where the parcels go (the buyer's choice at ordering, or their default address then).
     address_id: int | None = Field(default=None, foreign_key="addresses.id")

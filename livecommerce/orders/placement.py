@@ -72,6 +72,7 @@ class Scope:
     station_id: int | None = None
     unit_name: str | None = None
     unit_type: str | None = None
+    unit_id: int | None = None
 
     def lane(self) -> str:
         """Orders of one lane share batches: each stream is a lane, and orders paid when made are another."""
@@ -126,6 +127,8 @@ def fingerprint(scope: Scope, items: Sequence[Item]) -> str:
             body["station_id"] = scope.station_id
         if scope.unit_name is not None:
             body |= {"unit_name": scope.unit_name, "unit_type": scope.unit_type}
+        if scope.unit_id is not None:
+            body["unit_id"] = scope.unit_id
     deals = sorted((i.product_id, i.flash_deal_id) for i in items if i.flash_deal_id is not None)
     if deals:
         body["deals"] = deals
@@ -471,6 +474,7 @@ async def _insert_orders(session: AsyncSession, asks: list[Ask], rules: Rules, s
                 "total_fen": ask.total_fen,
                 "unit_name": ask.scope.unit_name,
                 "unit_type": ask.scope.unit_type,
+                "unit_id": ask.scope.unit_id,
                 "station_id": ask.scope.station_id,
                 "address_id": ask.address_id,
                 "created_at": ask.now,

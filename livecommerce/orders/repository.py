@@ -187,3 +187,25 @@ async def transition_fulfillment(session: AsyncSession, order_id: int, expected:
         .execution_options(synchronize_session=False)
     )
     return result.first() is not None
+
+
+async def unit_purchase_lines(
+    session: AsyncSession, unit_ids: Sequence[int], begin: datetime, finish: datetime
+) -> list[tuple[int, int, datetime, datetime | None]]:
+    """Lines of the units' paid or refunded orders paid or refunded in [begin, finish): (product_id, amount_fen, paid_at, refunded_at)."""
+    if not unit_ids:
+        return []
+    paid_in = (col(Order.paid_at) >= begin) & (col(Order.paid_at) < finish)
+    refunded_in = (col(Order.refunded_at) >= begin) & (col(Order.refunded_at) < finish)
+    stmt = (
+        select(col(OrderLine.product_id), col(OrderLine.amount_fen), col(Order.paid_at), col(Order.refunded_at))
+        .join(Order, col(Order.id) == col(OrderLine.order_id))
+        .where(
+            col(Order.unit_id).in_(list(unit_ids)),
+            col(Order.status).in_([OrderStatus.paid.value, OrderStatus.refunded.value]),
+            col(Order.paid_at).is_not(None),
+            paid_in | refunded_in,
+        )
+    )
+    rows = (await session.execute(stmt)).all()
+    return [(int(p), int(a), paid, refunded) for p, a, paid, refunded in rows if paid is not None]

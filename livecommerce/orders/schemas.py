@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from livecommerce.kit.types import MAX_ID
 
@@ -55,8 +55,15 @@ class SubscriptionCreate(ItemList):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
-    unit_name: str = Field(min_length=1, max_length=128)
-    unit_type: Literal["party", "government", "enterprise"]
+    unit_id: int | None = Field(default=None, gt=0, le=MAX_ID, description="The purchasing unit; its name and type then come from it.")
+    unit_name: str | None = Field(default=None, min_length=1, max_length=128)
+    unit_type: Literal["party", "government", "enterprise", "school", "union"] | None = None
+
+    @model_validator(mode="after")
+    def _names_a_unit(self) -> SubscriptionCreate:
+        if self.unit_id is None and (self.unit_name is None or self.unit_type is None):
+            raise ValueError("name the unit: `unit_id`, or `unit_name` and `unit_type`")
+        return self
 
 
 class StationSaleCreate(ItemList):

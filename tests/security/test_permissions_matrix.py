@@ -178,6 +178,28 @@ BUILDERS["PATCH /api/products/{product_id}"] = lambda w, s: _call(
 )
 _prices = iter(range(1, 1_000_000))
 
+
+async def _certificate(w: World, s: Side) -> None:
+    body = {"certificate_no": f"GD-{_unique()}", "valid_until": "2099-12-31"}
+    r = await w.client.post(f"/api/products/{s.product_id}/certification", json=body, headers=await w.headers("admin"))
+    assert r.status_code == 201, r.text
+
+
+BUILDERS["POST /api/products/{product_id}/certification"] = lambda w, s: _call(
+    "POST", f"/api/products/{s.product_id}/certification", json={"certificate_no": f"GD-{_unique()}", "valid_until": "2099-12-31"}
+)
+
+
+@builds("DELETE /api/products/{product_id}/certification")
+async def _revoke_certification(w: World, s: Side) -> Call:
+    await _certificate(w, s)
+    return Call("DELETE", f"/api/products/{s.product_id}/certification")
+
+
+BUILDERS["PATCH /api/households/{household_id}"] = lambda w, s: _call(
+    "PATCH", f"/api/households/{s.household_id}", json={"monitored": True}
+)
+
 # --- orders ----------------------------------------------------------------------------------
 
 
@@ -297,6 +319,34 @@ BUILDERS["POST /api/subscriptions"] = lambda w, s: _call(
 BUILDERS["POST /api/stations/{station_id}/sales"] = lambda w, s: _call(
     "POST", f"/api/stations/{s.station_id}/sales", json={"items": [{"product_id": s.product_id, "quantity": 1}]}
 )
+
+
+def _unit_body(s: Side) -> dict[str, object]:
+    return {"name": f"Canteen {_unique()}", "unit_type": "school", "annual_food_budget_fen": 100_000, "county_id": s.county_id}
+
+
+async def _unit(w: World, s: Side) -> int:
+    async def make() -> int:
+        r = await w.client.post("/api/units", json=_unit_body(s), headers=await w.headers("admin"))
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    return int(await w.cached(s, "unit", make))
+
+
+BUILDERS["POST /api/units"] = lambda w, s: _call("POST", "/api/units", json=_unit_body(s))
+BUILDERS["GET /api/units"] = get("/api/units")
+
+
+@builds("GET /api/units/{unit_id}")
+async def _read_unit(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/units/{await _unit(w, s)}")
+
+
+@builds("GET /api/units/{unit_id}/quota")
+async def _quota(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/units/{await _unit(w, s)}/quota?year=2026")
+
 
 # --- ledger and reports ----------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""Routes for purchasing units and their quotas (staff: admins all, organizers their counties' units)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from livecommerce.assistance import service
+from livecommerce.assistance.schemas import Quota, UnitCreate, UnitPublic
+from livecommerce.kit.auth import StaffUser
+from livecommerce.kit.deps import ClockDep, SessionDep
+from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.types import MAX_ID
+from livecommerce.ledger.service import REPORTING_ZONE
+
+router = APIRouter(prefix="/api", tags=["consumption assistance"])
+UnitId = Annotated[int, Path(gt=0, le=MAX_ID, description="The purchasing unit.")]
+
+
+@router.post("/units", response_model=UnitPublic, status_code=201, summary="Add a purchasing unit (staff)")
+async def create_unit(session: SessionDep, principal: StaffUser, clock: ClockDep, body: UnitCreate) -> UnitPublic:
+    """Add a party, government, enterprise, school or union unit with its canteen budget and reserved share."""
+    unit = await service.create_unit(session, principal, body, clock.now())
+    return UnitPublic.model_validate(unit, from_attributes=True)
+
+
+@router.get("/units", response_model=Page[UnitPublic], summary="List the purchasing units you follow (staff)")
+async def list_units(session: SessionDep, principal: StaffUser, page: PageDep) -> Page[UnitPublic]:
+    """Units by id: every unit for admins, their counties' units for organizers."""
+    rows, cursor = await service.list_units(session, principal, page)
+    return Page(items=[UnitPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.get("/units/{unit_id}", response_model=UnitPublic, summary="One purchasing unit (staff)")
+async def get_unit(session: SessionDep, principal: StaffUser, unit_id: UnitId) -> UnitPublic:
+    """A unit you follow."""
+    return UnitPublic.model_validate(await service.get_unit(session, principal, unit_id), from_attributes=True)
+
+
+@router.get("/units/{unit_id}/quota", response_model=Quota, summary="A unit's reserved share for a year and its completion (staff)")
+async def get_quota(
+    session: SessionDep,
+    principal: StaffUser,
+    clock: ClockDep,
+    unit_id: UnitId,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="Default: this year (Asia/Shanghai).")] = None,
+) -> Quota:
+    """Paid purchases of certified products by the unit and its children in the year, refunds subtracted."""
+    chosen = year if year is not None else clock.now().astimezone(REPORTING_ZONE).year
+    return await service.quota(session, principal, unit_id, chosen)
