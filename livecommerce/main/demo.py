@@ -22,14 +22,35 @@ from sqlmodel import col, select
 
 from livecommerce.accounts import service as accounts
 from livecommerce.accounts.models import User
+from livecommerce.accounts.principals import load_principal
 from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.security import verify_password
+from livecommerce.assistance import service as assistance
+from livecommerce.assistance.schemas import UnitCreate
+from livecommerce.broadcasts import service as broadcasts
+from livecommerce.catalog import certification
 from livecommerce.catalog import repository as catalog_repository
 from livecommerce.catalog import service as catalog
-from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split, StationCreate
+from livecommerce.catalog.schemas import (
+    AnchorCreate,
+    CertificationCreate,
+    CountyCreate,
+    HouseholdCreate,
+    ProductCreate,
+    Split,
+    StationCreate,
+)
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.principal import Principal, Role
+from livecommerce.kit.settings import Settings
+from livecommerce.orders import deals, fulfillment
+from livecommerce.orders import service as orders
+from livecommerce.orders.models import Channel
+from livecommerce.orders.placement import Ask, BulkRules, Item, LiveRules, Scope, place_batch
+from livecommerce.orders.schemas import FlashDealCreate, ShipmentCreate
+from livecommerce.payments.sandbox import SandboxProvider
 from schedulers import seed
+from streams.chat.service import ChatRules, post_message
 
 if TYPE_CHECKING:
     from livecommerce.catalog.models import Anchor, County, Household, Product, Station
@@ -356,10 +377,13 @@ class _Loader:
             return f"{anchor.name}, {anchor.title}"
         return u.display_name
 
-    async def schedule(self) -> None:
-        """The campaign, its studios, slots and bookings: one broadcast live now, four coming up, two open slots."""
+    async def schedule(self) -> bool:
+        """The campaign, its studios, slots and bookings: one broadcast live now, four coming up, two open slots.
+
+        True when it was added now (False when the demo's campaign was there already).
+        """
         if await seed.campaign_exists(self.session, CAMPAIGN_NAME):
-            return
+            return False
         today = self.now.astimezone(SHANGHAI).date()
 
         def local(days: int, hour: int) -> datetime:
@@ -412,6 +436,55 @@ class _Loader:
             open_slots=(("media_centre", local(4, 20)), ("livestream_base", local(4, 10))),
         )  # fmt: skip
         await seed.seed_schedule(self.session, plan, now=self.now)
+        return True
+
+    async def _principal(self, username: str) -> Principal:
+        user = (await self.session.scalars(select(User).where(col(User.username) == username).limit(1))).first()
+        assert user is not None and user.id is not None
+        return await load_principal(self.session, user.id, None)
+
+    async def commerce(self) -> None:
+        """What the live broadcast has done so far: paid and shipped orders, a flash deal counting down, chat,
+        certified products, and a purchasing unit whose subscription counts toward its quota."""
+        s, now, settings = self.session, self.now, Settings()
+        stream_id = min(await broadcasts.live_stream_heads(s))
+        admin, organizer = await self._principal("admin"), await self._principal("organizer_fogang")
+        viewers = [await self._principal("viewer_li"), await self._principal("viewer_chen")]
+        eggs, rice, honey = (self._id(self.products[k]) for k in ("eggs", "rice", "honey"))
+        until = (now + timedelta(days=365)).astimezone(SHANGHAI).date()
+        for n, product_id in enumerate((eggs, rice, honey), start=1):
+            await certification.grant(
+                s, admin, product_id, CertificationCreate(certificate_no=f"GD-FG-2026-{n:04d}", valid_until=until), now
+            )
+        live = LiveRules(settings)
+        for n, (buyer, items) in enumerate(((viewers[0], (Item(eggs, 2), Item(honey, 1))), (viewers[1], (Item(rice, 1),)))):
+            ask = Ask(buyer=buyer, scope=Scope(Channel.live, stream_id=stream_id), items=items, key=f"demo-order-{n}", now=now)
+            await place_batch(s, [ask], live, settings)
+            assert ask.result is not None, ask.error
+            await orders.pay_with_provider(s, buyer, ask.result.id, SandboxProvider(settings.payment_webhook_secret), now=now)
+            if n == 0:
+                parcel = ShipmentCreate(carrier="EMS", tracking_no="EA123456789CN")
+                await fulfillment.record_shipment(s, organizer, ask.result.id, parcel, carriers=settings.carriers, now=now)
+        await post_message(s, stream_id, viewers[1], "佛冈的鸡蛋真新鲜，再来两盒！", rules=ChatRules(), now=now)
+        deal = FlashDealCreate(
+            product_id=eggs, price_fen=2390, quantity=100, per_buyer_limit=2, countdown_seconds=120, duration_seconds=900
+        )
+        await deals.announce_deal(s, organizer, stream_id, deal, now=now)
+        unit = await assistance.create_unit(
+            s,
+            admin,
+            UnitCreate(
+                name="佛冈县教育局 Fogang education bureau",
+                unit_type="government",
+                annual_food_budget_fen=120_000_000,
+                county_id=self._county_id("fogang"),
+            ),
+            now,
+        )
+        scope = Scope(Channel.unit_subscription, unit_name=unit.name, unit_type=unit.unit_type, unit_id=unit.id)
+        subscription = Ask(buyer=organizer, scope=scope, items=(Item(rice, 200), Item(honey, 50)), key="demo-subscription", now=now)
+        await place_batch(s, [subscription], BulkRules(), settings)
+        assert subscription.result is not None, subscription.error
 
     @staticmethod
     def _id(row: Any) -> int:
@@ -429,6 +502,7 @@ async def load_demo(session: AsyncSession, *, now: datetime | None = None) -> li
     loader = _Loader(session, now or utcnow())
     await loader.master_data()
     logins = await loader.users()
-    await loader.schedule()
+    if await loader.schedule():
+        await loader.commerce()
     await session.flush()
     return logins

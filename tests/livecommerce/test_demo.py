@@ -94,7 +94,9 @@ class TestLoadDemo:
         assert len(upcoming) >= 3 and all(s.scheduled_start > NOW for s in upcoming)
         assert bookings[live[0].id].status == "live"
         assert {bookings[s.id].status for s in upcoming} <= {"confirmed", "requested"}
-        assert [e.type for e in events if e.stream_id == live[0].id] == ["stream.started", "product.pinned"]
+        kinds = [e.type for e in events if e.stream_id == live[0].id]
+        assert kinds[:2] == ["stream.started", "product.pinned"]
+        assert {"order.placed", "order.paid", "stock.changed", "chat.message", "flash.announced"} <= set(kinds)
         assert campaign.name == CAMPAIGN_NAME and campaign.starts_at <= NOW < campaign.ends_at
         assert len(open_slots) >= 1
 
@@ -131,6 +133,27 @@ class TestLoadDemo:
         async with db.transaction() as session:
             admins = (await session.scalars(select(User).where(col(User.username) == "admin"))).all()
         assert [a.display_name for a in admins] == ["Ops"]
+
+
+class TestDemoCoversEveryFeature:
+    async def test_the_live_broadcast_has_a_deal_chat_shipped_orders_and_a_unit_with_its_quota(
+        self, client: httpx.AsyncClient, db: Database
+    ) -> None:
+        await load(db)
+        live = (await client.get("/api/streams?status=live")).json()["items"]
+        stream_id = live[0]["id"]
+        deals = (await client.get(f"/api/streams/{stream_id}/flash-deals")).json()["items"]
+        assert deals and deals[0]["quantity"] == 100 and deals[0]["price_fen"] == 2390  # loaded in 2020: long ended by now
+        chat = (await client.get(f"/api/streams/{stream_id}/chat")).json()["items"]
+        assert any("鸡蛋" in m["text"] for m in chat)
+        token = (await client.post("/api/auth/token", data={"username": "organizer_fogang", "password": DEMO_PASSWORD})).json()
+        staff = {"Authorization": f"Bearer {token['access_token']}"}
+        picks = (await client.get("/api/fulfillment?status=shipped", headers=staff)).json()["items"]
+        assert any(item["shipments"] for item in picks)
+        units = (await client.get("/api/units", headers=staff)).json()["items"]
+        assert units
+        quota = (await client.get(f"/api/units/{units[0]['id']}/quota?year={NOW.year}", headers=staff)).json()
+        assert quota["completed_fen"] > 0 and quota["quota_fen"] == 12_000_000
 
 
 class TestDemoSignIns:
