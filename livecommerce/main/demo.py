@@ -45,9 +45,8 @@ from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from livecommerce.orders import deals, fulfillment
 from livecommerce.orders import service as orders
-from livecommerce.orders.models import Channel
 from livecommerce.orders.placement import Ask, BulkRules, Item, LiveRules, Scope, place_batch
-from livecommerce.orders.schemas import FlashDealCreate, ShipmentCreate
+from livecommerce.orders.schemas import Channel, FlashDealCreate, ShipmentCreate
 from livecommerce.payments.sandbox import SandboxProvider
 from schedulers import seed
 from streams.chat.service import ChatRules, post_message

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from livecommerce.kit.types import MAX_ID
 
+# The channels of a sale, for callers outside the domain (its tables stay in `models`).
+from livecommerce.orders.models import Channel as Channel
+
 MAX_ITEMS_PER_ORDER = 20
 MAX_QUANTITY_PER_LINE = 10_000
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
