@@ -159,10 +159,10 @@ class RedisNotices:
         self.healthy = False
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Closing the subscription may wait on a hung Redis: give it a moment, no more.
+            await asyncio.wait({self._task}, timeout=2.0)
         if self._sends:
-            await asyncio.gather(*self._sends, return_exceptions=True)
+            await asyncio.wait(self._sends, timeout=2.0)
         for client in (self._redis, self._listen_redis):
             with contextlib.suppress(Exception):
                 await client.aclose()

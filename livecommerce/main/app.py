@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -86,6 +86,20 @@ def _routers() -> list[Any]:
     ]
 
 
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+async def _bounded(stopping: Awaitable[None], name: str) -> None:
+    """Await one part's stop, at most STOP_TIMEOUT_SECONDS; a failure or a timeout is logged, never raised."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+            await stopping
+    except TimeoutError:
+        log.error("component_stop_timed_out", component=name, seconds=STOP_TIMEOUT_SECONDS)
+    except Exception:
+        log.exception("component_stop_failed", component=name)
+
+
 def wire_database(db: Database) -> None:
     """Connect what the domains announce to the domains above that react (same for app and worker)."""
     signals.stock_changed.connect(stock_events.on_stock_changed)
@@ -135,14 +149,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                     components.append(component)
             yield
         finally:
+            # A shutdown must end: a part that cannot stop in time (a viewer that stopped reading,
+            # a backend that hangs) is logged and left behind rather than holding the process.
             for component in reversed(components):
-                try:
-                    await component.stop()
-                except Exception:
-                    log.exception("component_stop_failed", component=component.name)
-            await app.state.notices.stop()
-            await app.state.rate_limiter.close()
-            await db.dispose()
+                await _bounded(component.stop(), component.name)
+            await _bounded(app.state.notices.stop(), "notices")
+            await _bounded(app.state.rate_limiter.close(), "rate_limiter")
+            await _bounded(db.dispose(), "database")
 
     app = FastAPI(
         title="livecommerce",

@@ -70,6 +70,20 @@ SERVICE_SCHEMA: dict[str, Any] = {
             },
         },
         "stop_grace_period": _duration,
+        # A service on a named network, with a fixed address (the proxy the apps trust).
+        "networks": {
+            "oneOf": [
+                _string_list,
+                {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": ["object", "null"],
+                        "additionalProperties": False,
+                        "properties": {"ipv4_address": {"type": "string"}, "aliases": _string_list},
+                    },
+                },
+            ]
+        },
     },
 }
 COMPOSE_SCHEMA: dict[str, Any] = {
