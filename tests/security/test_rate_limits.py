@@ -89,8 +89,11 @@ class TestFailOpen:
             }
         )
         limiter = RateLimiter(dead)
-        for _ in range(3):
-            await limiter.check("orders_buyer", 1)
+        try:
+            for _ in range(3):
+                await limiter.check("orders_buyer", 1)
+        finally:
+            await limiter.close()  # its probe for Redis stops with it
 
 
 @pytest.mark.e2e
