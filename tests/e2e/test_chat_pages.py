@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from livecommerce.kit.principal import Role
 from tests.e2e.test_pages import DESKTOP, Browsers, api, browser, browsers, connected, e2e_database_url, seed, server
@@ -88,7 +90,9 @@ class TestBroadcast:
         await expect(link).to_have_attribute("href", f"{server}/room/42")
         await expect(page.locator("#player-video")).to_be_visible()
         # hls.js (served by the app) attached the stream: a MediaSource blob, or the browser's own HLS.
-        await page.wait_for_function("window.lcPlayer && (window.lcPlayer.player !== null || document.getElementById('player-video').src)")
+        await until_true(
+            page, "() => Boolean(window.lcPlayer && (window.lcPlayer.player !== null || document.getElementById('player-video').src))"
+        )
         player, chat = await page.locator("#player").bounding_box(), await page.locator("#chat").bounding_box()
         assert player is not None and chat is not None
         assert chat["x"] >= player["x"] + player["width"] - 1  # beside it ...
@@ -106,5 +110,13 @@ class TestBroadcast:
         setup = await make_stream(seed)
         page = await browsers.open()
         await page.goto(f"/streams/{setup.stream.id}")
-        await page.wait_for_function("window.lcPlayer !== undefined")
+        await until_true(page, "() => window.lcPlayer !== undefined")
         await expect(page.locator("#player")).to_be_hidden()
+
+
+async def until_true(page: Page, expression: str, timeout: float = 5.0) -> None:
+    """Poll a function in the page until it returns true (wait_for_function evaluates a string, which the CSP forbids)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(expression):
+        assert asyncio.get_running_loop().time() < deadline, f"not true within {timeout} s: {expression}"
+        await asyncio.sleep(0.05)
