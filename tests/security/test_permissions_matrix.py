@@ -501,6 +501,21 @@ BUILDERS["POST /api/campaigns"] = lambda w, s: _call("POST", "/api/campaigns", j
 BUILDERS["GET /api/campaigns"] = get("/api/campaigns")
 
 
+@builds("GET /api/streams/{stream_id}/review")
+async def _review(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/review")
+
+
+@builds("GET /api/streams/{stream_id}/review.xlsx")
+async def _review_xlsx(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await w.cached(s, 'live_stream', lambda: w.stream(s))}/review.xlsx")
+
+
+@builds("GET /api/campaigns/{campaign_id}/review")
+async def _campaign_review(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/campaigns/{await _campaign_with_a_slot(w)}/review")
+
+
 async def _campaign_with_a_slot(w: World) -> int:
     r = await w.client.post("/api/campaigns", json=_campaign_body(), headers=await w.headers("admin"))
     assert r.status_code == 201, r.text
