@@ -177,5 +177,8 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        # A `logging.config` call elsewhere (Alembic's fileConfig, run in-process by an embedded
+        # start) disables the loggers that existed before it; uvicorn's must keep logging.
+        logger.disabled = False
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
