@@ -15,7 +15,7 @@ hands them to the `stock_changed` signal, once per product with its latest level
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -210,15 +210,6 @@ async def deals_due(session: AsyncSession, now: datetime, limit: int = 200) -> t
     return [DealState(*row) for row in starting], [DealState(*row) for row in ending]
 
 
-async def in_deals(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, int]:
-    """Units of each product waiting in running deals (not yet ordered)."""
-    ids = sorted(set(product_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(_IN_DEALS, {"product_ids": ids})
-    return {pid: int(total or 0) for pid, total in rows.all()}
-
-
 async def county_ids_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, int]:
     """The county of each product."""
     ids = sorted(set(product_ids))
@@ -327,13 +318,6 @@ async def restock(session: AsyncSession, product_id: int, quantity: int, *, now:
         product_id,
         "sold",
     )
-    _record(session, level)
-    return level
-
-
-async def set_total(session: AsyncSession, product_id: int, stock: int, *, now: datetime) -> StockLevel:
-    """Staff set the free stock of a product (the one move that changes its total)."""
-    level = _required(await _move(session, product_id, _PRODUCTS.c.id == product_id, {"stock": stock}, now), product_id, "free")
     _record(session, level)
     return level
 
@@ -484,11 +468,6 @@ _DEAL_COLUMNS = select(
 )
 _READ_DEALS = _DEAL_COLUMNS.where(_DEALS.c.id.in_(bindparam("deal_ids", expanding=True))).order_by(_DEALS.c.id)
 _LOCK_DEALS = _READ_DEALS.with_for_update()
-_IN_DEALS = (
-    select(_DEALS.c.product_id, _DEALS.c.remaining)
-    .where(_DEALS.c.product_id.in_(bindparam("product_ids", expanding=True)), _DEALS.c.ended_at.is_(None))
-    .order_by(_DEALS.c.product_id)
-)
 # Built once, so a batch only binds its values.
 _NOW = bindparam("now", type_=_PRODUCTS.c.updated_at.type)
 _RESERVE = (
@@ -521,8 +500,3 @@ _CLOSE_DEAL = (
     .values(ended_at=bindparam("now", type_=_DEALS.c.ended_at.type), returned=_DEALS.c.remaining, remaining=0)
     .returning(_DEALS.c.returned)
 )
-
-
-def levels_by_product(levels: Sequence[StockLevel]) -> dict[int, StockLevel]:
-    """The last level of each product in `levels`."""
-    return {level.product_id: level for level in levels}

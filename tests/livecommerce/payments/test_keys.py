@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,8 +10,6 @@ import pytest
 
 from livecommerce.payments.keys import KeyFileError, load_private_key, load_public_key, rsa_sign, rsa_verify
 from tests.livecommerce.payments.fakes import private_pem, public_pem, rsa_key
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
 
 @pytest.fixture
