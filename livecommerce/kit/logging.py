@@ -180,5 +180,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         # A `logging.config` call elsewhere (Alembic's fileConfig, run in-process by an embedded
         # start) disables the loggers that existed before it; uvicorn's must keep logging.
         logger.disabled = False
+        # uvicorn.Config(log_level=...) sets its loggers' own levels; the configured level governs.
+        logger.setLevel(logging.NOTSET)
     for name in PARAMETER_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))

@@ -165,4 +165,4 @@ def connect(base: str, stream_id: int, *, since: int | None = None, token: str |
     if token is not None:
         query.append(f"token={token}")
     url = f"{base}/ws/streams/{stream_id}" + (f"?{'&'.join(query)}" if query else "")
-    return websockets.connect(url, compression=None, open_timeout=5, **kwargs)
+    return websockets.connect(url, compression=None, open_timeout=15, **kwargs)
