@@ -879,12 +879,14 @@ async def _sale_choices(session: AsyncSession, user: Principal) -> dict[str, Any
 
 
 @router.get("/manage/subscriptions")
-async def subscriptions_page(request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: PageUser) -> Response:
-    """Unit subscriptions of the user's counties, and the form that records one for a unit."""
+async def subscriptions_page(
+    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: PageUser, cursor: Cursor = None
+) -> Response:
+    """Unit subscriptions of the user's counties, newest first, and the form that records one for a unit."""
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    return await _subscriptions_page(request, session, settings, clock.now().astimezone(REPORTING_ZONE).year, user, {}, {})
+    return await _subscriptions_page(request, session, settings, clock.now().astimezone(REPORTING_ZONE).year, user, {}, {}, cursor=cursor)
 
 
 async def _subscriptions_page(
@@ -896,16 +898,18 @@ async def _subscriptions_page(
     errors: dict[str, str],
     values: dict[str, Any],
     status_code: int = 200,
+    cursor: int | None = None,
 ) -> Response:
     page = _page(request, user, settings)
     wanted = backoffice.OrderFilter(channel="unit_subscription")
-    sheets, _ = await backoffice.staff_orders(session, user, wanted, before=None, limit=PAGE_SIZE)
+    sheets, next_cursor = await backoffice.staff_orders(session, user, wanted, before=cursor, limit=PAGE_SIZE)
     units = await _unit_rows(session, user, year)
     return _render(
         page,
         "subscriptions.html",
         status_code=status_code,
         sheets=sheets,
+        next_url=f"/manage/subscriptions?cursor={next_cursor}" if next_cursor else None,
         units=units,
         item_rows=ITEM_ROWS,
         key=uuid.uuid4().hex,
@@ -950,12 +954,14 @@ async def subscription_create(
 
 
 @router.get("/manage/station-sales")
-async def station_sales_page(request: Request, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
-    """Recent sales through the user's stations, and the form that records one."""
+async def station_sales_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: PageUser, cursor: Cursor = None
+) -> Response:
+    """Sales through the user's stations, newest first, and the form that records one."""
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    return await _station_sales_page(request, session, settings, user, {}, {})
+    return await _station_sales_page(request, session, settings, user, {}, {}, cursor=cursor)
 
 
 async def _station_sales_page(
@@ -966,14 +972,17 @@ async def _station_sales_page(
     errors: dict[str, str],
     values: dict[str, Any],
     status_code: int = 200,
+    cursor: int | None = None,
 ) -> Response:
     page = _page(request, user, settings)
-    sheets, _ = await backoffice.staff_orders(session, user, backoffice.OrderFilter(channel="physical"), before=None, limit=PAGE_SIZE)
+    wanted = backoffice.OrderFilter(channel="physical")
+    sheets, next_cursor = await backoffice.staff_orders(session, user, wanted, before=cursor, limit=PAGE_SIZE)
     return _render(
         page,
         "station_sales.html",
         status_code=status_code,
         sheets=sheets,
+        next_url=f"/manage/station-sales?cursor={next_cursor}" if next_cursor else None,
         item_rows=ITEM_ROWS,
         key=uuid.uuid4().hex,
         order_products=await _product_names(session, [s.order for s in sheets]),

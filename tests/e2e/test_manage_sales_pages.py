@@ -35,11 +35,15 @@ async def _paid_order(seed: Factory, api: httpx.AsyncClient, setup: StreamSetup,
 
 
 class TestMyOrdersPage:
-    async def test_the_buyer_sees_the_timeline_and_confirms_receipt(self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient) -> None:
+    async def test_the_buyer_sees_the_timeline_and_confirms_receipt(
+        self, browsers: Browsers, seed: Factory, api: httpx.AsyncClient
+    ) -> None:
         setup = await make_stream(seed)
         organizer = await seed.user(Role.organizer, county_ids=[setup.county.id])
         buyer, order_id = await _paid_order(seed, api, setup)
-        shipped = await api.post(f"/api/orders/{order_id}/shipments", json={"carrier": "SF", "tracking_no": "SF100200300400"}, headers=organizer.headers)
+        shipped = await api.post(
+            f"/api/orders/{order_id}/shipments", json={"carrier": "SF", "tracking_no": "SF100200300400"}, headers=organizer.headers
+        )
         assert shipped.status_code == 201, shipped.text
 
         page = await browsers.open(buyer)
@@ -147,14 +151,25 @@ class TestSalesBackOffice:
         organizer = await seed.user(Role.organizer, county_ids=[setup.county.id])
         unit = await api.post(
             "/api/units",
-            json={"name": "Yangshan Power Supply", "unit_type": "enterprise", "annual_food_budget_fen": 10**7, "county_id": setup.county.id},
+            json={
+                "name": "Yangshan Power Supply",
+                "unit_type": "enterprise",
+                "annual_food_budget_fen": 10**7,
+                "county_id": setup.county.id,
+            },
             headers=organizer.headers,
         )
         assert unit.status_code == 201
         elsewhere = await seed.county(name="Nanxiong")
         stranger = await seed.user(Role.organizer, county_ids=[elsewhere.id])
         page = await browsers.open(stranger)
-        for path in ("/manage/orders", "/manage/refund-requests?status=all", "/manage/fulfillment", "/manage/units", "/manage/subscriptions"):
+        for path in (
+            "/manage/orders",
+            "/manage/refund-requests?status=all",
+            "/manage/fulfillment",
+            "/manage/units",
+            "/manage/subscriptions",
+        ):
             await page.goto(path)
             text = await page.locator("main").inner_text()
             for secret in ("Li Na", ADDRESS["phone"], ADDRESS["detail"], "Too late", "Yangshan Power Supply", f"#{order_id}"):

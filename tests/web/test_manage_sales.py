@@ -329,6 +329,14 @@ class TestFulfillment:
         shipped = await mine.get("/manage/fulfillment?status=shipped", headers=EN)
         assert "SF123456789012" in shipped.text and "shipped with SF SF123456789012" in shipped.text
 
+    async def test_the_error_beside_the_field_is_in_the_pages_language(self, client: httpx.AsyncClient, scene: Scene) -> None:
+        mine = _as(client, scene.shop.organizer)
+        data = {"carrier": "EMS", "tracking_no": "12"}
+        zh = await mine.post(f"/manage/orders/{scene.order_id}/shipments", data=data, headers={"Accept-Language": "zh-CN"})
+        assert zh.status_code == 422 and "这不是EMS的运单号格式。" in zh.text
+        en = await mine.post(f"/manage/orders/{scene.order_id}/shipments", data=data, headers=EN)
+        assert "This is not the shape of a EMS tracking number." in en.text
+
     async def test_filters_by_station_and_county(self, client: httpx.AsyncClient, scene: Scene, make: Factory) -> None:
         station = await make.station(scene.shop.county_id)
         mine = _as(client, scene.shop.organizer)
@@ -403,6 +411,19 @@ class TestUnitsAndSales:
         assert "Shiling station" in page.text and "¥10.00" in page.text
         other = await _as(client, scene.other_organizer).get("/manage/station-sales", headers=EN)
         assert "Shiling station" not in other.text and _order_ids(other.text) == []
+
+    async def test_station_sales_page_by_twenty(self, client: httpx.AsyncClient, scene: Scene, make: Factory) -> None:
+        station = await make.station(scene.shop.county_id)
+        body = {"items": [{"product_id": scene.shop.product_id, "quantity": 1}]}
+        for _ in range(21):
+            r = await client.post(f"/api/stations/{station.id}/sales", json=body, headers=scene.shop.organizer.headers)
+            assert r.status_code == 201
+        mine = _as(client, scene.shop.organizer)
+        first = await mine.get("/manage/station-sales")
+        more = re.search(r'href="(/manage/station-sales\?cursor=\d+)" rel="next"', first.text)
+        assert len(_order_ids(first.text)) == 20 and more is not None
+        second = await mine.get(more.group(1))
+        assert len(_order_ids(second.text)) == 1 and not set(_order_ids(second.text)) & set(_order_ids(first.text))
 
 
 class TestUsersAndAudit:
