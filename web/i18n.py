@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.manage_sales_i18n import MESSAGES as SALES_MESSAGES
+
 LANG_COOKIE = "lc_lang"
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -556,6 +558,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# The sales back office keeps its messages in a catalog of its own, merged here.
+for _lang, _entries in SALES_MESSAGES.items():
+    MESSAGES[_lang].update(_entries)
+
 
 def negotiate(accept_language: str | None, cookie: str | None) -> str:
     """The page language: the `lc_lang` cookie if valid, else the best match of Accept-Language."""
@@ -593,5 +599,5 @@ class Translator:
         return text.format(**values) if values else text
 
     def client_messages(self) -> dict[str, str]:
-        """The messages page scripts need (all of them: the catalog is small)."""
-        return {**MESSAGES["en"], **self.messages}
+        """The messages page scripts need (all but the server-rendered back office's)."""
+        return {k: v for k, v in {**MESSAGES["en"], **self.messages}.items() if not k.startswith("sales.")}
