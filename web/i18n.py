@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.manage.messages import MANAGE_MESSAGES
+
 LANG_COOKIE = "lc_lang"
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -555,6 +557,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "time.just_now": "刚刚",
     },
 }
+
+for _lang, _messages in MANAGE_MESSAGES.items():
+    MESSAGES[_lang].update(_messages)
 
 
 def negotiate(accept_language: str | None, cookie: str | None) -> str:
