@@ -368,7 +368,7 @@ class TestBookings:
         assert response.status_code == 422 and 'id="error-slot_id"' in response.text
 
     async def test_another_countys_bookings_are_invisible_and_refused(self, client: httpx.AsyncClient, make: Factory, two: Two) -> None:
-        theirs, other_slot = await self._booking(client, make, two.yingde_id, two.yingde_organizer, 6)
+        theirs, _ = await self._booking(client, make, two.yingde_id, two.yingde_organizer, 6)
         sign_in(client, two.fogang_organizer)
         assert f'data-booking-id="{theirs}"' not in (await client.get("/manage/bookings")).text
         assert f'data-booking-id="{theirs}"' not in (await client.get(f"/manage/bookings?county_id={two.yingde_id}")).text

@@ -28,8 +28,8 @@ from web.manage.common import (
     FormErrors,
     ListQuery,
     bp_of,
-    done,
     domain_errors,
+    done,
     fen_of,
     int_or_none,
     page_for,
@@ -132,7 +132,7 @@ async def products(request: Request, session: SessionDep, settings: SettingsDep,
     rows, cursor = await catalog_rows.search_products(
         session, query.page, county_ids=scope_of(user), county_id=query.county_id, text=query.q, status=query.status
     )
-    splits = await catalog.splits_of(session, [r.id for r in rows])
+    splits = await catalog.splits_of(session, [r.id for r in rows if r.id is not None])
     counties = await _counties(session, user)
     return render(
         page_for(request, user, settings),

@@ -22,8 +22,8 @@ from schedulers.schemas import BookingReschedule, SlotCreate, StudioCreate
 from web.manage.common import (
     FormErrors,
     ListQuery,
-    done,
     domain_errors,
+    done,
     int_or_none,
     page_for,
     refuse,
