@@ -33,7 +33,7 @@ from web.manage.common import (
     scope_of,
     validation_errors,
 )
-from web.session import PageUser
+from web.session import PageUser, safe_next
 
 router = APIRouter(prefix="/manage", include_in_schema=False)
 
@@ -219,6 +219,7 @@ async def confirm_booking(
     if (denied := refuse_post(request, user)) is not None:
         return denied
     assert user is not None
+    back = safe_next(str((await request.form()).get("back", "")), "/manage/bookings")
     try:
         booking = await booking_service.confirm_booking(session, user, booking_id, now=clock.now())
     except (NotFound, Forbidden) as exc:
@@ -226,7 +227,7 @@ async def confirm_booking(
     except LiveCommerceError as exc:
         await session.rollback()
         return await _booking_action(request, session, settings, user, booking_id, "manage/booking.html", error=exc.detail)
-    return done("/manage/bookings", "booking_confirmed" if booking.status == "confirmed" else "booking_approved")
+    return done(back if back.startswith("/manage/") else "/manage/bookings", "booking_confirmed" if booking.status == "confirmed" else "booking_approved")
 
 
 async def _booking_action(
