@@ -60,6 +60,7 @@ class TestWhoMayEnter:
         response = await client.get(path)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
+        assert 'href="/manage"' not in (await client.get("/")).text
         assert "need=role" not in response.headers["location"]
 
     @pytest.mark.parametrize("role", [Role.viewer, Role.cadre])
@@ -83,6 +84,7 @@ class TestWhoMayEnter:
                      "units", "subscriptions", "station-sales", "fulfillment", "audit"):  # fmt: skip
             assert f'href="/manage/{area}"' in page.text, area
         assert 'href="/manage/users"' not in page.text
+        assert (await client.get("/manage/households/import")).status_code == 200
         sign_in(client, await make.user(Role.admin))
         assert 'href="/manage/users"' in (await client.get("/manage")).text
 
@@ -269,6 +271,15 @@ class TestHouseholds:
         assert edited.status_code == 303
         api = (await client.get(f"/api/households/{household_id}", headers=two.fogang_organizer.headers)).json()
         assert api["village"] == "Tangtang" and api["monitored"] is True
+
+    async def test_the_import_form_posts_to_the_import_api_with_a_dry_run(self, client: httpx.AsyncClient, two: Two) -> None:
+        sign_in(client, two.fogang_organizer)
+        assert 'href="/manage/households/import"' in (await client.get("/manage/households")).text
+        page = await client.get("/manage/households/import", headers={"Accept-Language": "en"})
+        assert page.status_code == 200
+        assert 'data-endpoint="/api/households/import"' in page.text and 'id="dry-run" checked' in page.text
+        assert 'href="/api/households/import-template.xlsx"' in page.text
+        assert re.search(r'<script src="/static/js/manage-import\.js\?v=\w+"', page.text)
 
     async def test_an_empty_name_is_shown_beside_the_field(self, client: httpx.AsyncClient, two: Two) -> None:
         sign_in(client, two.fogang_organizer)

@@ -299,6 +299,14 @@ async def households(request: Request, session: SessionDep, settings: SettingsDe
     )
 
 
+@router.get("/households/import")
+async def import_households(request: Request, settings: SettingsDep, user: PageUser) -> Response:
+    """The import form; its script posts the file to `POST /api/households/import` and shows each bad row."""
+    if (denied := refuse(request, user)) is not None:
+        return denied
+    return render(page_for(request, user, settings), "manage/household_import.html")
+
+
 async def _household_form(
     request: Request,
     session: SessionDep,

@@ -227,7 +227,10 @@ async def confirm_booking(
     except LiveCommerceError as exc:
         await session.rollback()
         return await _booking_action(request, session, settings, user, booking_id, "manage/booking.html", error=exc.detail)
-    return done(back if back.startswith("/manage/") else "/manage/bookings", "booking_confirmed" if booking.status == "confirmed" else "booking_approved")
+    return done(
+        back if back.startswith("/manage/") else "/manage/bookings",
+        "booking_confirmed" if booking.status == "confirmed" else "booking_approved",
+    )
 
 
 async def _booking_action(
