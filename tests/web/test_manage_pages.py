@@ -284,8 +284,11 @@ class TestHouseholds:
     async def test_an_empty_name_is_shown_beside_the_field(self, client: httpx.AsyncClient, two: Two) -> None:
         sign_in(client, two.fogang_organizer)
         form = {"county_id": str(two.fogang_id), "name": "", "village": "Shiling", "registration_no": "1"}
-        response = await client.post("/manage/households/new", data=form)
-        assert response.status_code == 422 and 'id="error-name"' in response.text
+        response = await client.post("/manage/households/new", data=form, headers={"Accept-Language": "en"})
+        assert response.status_code == 422
+        assert re.search(r'id="error-name"[^>]*>Fill this in\.<', response.text)
+        zh = await client.post("/manage/households/new", data=form, headers={"Accept-Language": "zh-CN"})
+        assert re.search(r'id="error-name"[^>]*>请填写此项。<', zh.text)
 
     async def test_another_countys_household_is_403(self, client: httpx.AsyncClient, make: Factory, two: Two) -> None:
         theirs = await make.household(two.yingde_id)

@@ -211,7 +211,7 @@ async def create_product(request: Request, session: SessionDep, settings: Settin
             product = await catalog.create_product(session, user, data, clock.now())
             return done(f"/manage/products/{product.id}", "product_created")
         except ValidationError as exc:
-            errors = validation_errors(exc)
+            errors = validation_errors(exc, page_for(request, user, settings).t)
             _explain_splits(errors, splits, t)
         except LiveCommerceError as exc:
             await session.rollback()
@@ -264,7 +264,7 @@ async def update_product(
             await catalog.update_product(session, user, product_id, ProductUpdate.model_validate(changes), clock.now())
             return done(f"/manage/products/{product_id}", "product_saved")
         except ValidationError as exc:
-            errors = validation_errors(exc)
+            errors = validation_errors(exc, page_for(request, user, settings).t)
             _explain_splits(errors, changes["splits"], page.t)
         except LiveCommerceError as exc:
             errors = domain_errors(exc)
@@ -354,7 +354,7 @@ async def create_household(request: Request, session: SessionDep, settings: Sett
         await catalog.create_household(session, user, data)
         return done("/manage/households", "household_created")
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
@@ -396,7 +396,7 @@ async def update_household(
     except (NotFound, Forbidden) as exc:
         return refused_page(page_for(request, user, settings), exc)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
@@ -451,7 +451,7 @@ async def create_station(request: Request, session: SessionDep, settings: Settin
         )
         return done("/manage/stations", "station_created")
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
@@ -506,7 +506,7 @@ async def create_anchor(request: Request, session: SessionDep, settings: Setting
         )
         return done(f"/manage/anchors/{anchor.id}", "anchor_created")
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
@@ -570,7 +570,7 @@ async def set_availability(request: Request, anchor_id: int, session: SessionDep
     except (NotFound, Forbidden) as exc:
         return refused_page(page_for(request, user, settings), exc)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
         errors.fields = {"windows": "; ".join(errors.fields.values())}
     except LiveCommerceError as exc:
         await session.rollback()
@@ -595,7 +595,7 @@ async def set_limits(request: Request, anchor_id: int, session: SessionDep, sett
     except (NotFound, Forbidden) as exc:
         return refused_page(page_for(request, user, settings), exc)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)

@@ -21,7 +21,7 @@ from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.kit.types import MAX_ID
-from web.i18n import LANG_COOKIE, negotiate
+from web.i18n import LANG_COOKIE, Translator, negotiate
 from web.rendering import Page
 from web.session import login_redirect, same_origin
 
@@ -93,12 +93,30 @@ class FormErrors:
         self.fields.setdefault(name, message)
 
 
-def validation_errors(exc: ValidationError) -> FormErrors:
+# The pydantic error types a form meets most, said in the reader's language; others keep pydantic's words.
+_KNOWN_TYPES = {
+    "missing": "manage.error.missing",
+    "string_too_short": "manage.error.missing",
+    "string_too_long": "manage.error.too_long",
+    "greater_than": "manage.error.too_small",
+    "greater_than_equal": "manage.error.too_small",
+    "less_than": "manage.error.too_large",
+    "less_than_equal": "manage.error.too_large",
+    "int_parsing": "manage.error.whole_number",
+    "int_type": "manage.error.whole_number",
+}
+
+
+def validation_errors(exc: ValidationError, t: Translator) -> FormErrors:
     """A schema's refusal, each message beside the field it names (a model-wide one above the form)."""
     errors = FormErrors()
     for err in exc.errors():
         loc = [p for p in err.get("loc", ()) if isinstance(p, str)]
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        known = _KNOWN_TYPES.get(str(err.get("type")))
+        message = (
+            t(known, **{k: v for k, v in (err.get("ctx") or {}).items() if k in ("max_length", "gt", "ge", "lt", "le")}) if known else None
+        )
+        message = message or str(err.get("msg", "")).removeprefix("Value error, ")
         if loc:
             errors.add(loc[0], message)
         else:

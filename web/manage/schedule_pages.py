@@ -88,7 +88,7 @@ async def create_studio(request: Request, session: SessionDep, settings: Setting
         await studio_service.create_studio(session, StudioCreate.model_validate(values))
         return done("/manage/studios", "studio_created")
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     return await _studios_page(request, session, settings, user, values=values, errors=errors)
 
 
@@ -170,7 +170,7 @@ async def create_slot(request: Request, session: SessionDep, settings: SettingsD
             await slot_service.create_slot(session, data, settings=settings)
             return done("/manage/slots", "slot_created")
         except ValidationError as exc:
-            errors = validation_errors(exc)
+            errors = validation_errors(exc, page_for(request, user, settings).t)
         except LiveCommerceError as exc:
             await session.rollback()
             errors = domain_errors(exc)
@@ -322,7 +322,7 @@ async def reschedule_booking(
     except (NotFound, Forbidden) as exc:
         return refused_page(page_for(request, user, settings), exc)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, page_for(request, user, settings).t)
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
