@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.manage.messages import MANAGE_MESSAGES
 from web.manage_sales_i18n import MESSAGES as SALES_MESSAGES
 
 LANG_COOKIE = "lc_lang"
@@ -561,6 +562,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 # The sales back office keeps its messages in a catalog of its own, merged here.
 for _lang, _entries in SALES_MESSAGES.items():
     MESSAGES[_lang].update(_entries)
+# The back office's own messages, merged here.
+for _lang, _messages in MANAGE_MESSAGES.items():
+    MESSAGES[_lang].update(_messages)
 
 
 def negotiate(accept_language: str | None, cookie: str | None) -> str:

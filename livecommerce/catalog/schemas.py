@@ -54,6 +54,14 @@ class HouseholdUpdate(BaseModel):
     monitored: bool = Field(description="Under anti-relapse monitoring (防返贫监测户).")
 
 
+class HouseholdChange(StrictInput):
+    """A correction by staff of the household's county: its name, village and monitoring."""
+
+    name: str = Field(min_length=1, max_length=64)
+    village: str = Field(min_length=1, max_length=64)
+    monitored: bool = Field(default=False, strict=True, description="Under anti-relapse monitoring.")
+
+
 class HouseholdPublic(BaseModel):
     """A household; `name` and `registration_no` are masked unless the caller may see them."""
 

@@ -55,6 +55,7 @@ from streams.media.endpoints import router as media_router
 from streams.relay.namespace import redis_namespace
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
+from web.manage.routes import router as manage_router
 from web.manage_sales import router as manage_sales_router
 from web.routes import router as web_router
 
@@ -85,6 +86,7 @@ def _routers() -> list[Any]:
         audit_router,
         web_router,
         manage_sales_router,
+        manage_router,
     ]
 
 
