@@ -33,6 +33,8 @@ from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.notices import LocalNotices, Notices, RedisNotices
 from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
+from livecommerce.catalog.import_endpoints import IMPORT_PATHS
+from livecommerce.catalog.import_endpoints import router as imports_router
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
 from livecommerce.kit.signals import stream_starting
@@ -69,6 +71,7 @@ def _component_factories() -> list[ComponentFactory]:
 def _routers() -> list[Any]:
     return [
         accounts_router,
+        imports_router,
         catalog_router,
         orders_router,
         bulk_orders_router,
@@ -183,7 +186,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={path: settings.import_max_bytes for path in IMPORT_PATHS},
+    )
     app.add_middleware(ObservabilityMiddleware)
     for router in _routers():
         app.include_router(router)
