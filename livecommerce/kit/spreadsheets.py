@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -128,7 +129,8 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
         for cell in ws[1]:
             cell.font, cell.fill, cell.alignment = _HEADER_FONT, _HEADER_FILL, Alignment(vertical="center")
         for row in rows:
-            values = [_plain(v) for v in row]
+            # XML cannot carry most control characters: openpyxl refuses them, so they are dropped.
+            values = [ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in map(_plain, row)]
             ws.append(values)
             for i, value in enumerate(values):
                 widths[i] = max(widths[i], _width(value)) if i < len(widths) else _width(value)
