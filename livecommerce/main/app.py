@@ -58,6 +58,7 @@ from streams.relay.namespace import redis_namespace
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
 from web.routes import router as web_router
+from web.statements import router as statements_router
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,7 @@ def _routers() -> list[Any]:
         ws_router,
         schedulers_router,
         audit_router,
+        statements_router,
         web_router,
     ]
 
