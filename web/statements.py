@@ -145,7 +145,9 @@ async def county_statement_page(
         return login_redirect(request, need_role=True)
     period = _period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
     if isinstance(period, str):
-        return page.render("statement.html", say=say, kind="county", subject=county.name, error=say("bad_period", detail=period), status_code=422)
+        return page.render(
+            "statement.html", say=say, kind="county", subject=county.name, error=say("bad_period", detail=period), status_code=422
+        )
     statement = await reports.county_statement(session, county_id, *period)
     xlsx = f"/api/ledger/accounts/county:{county_id}/statement.xlsx?from={period[0].isoformat()}&to={period[1].isoformat()}"
     return page.render("statement.html", say=say, kind="county", subject=county.name, statement=statement, period=period, xlsx=xlsx)

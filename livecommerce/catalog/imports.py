@@ -219,9 +219,11 @@ def _county(values: dict[str, Any], default: int | None) -> int | None:
     return default if county_id is None else int(county_id)
 
 
-def _start(principal: Principal, filename: str, content: bytes, max_rows: int) -> tuple[list[Row], _Checked]:
+def _start(principal: Principal, filename: str, content: bytes, max_rows: int, county_id: int | None) -> tuple[list[Row], _Checked]:
     if not principal.is_staff:
         raise Forbidden("Only admins and organizers import master data.")
+    if county_id is not None:
+        principal.require_county(county_id)  # the county asked for by the import itself; a row's county is that row's error
     return read_rows(filename, content, max_rows=max_rows), _Checked()
 
 
@@ -248,7 +250,7 @@ async def import_households(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Check every household row, then create the new ones and update the matched ones (none at all on any error)."""
-    rows, checked = _start(principal, filename, content, max_rows)
+    rows, checked = _start(principal, filename, content, max_rows, county_id)
     where = _header_map(rows[0], HOUSEHOLD_COLUMNS, checked)
     if checked.errors:
         raise _refuse(checked)
@@ -273,7 +275,9 @@ async def import_households(
             continue
         if data.registration_no in first_seen:
             masked = mask_identifier(data.registration_no)
-            checked.fail(row.number, labels["registration_no"], f"{masked} appears again (first in row {first_seen[data.registration_no]}).")
+            checked.fail(
+                row.number, labels["registration_no"], f"{masked} appears again (first in row {first_seen[data.registration_no]})."
+            )
             continue
         first_seen[data.registration_no] = row.number
         counties[row.number] = data.county_id
@@ -324,7 +328,7 @@ async def import_products(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Check every product row (splits included), then add the new products and change the matched ones (none on any error)."""
-    rows, checked = _start(principal, filename, content, max_rows)
+    rows, checked = _start(principal, filename, content, max_rows, county_id)
     where = _header_map(rows[0], PRODUCT_COLUMNS, checked)
     if checked.errors:
         raise _refuse(checked)
@@ -367,19 +371,19 @@ async def import_products(
     existing = await repository.products_by_county_and_name(session, set(counties.values()), (k[1] for k in first_seen))
     created = updated = 0
     for done, (_, item) in enumerate(sorted(checked.values.items()), start=1):
-        data: ProductCreate = item["data"]
-        match: Product | None = existing.get((data.county_id, data.name))
+        product: ProductCreate = item["data"]
+        match: Product | None = existing.get((product.county_id, product.name))
         if match is None:
             created += 1
             if not dry_run:
-                await service.create_product(session, principal, data, now)
+                await service.create_product(session, principal, product, now)
         else:
             updated += 1
             if not dry_run:
                 assert match.id is not None
-                change = {"price_fen": data.price_fen, "stock": data.stock, "splits": data.splits}
+                change = {"price_fen": product.price_fen, "stock": product.stock, "splits": product.splits}
                 if item["has_description"]:
-                    change["description"] = data.description
+                    change["description"] = product.description
                 await service.update_product(session, principal, match.id, ProductUpdate.model_validate(change), now)
         if progress is not None:
             progress(done)

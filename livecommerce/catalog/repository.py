@@ -191,7 +191,9 @@ async def households_by_registration_nos(session: AsyncSession, registration_nos
     return found
 
 
-async def products_by_county_and_name(session: AsyncSession, county_ids: Iterable[int], names: Iterable[str]) -> dict[tuple[int, str], Product]:
+async def products_by_county_and_name(
+    session: AsyncSession, county_ids: Iterable[int], names: Iterable[str]
+) -> dict[tuple[int, str], Product]:
     """The products of these counties with these names, by (county, name) (the first added where one repeats)."""
     wanted = sorted(set(names))
     found: dict[tuple[int, str], Product] = {}

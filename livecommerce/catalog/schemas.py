@@ -207,7 +207,9 @@ class ImportResult(BaseModel):
 
     created: int
     updated: int
-    errors: list[RowError] = Field(default_factory=list, description="Always empty on success: any error makes it 422 and nothing is imported.")
+    errors: list[RowError] = Field(
+        default_factory=list, description="Always empty on success: any error makes it 422 and nothing is imported."
+    )
     dry_run: bool = False
 
 

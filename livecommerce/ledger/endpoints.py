@@ -12,8 +12,8 @@ from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
-from livecommerce.kit.types import Instant
 from livecommerce.kit.spreadsheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from livecommerce.kit.types import Instant
 from livecommerce.ledger import books, reports, sheets
 from livecommerce.ledger.access import PARTY, parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (

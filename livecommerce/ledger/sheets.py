@@ -26,7 +26,9 @@ def stream_report_rows(report: StreamReport) -> list[list[object]]:
     rows: list[list[object]] = [
         ["stream", report.stream_id, "", "", report.paid_orders, report.units, report.gmv_fen, report.refunded_fen, report.net_fen]
     ]
-    rows += [["product", p.product_id, p.name, p.county_id, p.orders, p.units, p.gross_fen, p.refunded_fen, p.net_fen] for p in report.by_product]
+    rows += [
+        ["product", p.product_id, p.name, p.county_id, p.orders, p.units, p.gross_fen, p.refunded_fen, p.net_fen] for p in report.by_product
+    ]
     rows += [["county", c.county_id, c.name, c.county_id, "", c.units, c.gross_fen, c.refunded_fen, c.net_fen] for c in report.by_county]
     rows += [
         ["household", h.household_id, h.name, h.county_id, "", "", h.credited_fen, h.reversed_fen, h.net_fen] for h in report.by_household
@@ -57,7 +59,18 @@ def stream_report_workbook(report: StreamReport) -> bytes:
         ("refunded_units", report.refunded_units),
         ("net_units", report.net_units),
     ]
-    product_headers = ["product_id", "name", "county_id", "orders", "units", "gross_fen", "refunded_units", "refunded_fen", "net_units", "net_fen"]
+    product_headers = [
+        "product_id",
+        "name",
+        "county_id",
+        "orders",
+        "units",
+        "gross_fen",
+        "refunded_units",
+        "refunded_fen",
+        "net_units",
+        "net_fen",
+    ]
     return workbook_bytes(
         [
             Sheet("Summary", ["figure", "value", "yuan"], _figures(totals)),
@@ -91,7 +104,7 @@ def _sales_rows(sales: SalesFigures) -> list[list[object]]:
 
 def county_statement_workbook(statement: CountyStatement) -> bytes:
     """A county's statement: the period and sales, sales by channel, and each account's movement."""
-    head = [
+    head: list[list[object]] = [
         ["county_id", statement.county_id, None],
         ["name", statement.name, None],
         ["from", statement.period_from, None],
@@ -102,7 +115,9 @@ def county_statement_workbook(statement: CountyStatement) -> bytes:
         [
             Sheet("Statement", ["figure", "value", "yuan"], head + _sales_rows(statement.sales)),
             Sheet(
-                "By channel", ["channel", *SALES_FIGURES], [[c.channel, *(getattr(c, name) for name in SALES_FIGURES)] for c in statement.by_channel]
+                "By channel",
+                ["channel", *SALES_FIGURES],
+                [[c.channel, *(getattr(c, name) for name in SALES_FIGURES)] for c in statement.by_channel],
             ),
             Sheet("Accounts", MOVEMENT_HEADERS, _movement_rows(statement.accounts)),
         ]
@@ -111,7 +126,7 @@ def county_statement_workbook(statement: CountyStatement) -> bytes:
 
 def household_statement_workbook(statement: HouseholdStatement) -> bytes:
     """A household's statement: the period and its account's movement, and what each product brought it."""
-    head = [
+    head: list[list[object]] = [
         ["household_id", statement.household_id, None],
         ["name", statement.name, None],
         ["county_id", statement.county_id, None],
@@ -141,7 +156,12 @@ def household_statement_workbook(statement: HouseholdStatement) -> bytes:
 
 def account_statement_workbook(movement: AccountMovement, period: tuple[str, str], timezone: str) -> bytes:
     """Any other account's statement (a station, the platform, clearing): its movement over the period."""
-    head: list[list[object]] = [["party", movement.party, None], ["from", period[0], None], ["to", period[1], None], ["timezone", timezone, None]]
+    head: list[list[object]] = [
+        ["party", movement.party, None],
+        ["from", period[0], None],
+        ["to", period[1], None],
+        ["timezone", timezone, None],
+    ]
     moved = [
         ("opening_balance_fen", movement.opening_balance_fen),
         ("credited_fen", movement.credited_fen),

@@ -24,6 +24,8 @@ from livecommerce.audit.endpoints import router as audit_router
 from livecommerce.broadcasts import stock_events
 from livecommerce.catalog import stock
 from livecommerce.catalog.endpoints import router as catalog_router
+from livecommerce.catalog.import_endpoints import IMPORT_PATHS
+from livecommerce.catalog.import_endpoints import router as imports_router
 from livecommerce.kit import signals
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
@@ -33,8 +35,6 @@ from livecommerce.kit.metrics import REGISTRY
 from livecommerce.kit.notices import LocalNotices, Notices, RedisNotices
 from livecommerce.kit.observability import ObservabilityMiddleware
 from livecommerce.kit.ratelimit import RateLimiter
-from livecommerce.catalog.import_endpoints import IMPORT_PATHS
-from livecommerce.catalog.import_endpoints import router as imports_router
 from livecommerce.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from livecommerce.kit.settings import DEFAULT_SECRET_KEY, Settings
 from livecommerce.kit.signals import stream_starting

@@ -52,7 +52,9 @@ def _rows(items: list[PickListItem], names: dict[int, str]) -> list[list[object]
     rows: list[list[object]] = []
     for item in items:
         address = item.address
-        where = [address.recipient, address.phone, address.province, address.city, address.district, address.detail] if address else [""] * 6
+        where = (
+            [address.recipient, address.phone, address.province, address.city, address.district, address.detail] if address else [""] * 6
+        )
         head = [item.order_id, item.fulfillment, item.paid_at, ", ".join(map(str, item.county_ids)), item.station_id]
         parcels = "; ".join(f"{s.carrier} {s.tracking_no}" for s in item.shipments)
         for line in item.items:

@@ -11,8 +11,8 @@ import pytest
 from livecommerce.kit.principal import Role
 from livecommerce.kit.security import spreadsheet_safe
 from livecommerce.kit.settings import Settings
-from livecommerce.ledger.sheets import stream_report_csv
 from livecommerce.ledger.schemas import CountySales, HouseholdCredit, StreamReport
+from livecommerce.ledger.sheets import stream_report_csv
 from tests.factories import Factory
 
 

@@ -37,7 +37,9 @@ async def _count(db: Database, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def _upload(client: httpx.AsyncClient, path: str, content: bytes, headers: dict[str, str], name: str = "h.xlsx", **params: str) -> httpx.Response:
+async def _upload(
+    client: httpx.AsyncClient, path: str, content: bytes, headers: dict[str, str], name: str = "h.xlsx", **params: str
+) -> httpx.Response:
     return await client.post(path, files={"file": (name, content, XLSX)}, headers=headers, params=params)
 
 
@@ -65,7 +67,9 @@ class TestHouseholdImport:
         changed = _households(county.id, 200)
         changed[0][1] = "陈改名"
         changed[0][4] = "是"
-        r = await _upload(client, "/api/households/import", _xlsx([HOUSEHOLD_HEADER, *changed, *_households(county.id, 3, start=500)]), organizer.headers)
+        r = await _upload(
+            client, "/api/households/import", _xlsx([HOUSEHOLD_HEADER, *changed, *_households(county.id, 3, start=500)]), organizer.headers
+        )
         assert r.status_code == 200, r.text
         assert (r.json()["created"], r.json()["updated"]) == (3, 200)
         assert await _count(db, Household) == 203
@@ -76,7 +80,9 @@ class TestHouseholdImport:
     async def test_dry_run_reports_and_imports_nothing(self, client: httpx.AsyncClient, make: Factory, db: Database) -> None:
         county = await make.county()
         admin = await make.user(Role.admin)
-        r = await _upload(client, "/api/households/import", _xlsx([HOUSEHOLD_HEADER, *_households(county.id, 5)]), admin.headers, dry_run="true")
+        r = await _upload(
+            client, "/api/households/import", _xlsx([HOUSEHOLD_HEADER, *_households(county.id, 5)]), admin.headers, dry_run="true"
+        )
         assert r.status_code == 200, r.text
         assert (r.json()["created"], r.json()["dry_run"]) == (5, True)
         assert await _count(db, Household) == 0
@@ -149,7 +155,11 @@ class TestProductImport:
         organizer = await make.user(Role.organizer, county_ids=[county.id])
         header = ["county_id", "name", "unit", "price_yuan", "stock", "splits"]
         splits = f"household:{household.id}=7000; county:{county.id}=2000; platform=1000"
-        rows = [header, [county.id, "连州菜心", "箱", 39.9, 100, splits], [county.id, "@SUM(A1) 土鸡蛋", "斤", "12.00", 5, "platform=10000"]]
+        rows = [
+            header,
+            [county.id, "连州菜心", "箱", 39.9, 100, splits],
+            [county.id, "@SUM(A1) 土鸡蛋", "斤", "12.00", 5, "platform=10000"],
+        ]
         r = await _upload(client, "/api/products/import", _xlsx(rows), organizer.headers)
         assert r.status_code == 200, r.text
         assert (r.json()["created"], r.json()["updated"]) == (1 + 1, 0)

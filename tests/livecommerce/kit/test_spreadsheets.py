@@ -57,7 +57,12 @@ class TestWriters:
         content = csv_bytes(["name", "gross_fen", "units"], [["茶", 1990, 2], ["米", 5, 1], ["空", None, 0]])
         assert content.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-        assert rows == [["name", "gross_fen", "gross_yuan", "units"], ["茶", "1990", "19.90", "2"], ["米", "5", "0.05", "1"], ["空", "", "", "0"]]
+        assert rows == [
+            ["name", "gross_fen", "gross_yuan", "units"],
+            ["茶", "1990", "19.90", "2"],
+            ["米", "5", "0.05", "1"],
+            ["空", "", "", "0"],
+        ]
 
     def test_xlsx_header_styles_widths_formats_and_frozen_header(self) -> None:
         book = openpyxl.load_workbook(io.BytesIO(workbook_bytes([Sheet("Sales", ["name", "gross_fen"], [["连州菜心礼盒装", 123456]])])))

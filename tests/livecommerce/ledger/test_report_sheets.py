@@ -51,12 +51,16 @@ class TestStreamReportSheets:
         assert [{k: v for k, v in row.items() if not k.endswith("_yuan")} for row in products] == [
             {**p, "name": "'" + p["name"] if p["name"].startswith("=") else p["name"]} for p in report["by_product"]
         ]
-        assert [(c["county_id"], c["net_fen"]) for c in _sheet(book, "By county")] == [(c["county_id"], c["net_fen"]) for c in report["by_county"]]
+        assert [(c["county_id"], c["net_fen"]) for c in _sheet(book, "By county")] == [
+            (c["county_id"], c["net_fen"]) for c in report["by_county"]
+        ]
         households = _sheet(book, "By household")
         assert [(h["household_id"], h["name"], h["net_fen"]) for h in households] == [
             (h["household_id"], h["name"], h["net_fen"]) for h in report["by_household"]
         ]
-        assert [(p["party"], p["credited_fen"]) for p in _sheet(book, "By party")] == [(p["party"], p["credited_fen"]) for p in report["by_party"]]
+        assert [(p["party"], p["credited_fen"]) for p in _sheet(book, "By party")] == [
+            (p["party"], p["credited_fen"]) for p in report["by_party"]
+        ]
         assert book["Summary"].freeze_panes == "A2" and book["Summary"]["A1"].font.bold
 
     async def test_csv_reads_as_excel_would(self, client: httpx.AsyncClient, db: Database, make: Factory) -> None:
@@ -97,7 +101,9 @@ class TestStatementSheets:
         accounts = _sheet(book, "Accounts")
         for row in accounts:
             _yuan_beside_fen(row)
-        assert [{k: (v or None) if k == "name" else v for k, v in a.items() if not k.endswith("_yuan")} for a in accounts] == statement["accounts"]
+        assert [{k: (v or None) if k == "name" else v for k, v in a.items() if not k.endswith("_yuan")} for a in accounts] == statement[
+            "accounts"
+        ]
 
     async def test_household_statement_xlsx_is_the_json_statement(self, client: httpx.AsyncClient, db: Database, make: Factory) -> None:
         w = await _stream_with_sales(db, make)
@@ -126,4 +132,6 @@ class TestStatementSheets:
         stranger = await make.user(Role.organizer, county_ids=[(await make.county()).id])
         assert (await client.get(f"/api/ledger/accounts/{party}/statement.xlsx", headers=stranger.headers)).status_code == 403
         backwards = {"from": "2026-03-05", "to": "2026-03-01"}
-        assert (await client.get(f"/api/ledger/accounts/{party}/statement.xlsx", params=backwards, headers=w["organizer"].headers)).status_code == 422
+        assert (
+            await client.get(f"/api/ledger/accounts/{party}/statement.xlsx", params=backwards, headers=w["organizer"].headers)
+        ).status_code == 422

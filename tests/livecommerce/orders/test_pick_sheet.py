@@ -40,7 +40,15 @@ def _expected(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         for line in item["items"]:
             phone = address.get("phone")
             rows.append(
-                (item["order_id"], line["product_id"], line["quantity"], line["amount_fen"], address.get("recipient"), phone, address.get("detail"))
+                (
+                    item["order_id"],
+                    line["product_id"],
+                    line["quantity"],
+                    line["amount_fen"],
+                    address.get("recipient"),
+                    phone,
+                    address.get("detail"),
+                )
             )
     return rows
 
@@ -61,7 +69,9 @@ class TestPickListWorkbook:
         for row in rows:
             assert Decimal(str(row["amount_yuan"])) * 100 == row["amount_fen"]
 
-    async def test_status_filter_and_masking_follow_the_json(self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop) -> None:
+    async def test_status_filter_and_masking_follow_the_json(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop
+    ) -> None:
         buyer, _ = await buyer_with_address(client, make, db)
         packed = await buy(client, buyer, shop)
         await buy(client, buyer, shop)
