@@ -213,6 +213,8 @@ def _xlsx_grid(content: bytes) -> list[list[object]]:
         return [list(r) for r in book.get_sheet_by_index(0).to_python(skip_empty_area=False)]
     except (CalamineError, PasswordError, XmlError, ZipError, ValueError, IndexError) as exc:
         raise _file_error("The workbook could not be read; save it again as .xlsx.") from exc
+    except Exception as exc:  # a malformed upload may fail in the parser in ways it does not name; it is bad input, not a bug here
+        raise _file_error("The workbook could not be read; save it again as .xlsx.") from exc
 
 
 def _csv_grid(content: bytes) -> list[list[object]]:
