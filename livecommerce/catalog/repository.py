@@ -266,3 +266,31 @@ async def stations_by_ids(session: AsyncSession, station_ids: Iterable[int]) -> 
         return {}
     rows = (await session.scalars(select(Station).where(col(Station.id).in_(wanted)))).all()
     return {s.id: s for s in rows if s.id is not None}
+
+
+async def households_by_registration_nos(session: AsyncSession, registration_nos: Iterable[str]) -> dict[str, Household]:
+    """The households with these registration numbers, by number (the first registered where one repeats)."""
+    wanted = sorted(set(registration_nos))
+    found: dict[str, Household] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = select(Household).where(col(Household.registration_no).in_(wanted[start : start + 500])).order_by(col(Household.id))
+        for household in (await session.scalars(stmt)).all():
+            found.setdefault(household.registration_no, household)
+    return found
+
+
+async def products_by_county_and_name(
+    session: AsyncSession, county_ids: Iterable[int], names: Iterable[str]
+) -> dict[tuple[int, str], Product]:
+    """The products of these counties with these names, by (county, name) (the first added where one repeats)."""
+    wanted = sorted(set(names))
+    found: dict[tuple[int, str], Product] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = (
+            select(Product)
+            .where(col(Product.county_id).in_(_ids(county_ids)), col(Product.name).in_(wanted[start : start + 500]))
+            .order_by(col(Product.id))
+        )
+        for product in (await session.scalars(stmt)).all():
+            found.setdefault((product.county_id, product.name), product)
+    return found
