@@ -8,11 +8,17 @@ from pydantic import BaseModel, Field
 
 
 class AccountBalance(BaseModel):
-    """A party's balance: what the platform owes it (for `clearing`, the money received)."""
+    """A party's balance: what the platform owes it (for `clearing`, the money received), in two parts.
+
+    `pending_fen` is credited by orders not yet settled (not yet delivered, or delivered less
+    than the settlement days ago); `settled_fen` by orders settled. They add up to `balance_fen`.
+    """
 
     party: str
     kind: str
     balance_fen: int
+    pending_fen: int = Field(default=0, description="Credits of paid orders not yet settled.")
+    settled_fen: int = Field(default=0, description="Credits of settled orders, less refunds made after settlement.")
     as_of: datetime | None = Field(default=None, description="The balance at this moment; null means now.")
 
 
@@ -21,11 +27,12 @@ class EntryPublic(BaseModel):
 
     id: int
     transaction_id: int
-    kind: str = Field(description="`sale` or `reversal`.")
+    kind: str = Field(description="`sale`, `reversal` (a refund) or `settlement` (pending moved to settled).")
     order_id: int
     channel: str
     stream_id: int | None
     direction: str
+    bucket: str = Field(description="The part of the balance the entry moves: `pending` or `settled`.")
     amount_fen: int
     balance_effect_fen: int = Field(description="+amount when the entry raised the balance, -amount when it lowered it.")
     product_id: int | None
@@ -42,6 +49,13 @@ class LedgerCheck(BaseModel):
     unbalanced_transactions: int
     accounts_checked: int
     mismatched_accounts: list[str] = Field(description="Parties whose stored balance differs from the sum of their entries.")
+    split_mismatched_accounts: list[str] = Field(
+        default_factory=list,
+        description="Parties whose pending and settled parts do not add up to the balance, differ from their entries, or are negative.",
+    )
+    unbalanced_settlements: int = Field(
+        default=0, description="Orders whose settlement state disagrees with their postings (settled without one transfer, or twice)."
+    )
     as_of: datetime | None = None
 
 
@@ -121,7 +135,12 @@ class ChannelSales(SalesFigures):
 
 
 class AccountMovement(BaseModel):
-    """An account over a period: opening balance, what came in and went out, closing balance."""
+    """An account over a period: opening balance, what came in and went out, closing balance, each split pending/settled.
+
+    `credited_fen` (sales) and `debited_fen` (refunds) leave out settlement transfers, which
+    move money from pending to settled without changing the balance; `settled_in_period_fen`
+    is what those transfers moved.
+    """
 
     party: str
     name: str | None = None
@@ -129,6 +148,11 @@ class AccountMovement(BaseModel):
     credited_fen: int
     debited_fen: int
     closing_balance_fen: int
+    opening_pending_fen: int = 0
+    opening_settled_fen: int = 0
+    settled_in_period_fen: int = Field(default=0, description="Moved from pending to settled in the period.")
+    closing_pending_fen: int = 0
+    closing_settled_fen: int = 0
 
 
 class CountyStatement(BaseModel):
