@@ -65,29 +65,29 @@ class ProductSales(BaseModel):
     county_id: int
     orders: int
     units: int
-    gross_fen: int
+    gross_fen: int = Field(description="Gross: every payment, refunded or not.")
     refunded_units: int
-    refunded_fen: int
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
     net_units: int
-    net_fen: int
+    net_fen: int = Field(description="Net: gross less refunded.")
 
 
 class CountySales(BaseModel):
     county_id: int
     name: str
     units: int
-    gross_fen: int
-    refunded_fen: int
-    net_fen: int
+    gross_fen: int = Field(description="Gross: every payment, refunded or not.")
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
+    net_fen: int = Field(description="Net: gross less refunded.")
 
 
 class PartyCredit(BaseModel):
     """What one party was credited from a stream's sales, and what refunds took back."""
 
     party: str
-    credited_fen: int
-    reversed_fen: int
-    net_fen: int
+    credited_fen: int = Field(description="Gross: the party's shares of every payment.")
+    reversed_fen: int = Field(description="Refunded: the shares refunds took back.")
+    net_fen: int = Field(description="Net: credited less reversed (pending and settled together; see the party's account).")
 
 
 class HouseholdCredit(PartyCredit):
@@ -103,9 +103,9 @@ class StreamReport(BaseModel):
     stream_id: int
     gmv_fen: int = Field(description="Every paid order's amount, refunded or not.")
     paid_orders: int
-    refunded_fen: int
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
     refunded_orders: int
-    net_fen: int
+    net_fen: int = Field(description="Net: gross less refunded.")
     units: int
     refunded_units: int
     net_units: int
@@ -120,11 +120,11 @@ class SalesFigures(BaseModel):
 
     orders: int = 0
     units: int = 0
-    gross_fen: int = 0
+    gross_fen: int = Field(default=0, description="Gross: sales paid in the period, refunded or not.")
     refunded_orders: int = 0
     refunded_units: int = 0
-    refunded_fen: int = 0
-    net_fen: int = 0
+    refunded_fen: int = Field(default=0, description="Refunded: refunds made in the period.")
+    net_fen: int = Field(default=0, description="Net: gross less refunded.")
     household_fen: int = Field(default=0, description="The part of gross credited to households.")
     refunded_household_fen: int = 0
     net_household_fen: int = 0
@@ -169,9 +169,9 @@ class CountyStatement(BaseModel):
 class ProductCredit(BaseModel):
     product_id: int
     name: str
-    credited_fen: int
-    reversed_fen: int
-    net_fen: int
+    credited_fen: int = Field(description="Gross: the household's shares of the product's sales in the period.")
+    reversed_fen: int = Field(description="Refunded: the shares refunds took back in the period.")
+    net_fen: int = Field(description="Net: credited less reversed.")
 
 
 class HouseholdStatement(BaseModel):

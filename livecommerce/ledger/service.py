@@ -319,25 +319,43 @@ async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -
     LEDGER_POSTINGS.labels("reversal").inc()
 
 
+class _NotDue(Exception):
+    """Rolls back a settlement's journal row when the order turned out not to be due (or was refunded)."""
+
+
 async def settle_sale(session: AsyncSession, order_id: int, *, now: datetime, days: int) -> bool:
     """Move a delivered order's credits from pending to settled once `days` have passed; False when not due (or done before).
 
     One balanced transfer per order: for every leg of the sale, the same entry mirrored in
-    the pending bucket and repeated in the settled one. The claim on the order's settlement
-    row and the entries commit together.
+    the pending bucket and repeated in the settled one. The journal row, the claim on the
+    order's settlement row and the entries commit together, or (not due, refunded) not at all.
+
+    The journal row goes first on purpose: its foreign key takes a share lock on the order's
+    row, so a settlement meets a refund (which locks the order row, then the settlement row)
+    in the same order, order row before settlement row, and the two cannot deadlock.
     """
-    sale_id = await settlement.claim_for_settlement(session, order_id, now=now, days=days)
-    if sale_id is None:
+    sale = (
+        await session.execute(
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.channel, TRANSACTIONS.c.stream_id).where(
+                TRANSACTIONS.c.order_id == order_id, TRANSACTIONS.c.kind == "sale"
+            )
+        )
+    ).first()
+    if sale is None:
         return False
-    sale = (await session.execute(select(TRANSACTIONS.c.channel, TRANSACTIONS.c.stream_id).where(TRANSACTIONS.c.id == sale_id))).one()
-    tx_id = await _open_transaction(
-        session, kind="settlement", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=None, now=now
-    )
-    if tx_id is None:
-        # The claim above succeeded, so no settlement can have committed: this is corruption, not a race.
-        raise InvalidState(f"Order {order_id} has a settlement posting but was still pending.")
+    try:
+        async with session.begin_nested():
+            tx_id = await _open_transaction(
+                session, kind="settlement", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=None, now=now
+            )
+            if tx_id is None:
+                return False  # settled before (a second scheduler waited on the unique key, then found it taken)
+            if await settlement.claim_for_settlement(session, order_id, now=now, days=days) is None:
+                raise _NotDue
+    except _NotDue:
+        return False
     transfer: list[Leg] = []
-    for leg in await posted_legs(session, sale_id):
+    for leg in await posted_legs(session, sale.id):
         # Units are counted once, on the sale's clearing leg; the transfer moves money only.
         moved = replace(leg, quantity=None)
         transfer += [moved.mirrored().in_bucket(settlement.PENDING), moved.in_bucket(settlement.SETTLED)]

@@ -43,8 +43,8 @@ from livecommerce.catalog.schemas import (
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
-from livecommerce.ledger import settlement
 from livecommerce.ledger import service as ledger
+from livecommerce.ledger import settlement
 from livecommerce.orders import deals, fulfillment
 from livecommerce.orders import service as orders
 from livecommerce.orders.placement import Ask, BulkRules, Item, LiveRules, Scope, place_batch
