@@ -155,7 +155,6 @@ class TestDemoCoversEveryFeature:
         quota = (await client.get(f"/api/units/{units[0]['id']}/quota?year={NOW.year}", headers=staff)).json()
         assert quota["completed_fen"] > 0 and quota["quota_fen"] == 12_000_000
 
-
     async def test_some_credits_are_settled_and_some_pending(self, client: httpx.AsyncClient, db: Database) -> None:
         await load(db)
         token = (await client.post("/api/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})).json()
