@@ -153,6 +153,7 @@ async def _seed_stream(db: Database, world: World, orders: int, viewers: int, *,
     entries = []
     for tx_id, (pid, price, quantity, at) in zip(tx_ids, paid_at, strict=True):
         base = {"transaction_id": tx_id, "product_id": pid, "county_id": world.county_id, "created_at": at, "order_line_id": None}
+        base["bucket"] = "pending"
         entries.append(
             {**base, "account_id": accounts["clearing"], "direction": "debit", "amount_fen": price * quantity, "quantity": quantity}
         )

@@ -312,6 +312,13 @@ async def auto_receive_orders(ctx: JobContext, now: datetime) -> int:
         return await auto_receive_due(session, now=now, days=ctx.settings.auto_receive_days)
 
 
+async def settle_orders(ctx: JobContext, now: datetime) -> int:
+    """Move the credits of orders delivered more than the settlement days ago from pending to settled (the ledger's job)."""
+    from livecommerce.ledger.scheduled import settle_due_orders
+
+    return await settle_due_orders(ctx.db, now=now, days=ctx.settings.settlement_days)
+
+
 async def advance_flash_deals(ctx: JobContext, now: datetime) -> int:
     """Announce flash deals whose window opened and close those past their end (returning unsold units)."""
     from livecommerce.orders.deals import advance_deals
@@ -521,6 +528,11 @@ def fire_expire_orders() -> None:
 def fire_auto_receive() -> None:
     """Job: deliver shipped orders past the auto-receive days."""
     _bridge(auto_receive_orders, "auto-receive")
+
+
+def fire_settlement() -> None:
+    """Job: settle delivered orders past the settlement days."""
+    _bridge(settle_orders, "settlement")
 
 
 def fire_flash_deals() -> None:

@@ -233,6 +233,7 @@ class SchedulerComponent:
             ("expire-orders", jobs.fire_expire_orders, IntervalTrigger(seconds=settings.order_expiry_interval_seconds)),
             ("flash-deals", jobs.fire_flash_deals, IntervalTrigger(seconds=settings.flash_deal_interval_seconds)),
             ("auto-receive", jobs.fire_auto_receive, IntervalTrigger(seconds=settings.auto_receive_interval_seconds)),
+            ("settlement", jobs.fire_settlement, IntervalTrigger(seconds=settings.settlement_interval_seconds)),
             ("daily-digest", jobs.fire_digest, CronTrigger(hour=settings.digest_hour, minute=0, timezone=settings.tz)),
             (
                 "payment-reconciliation",

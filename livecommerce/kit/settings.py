@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     carriers: list[str] = Field(default_factory=lambda: ["SF", "JD", "EMS", "China Post", "YTO", "ZTO", "STO", "Yunda"])
     auto_receive_days: int = Field(default=10, gt=0)
     auto_receive_interval_seconds: int = Field(default=600, gt=0)
+    # Settlement: a delivered order's credits stay pending this many days (the buyer's window to
+    # ask for a refund), then the settlement job moves them to settled.
+    settlement_days: int = Field(default=7, ge=0)
+    settlement_interval_seconds: int = Field(default=600, gt=0)
     digest_hour: int = Field(default=21, ge=0, le=23)
     misfire_grace_seconds: int = Field(default=300, gt=0)
     scheduler_lease_seconds: int = Field(default=15, ge=3)

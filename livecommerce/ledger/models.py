@@ -15,7 +15,9 @@ class LedgerAccount(SQLModel, table=True):
     """One party's account (`household:12`, `station:3`, `county:1`, `platform`, `clearing`).
 
     `balance_fen` is a running total kept in step with the entries under a row lock; the
-    entries are the truth and `GET /api/ledger/check` recomputes from them.
+    entries are the truth and `GET /api/ledger/check` recomputes from them. It is split in
+    two running totals, `pending_fen` (credits of orders not yet settled) and `settled_fen`,
+    which always add up to it (see `settlement`).
     """
 
     __tablename__ = "ledger_accounts"
@@ -24,6 +26,8 @@ class LedgerAccount(SQLModel, table=True):
     party: str = Field(max_length=64, unique=True, index=True)
     kind: str = Field(max_length=16)
     balance_fen: int = Field(default=0, sa_type=BigInteger)  # 32 bits would overflow at ~21M yuan
+    pending_fen: int = Field(default=0, sa_type=BigInteger)
+    settled_fen: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -38,7 +42,7 @@ class LedgerTransaction(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)  # sale | reversal
+    kind: str = Field(max_length=16)  # sale | reversal | settlement
     order_id: int = Field(foreign_key="orders.id", index=True)
     channel: str = Field(max_length=32)
     stream_id: int | None = Field(default=None, index=True)
@@ -60,6 +64,9 @@ class LedgerEntry(SQLModel, table=True):
     transaction_id: int = Field(foreign_key="ledger_transactions.id", index=True)
     account_id: int = Field(foreign_key="ledger_accounts.id")
     direction: str = Field(max_length=8)
+    # Which part of the account's balance the entry moves: `pending` (an order not yet
+    # settled) or `settled`. A settlement moves an order's amounts from one to the other.
+    bucket: str = Field(max_length=8)
     amount_fen: int = Field(sa_type=BigInteger)
     order_line_id: int | None = Field(default=None, foreign_key="order_lines.id")
     product_id: int | None = Field(default=None, foreign_key="products.id")
@@ -67,6 +74,28 @@ class LedgerEntry(SQLModel, table=True):
     # enough to rebuild every report from the entries alone.
     county_id: int | None = Field(default=None)
     quantity: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SaleSettlement(SQLModel, table=True):
+    """Where one sale's credits are: `pending` until delivered and held for the settlement days,
+    then `settled`; `refunded` once reversed (from whichever bucket they were in).
+
+    The ledger's own copy of the delivery time (the orders domain tells it), so the settlement
+    job needs no other domain's tables. Status changes are compare-and-set on this row, the
+    one row a settlement and a refund of the same order both take.
+    """
+
+    __tablename__ = "ledger_settlements"
+    __table_args__ = (Index("ix_ledger_settlements_status_delivered_at", "status", "delivered_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", unique=True)
+    sale_transaction_id: int = Field(foreign_key="ledger_transactions.id", unique=True)
+    status: str = Field(default="pending", max_length=16)  # pending | settled | refunded
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refunded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from livecommerce.kit.errors import InvalidInput, NotFound
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.access import may_see_household
-from livecommerce.ledger.books import signed_amount
+from livecommerce.ledger.books import bucket_amount, signed_amount
 from livecommerce.ledger.schemas import (
     AccountMovement,
     ChannelSales,
@@ -33,7 +34,8 @@ from livecommerce.ledger.schemas import (
     SalesFigures,
     StreamReport,
 )
-from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, DAILY, ENTRIES, REPORTING_ZONE, account_kind
+from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, DAILY, ENTRIES, REPORTING_ZONE, TRANSACTIONS, account_kind
+from livecommerce.ledger.settlement import PENDING, SETTLED
 
 if TYPE_CHECKING:
     from livecommerce.catalog.models import Household
@@ -162,34 +164,64 @@ async def _daily(session: AsyncSession, start: date, end: date, group: Any, *whe
     return {r["grp"]: _figures(dict(r)) for r in (await session.execute(stmt)).mappings().all()}
 
 
-async def movements(session: AsyncSession, parties: Sequence[str], begin: datetime, finish: datetime) -> dict[str, tuple[int, int, int]]:
-    """Per party: balance before `begin`, and what raised and lowered it in [begin, finish)."""
+@dataclass(frozen=True)
+class Moved:
+    """One account over a period, as sums of its entries."""
+
+    opening: int = 0
+    opening_pending: int = 0
+    credited: int = 0  # sales in the period
+    debited: int = 0  # refunds in the period
+    settled: int = 0  # moved from pending to settled in the period
+    pending_change: int = 0
+
+
+async def movements(session: AsyncSession, parties: Sequence[str], begin: datetime, finish: datetime) -> dict[str, Moved]:
+    """Per party: balance (and its pending part) before `begin`, and what raised, lowered and settled it in [begin, finish).
+
+    Settlement transfers leave the balance as it was, so they count only as settled, never as
+    credited or debited.
+    """
     if not parties:
         return {}
-    effect = signed_amount()
+    effect, pending = signed_amount(), bucket_amount(PENDING)
+    before, during = ENTRIES.c.created_at < begin, ENTRIES.c.created_at >= begin
+    is_transfer = TRANSACTIONS.c.kind == "settlement"
     rows = await session.execute(
         select(
             ACCOUNTS.c.party,
-            func.sum(effect).filter(ENTRIES.c.created_at < begin),
-            func.sum(effect).filter(ENTRIES.c.created_at >= begin, effect > 0),
-            func.sum(-effect).filter(ENTRIES.c.created_at >= begin, effect < 0),
+            func.sum(effect).filter(before),
+            func.sum(pending).filter(before),
+            func.sum(effect).filter(during, effect > 0, ~is_transfer),
+            func.sum(-effect).filter(during, effect < 0, ~is_transfer),
+            func.sum(effect).filter(during, is_transfer, ENTRIES.c.bucket == SETTLED),
+            func.sum(pending).filter(during),
         )
-        .select_from(ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id))
+        .select_from(
+            ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id).join(TRANSACTIONS, TRANSACTIONS.c.id == ENTRIES.c.transaction_id)
+        )
         .where(ACCOUNTS.c.party.in_(list(parties)), ENTRIES.c.created_at < finish)
         .group_by(ACCOUNTS.c.party)
     )
-    return {party: (int(o or 0), int(c or 0), int(d or 0)) for party, o, c, d in rows.all()}
+    return {party: Moved(*(int(v or 0) for v in sums)) for party, *sums in rows.all()}
 
 
-def _movement(party: str, name: str | None, moved: tuple[int, int, int] | None) -> AccountMovement:
-    opening, credited, debited = moved or (0, 0, 0)
+def _movement(party: str, name: str | None, moved: Moved | None) -> AccountMovement:
+    m = moved or Moved()
+    closing = m.opening + m.credited - m.debited
+    closing_pending = m.opening_pending + m.pending_change
     return AccountMovement(
         party=party,
         name=name,
-        opening_balance_fen=opening,
-        credited_fen=credited,
-        debited_fen=debited,
-        closing_balance_fen=opening + credited - debited,
+        opening_balance_fen=m.opening,
+        credited_fen=m.credited,
+        debited_fen=m.debited,
+        closing_balance_fen=closing,
+        opening_pending_fen=m.opening_pending,
+        opening_settled_fen=m.opening - m.opening_pending,
+        settled_in_period_fen=m.settled,
+        closing_pending_fen=closing_pending,
+        closing_settled_fen=closing - closing_pending,
     )
 
 
@@ -230,8 +262,11 @@ async def household_statement(session: AsyncSession, household: Household, start
     moved = await movements(session, [party], begin, finish)
     rows = await session.execute(
         select(ENTRIES.c.product_id, ENTRIES.c.direction, func.sum(ENTRIES.c.amount_fen))
-        .select_from(ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id))
-        .where(ACCOUNTS.c.party == party, ENTRIES.c.created_at >= begin, ENTRIES.c.created_at < finish)
+        .select_from(
+            ENTRIES.join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id).join(TRANSACTIONS, TRANSACTIONS.c.id == ENTRIES.c.transaction_id)
+        )
+        # Sales and refunds only: a settlement transfer moves money within the account.
+        .where(ACCOUNTS.c.party == party, ENTRIES.c.created_at >= begin, ENTRIES.c.created_at < finish, TRANSACTIONS.c.kind != "settlement")
         .group_by(ENTRIES.c.product_id, ENTRIES.c.direction)
     )
     per_product: dict[int, list[int]] = defaultdict(lambda: [0, 0])

@@ -43,7 +43,8 @@ async def sales_by_minute(session: AsyncSession, stream_id: int) -> dict[datetim
     rows = await session.execute(
         select(minute, TRANSACTIONS.c.kind, func.count(func.distinct(TRANSACTIONS.c.id)), func.sum(ENTRIES.c.amount_fen))
         .select_from(TRANSACTIONS.join(ENTRIES, ENTRIES.c.transaction_id == TRANSACTIONS.c.id))
-        .where(TRANSACTIONS.c.stream_id == stream_id, ENTRIES.c.quantity.is_not(None))
+        # Sales and refunds; settlement transfers move no units and are no sales.
+        .where(TRANSACTIONS.c.stream_id == stream_id, TRANSACTIONS.c.kind.in_(("sale", "reversal")), ENTRIES.c.quantity.is_not(None))
         .group_by(minute, TRANSACTIONS.c.kind)
     )
     result: dict[datetime, MinuteSales] = defaultdict(MinuteSales)

@@ -8,11 +8,17 @@ from pydantic import BaseModel, Field
 
 
 class AccountBalance(BaseModel):
-    """A party's balance: what the platform owes it (for `clearing`, the money received)."""
+    """A party's balance: what the platform owes it (for `clearing`, the money received), in two parts.
+
+    `pending_fen` is credited by orders not yet settled (not yet delivered, or delivered less
+    than the settlement days ago); `settled_fen` by orders settled. They add up to `balance_fen`.
+    """
 
     party: str
     kind: str
     balance_fen: int
+    pending_fen: int = Field(default=0, description="Credits of paid orders not yet settled.")
+    settled_fen: int = Field(default=0, description="Credits of settled orders, less refunds made after settlement.")
     as_of: datetime | None = Field(default=None, description="The balance at this moment; null means now.")
 
 
@@ -21,11 +27,12 @@ class EntryPublic(BaseModel):
 
     id: int
     transaction_id: int
-    kind: str = Field(description="`sale` or `reversal`.")
+    kind: str = Field(description="`sale`, `reversal` (a refund) or `settlement` (pending moved to settled).")
     order_id: int
     channel: str
     stream_id: int | None
     direction: str
+    bucket: str = Field(description="The part of the balance the entry moves: `pending` or `settled`.")
     amount_fen: int
     balance_effect_fen: int = Field(description="+amount when the entry raised the balance, -amount when it lowered it.")
     product_id: int | None
@@ -42,6 +49,13 @@ class LedgerCheck(BaseModel):
     unbalanced_transactions: int
     accounts_checked: int
     mismatched_accounts: list[str] = Field(description="Parties whose stored balance differs from the sum of their entries.")
+    split_mismatched_accounts: list[str] = Field(
+        default_factory=list,
+        description="Parties whose pending and settled parts do not add up to the balance, differ from their entries, or are negative.",
+    )
+    unbalanced_settlements: int = Field(
+        default=0, description="Orders whose settlement state disagrees with their postings (settled without one transfer, or twice)."
+    )
     as_of: datetime | None = None
 
 
@@ -51,29 +65,29 @@ class ProductSales(BaseModel):
     county_id: int
     orders: int
     units: int
-    gross_fen: int
+    gross_fen: int = Field(description="Gross: every payment, refunded or not.")
     refunded_units: int
-    refunded_fen: int
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
     net_units: int
-    net_fen: int
+    net_fen: int = Field(description="Net: gross less refunded.")
 
 
 class CountySales(BaseModel):
     county_id: int
     name: str
     units: int
-    gross_fen: int
-    refunded_fen: int
-    net_fen: int
+    gross_fen: int = Field(description="Gross: every payment, refunded or not.")
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
+    net_fen: int = Field(description="Net: gross less refunded.")
 
 
 class PartyCredit(BaseModel):
     """What one party was credited from a stream's sales, and what refunds took back."""
 
     party: str
-    credited_fen: int
-    reversed_fen: int
-    net_fen: int
+    credited_fen: int = Field(description="Gross: the party's shares of every payment.")
+    reversed_fen: int = Field(description="Refunded: the shares refunds took back.")
+    net_fen: int = Field(description="Net: credited less reversed (pending and settled together; see the party's account).")
 
 
 class HouseholdCredit(PartyCredit):
@@ -89,9 +103,9 @@ class StreamReport(BaseModel):
     stream_id: int
     gmv_fen: int = Field(description="Every paid order's amount, refunded or not.")
     paid_orders: int
-    refunded_fen: int
+    refunded_fen: int = Field(description="Refunded: what refunds took back (counted when refunded).")
     refunded_orders: int
-    net_fen: int
+    net_fen: int = Field(description="Net: gross less refunded.")
     units: int
     refunded_units: int
     net_units: int
@@ -106,11 +120,11 @@ class SalesFigures(BaseModel):
 
     orders: int = 0
     units: int = 0
-    gross_fen: int = 0
+    gross_fen: int = Field(default=0, description="Gross: sales paid in the period, refunded or not.")
     refunded_orders: int = 0
     refunded_units: int = 0
-    refunded_fen: int = 0
-    net_fen: int = 0
+    refunded_fen: int = Field(default=0, description="Refunded: refunds made in the period.")
+    net_fen: int = Field(default=0, description="Net: gross less refunded.")
     household_fen: int = Field(default=0, description="The part of gross credited to households.")
     refunded_household_fen: int = 0
     net_household_fen: int = 0
@@ -121,7 +135,12 @@ class ChannelSales(SalesFigures):
 
 
 class AccountMovement(BaseModel):
-    """An account over a period: opening balance, what came in and went out, closing balance."""
+    """An account over a period: opening balance, what came in and went out, closing balance, each split pending/settled.
+
+    `credited_fen` (sales) and `debited_fen` (refunds) leave out settlement transfers, which
+    move money from pending to settled without changing the balance; `settled_in_period_fen`
+    is what those transfers moved.
+    """
 
     party: str
     name: str | None = None
@@ -129,6 +148,11 @@ class AccountMovement(BaseModel):
     credited_fen: int
     debited_fen: int
     closing_balance_fen: int
+    opening_pending_fen: int = 0
+    opening_settled_fen: int = 0
+    settled_in_period_fen: int = Field(default=0, description="Moved from pending to settled in the period.")
+    closing_pending_fen: int = 0
+    closing_settled_fen: int = 0
 
 
 class CountyStatement(BaseModel):
@@ -145,9 +169,9 @@ class CountyStatement(BaseModel):
 class ProductCredit(BaseModel):
     product_id: int
     name: str
-    credited_fen: int
-    reversed_fen: int
-    net_fen: int
+    credited_fen: int = Field(description="Gross: the household's shares of the product's sales in the period.")
+    reversed_fen: int = Field(description="Refunded: the shares refunds took back in the period.")
+    net_fen: int = Field(description="Net: credited less reversed.")
 
 
 class HouseholdStatement(BaseModel):

@@ -6,13 +6,17 @@ are only ever inserted. Account balances and the sales aggregates move in the sa
 transaction, each account and aggregate row touched once per posting and always in the
 same order (sorted keys), so concurrent postings serialize on the rows they share without
 deadlocking. Idempotency and the at-most-once reversal rest on unique constraints.
+
+Every entry names the bucket of its account it moves, `pending` or `settled`: sales post to
+pending, the settlement transfer moves an order's amounts to settled, and a reversal takes
+from whichever bucket the order is in (the rule is in `settlement`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from livecommerce.kit.errors import Conflict, InvalidState
 from livecommerce.kit.metrics import LEDGER_POSTINGS
 from livecommerce.kit.tables import table_of
+from livecommerce.ledger import settlement
 from livecommerce.ledger.allocation import allocate
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
 
@@ -63,6 +68,9 @@ class Sale:
     stream_id: int | None
     lines: tuple[SaleLine, ...]
     total_fen: int = field(default=0)
+    # Set when the goods changed hands as the sale was made (a station's counter): the
+    # settlement days count from then instead of from a later receipt.
+    delivered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +101,15 @@ class Leg:
     product_id: int | None = None
     county_id: int | None = None
     quantity: int | None = None
+    bucket: str = settlement.PENDING
 
     def mirrored(self) -> Leg:
         """The same entry on the other side (for a reversal)."""
-        other = "credit" if self.direction == "debit" else "debit"
-        return Leg(self.party, other, self.amount_fen, self.order_line_id, self.product_id, self.county_id, self.quantity)
+        return replace(self, direction="credit" if self.direction == "debit" else "debit")
+
+    def in_bucket(self, bucket: str) -> Leg:
+        """The same entry against the other part of the account's balance."""
+        return replace(self, bucket=bucket)
 
 
 def account_kind(party: str) -> str:
@@ -126,11 +138,13 @@ def sale_legs(sale: Sale) -> list[Leg]:
     for line in sale.lines:
         if line.amount_fen <= 0 or line.quantity <= 0:
             raise ValueError("a sale line needs a positive amount and quantity")
-        ids = {"order_line_id": line.order_line_id, "product_id": line.product_id, "county_id": line.county_id}
-        legs.append(Leg(CLEARING, "debit", line.amount_fen, quantity=line.quantity, **ids))
+        received = Leg(
+            CLEARING, "debit", line.amount_fen, line.order_line_id, line.product_id, line.county_id, line.quantity, settlement.PENDING
+        )
+        legs.append(received)
         for party, share in allocate(line.amount_fen, line.splits):
             if share:
-                legs.append(Leg(party, "credit", share, **ids))
+                legs.append(replace(received, party=party, direction="credit", amount_fen=share, quantity=None))
     return legs
 
 
@@ -156,15 +170,19 @@ async def _open_transaction(
 
 
 async def _write_entries(session: AsyncSession, transaction_id: int, legs: list[Leg], now: datetime) -> None:
-    """Move each account's balance once (creating it on first use), then insert the entries."""
-    deltas: dict[str, int] = defaultdict(int)
+    """Move each account's balance and its pending and settled parts once (creating it on first use), then insert the entries."""
+    deltas: dict[str, dict[str, int]] = defaultdict(lambda: {"balance_fen": 0, "pending_fen": 0, "settled_fen": 0})
     for leg in legs:
-        deltas[leg.party] += balance_sign(leg.party, leg.direction) * leg.amount_fen
-    rows = [{"party": p, "kind": account_kind(p), "balance_fen": deltas[p], "created_at": now} for p in sorted(deltas)]
+        if leg.bucket not in settlement.BUCKETS:
+            raise ValueError(f"unknown bucket {leg.bucket!r}")
+        effect = balance_sign(leg.party, leg.direction) * leg.amount_fen
+        deltas[leg.party]["balance_fen"] += effect
+        deltas[leg.party][f"{leg.bucket}_fen"] += effect
+    rows = [{"party": p, "kind": account_kind(p), **deltas[p], "created_at": now} for p in sorted(deltas)]
     upsert = _upsert(session, ACCOUNTS)
     upsert = upsert.on_conflict_do_update(
         index_elements=[ACCOUNTS.c.party],
-        set_={"balance_fen": ACCOUNTS.c.balance_fen + upsert.excluded.balance_fen},
+        set_={c: ACCOUNTS.c[c] + upsert.excluded[c] for c in ("balance_fen", "pending_fen", "settled_fen")},
     ).returning(ACCOUNTS.c.id, ACCOUNTS.c.party, sort_by_parameter_order=True)
     # One statement for every account of the posting (executemany, so it compiles once and
     # is cached); rows are locked in the sorted order of `rows`.
@@ -174,6 +192,7 @@ async def _write_entries(session: AsyncSession, transaction_id: int, legs: list[
             "transaction_id": transaction_id,
             "account_id": account_ids[leg.party],
             "direction": leg.direction,
+            "bucket": leg.bucket,
             "amount_fen": leg.amount_fen,
             "order_line_id": leg.order_line_id,
             "product_id": leg.product_id,
@@ -267,13 +286,18 @@ async def credit_sale(session: AsyncSession, sale: Sale, *, now: datetime) -> bo
     if tx_id is None:
         return False
     await _write_entries(session, tx_id, legs, now)
+    await settlement.open_settlement(session, sale.order_id, tx_id, delivered_at=sale.delivered_at, now=now)
     await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=False)
     LEDGER_POSTINGS.labels("sale").inc()
     return True
 
 
 async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -> None:
-    """Post the exact reversal of an order's sale posting; Conflict if it was reversed already."""
+    """Post the exact reversal of an order's sale posting; Conflict if it was reversed already.
+
+    The reversal takes the sale's amounts back from the bucket they are in: pending before
+    the order settled, settled after (see `settlement`).
+    """
     sale = (
         await session.execute(
             select(TRANSACTIONS.c.id, TRANSACTIONS.c.channel, TRANSACTIONS.c.stream_id).where(
@@ -283,15 +307,61 @@ async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -
     ).first()
     if sale is None:
         raise InvalidState(f"Order {order_id} has no sale posting to reverse.")
+    bucket = await settlement.claim_for_refund(session, order_id, now=now)
     tx_id = await _open_transaction(
         session, kind="reversal", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=sale.id, now=now
     )
     if tx_id is None:
         raise Conflict(f"Order {order_id} has been refunded already.")
     legs = await posted_legs(session, sale.id)
-    await _write_entries(session, tx_id, [leg.mirrored() for leg in legs], now)
+    await _write_entries(session, tx_id, [leg.mirrored().in_bucket(bucket) for leg in legs], now)
     await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=True)
     LEDGER_POSTINGS.labels("reversal").inc()
+
+
+class _NotDue(Exception):
+    """Rolls back a settlement's journal row when the order turned out not to be due (or was refunded)."""
+
+
+async def settle_sale(session: AsyncSession, order_id: int, *, now: datetime, days: int) -> bool:
+    """Move a delivered order's credits from pending to settled once `days` have passed; False when not due (or done before).
+
+    One balanced transfer per order: for every leg of the sale, the same entry mirrored in
+    the pending bucket and repeated in the settled one. The journal row, the claim on the
+    order's settlement row and the entries commit together, or (not due, refunded) not at all.
+
+    The journal row goes first on purpose: its foreign key takes a share lock on the order's
+    row, so a settlement meets a refund (which locks the order row, then the settlement row)
+    in the same order, order row before settlement row, and the two cannot deadlock.
+    """
+    sale = (
+        await session.execute(
+            select(TRANSACTIONS.c.id, TRANSACTIONS.c.channel, TRANSACTIONS.c.stream_id).where(
+                TRANSACTIONS.c.order_id == order_id, TRANSACTIONS.c.kind == "sale"
+            )
+        )
+    ).first()
+    if sale is None:
+        return False
+    try:
+        async with session.begin_nested():
+            tx_id = await _open_transaction(
+                session, kind="settlement", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=None, now=now
+            )
+            if tx_id is None:
+                return False  # settled before (a second scheduler waited on the unique key, then found it taken)
+            if await settlement.claim_for_settlement(session, order_id, now=now, days=days) is None:
+                raise _NotDue
+    except _NotDue:
+        return False
+    transfer: list[Leg] = []
+    for leg in await posted_legs(session, sale.id):
+        # Units are counted once, on the sale's clearing leg; the transfer moves money only.
+        moved = replace(leg, quantity=None)
+        transfer += [moved.mirrored().in_bucket(settlement.PENDING), moved.in_bucket(settlement.SETTLED)]
+    await _write_entries(session, tx_id, transfer, now)
+    LEDGER_POSTINGS.labels("settlement").inc()
+    return True
 
 
 async def posted_legs(session: AsyncSession, transaction_id: int) -> list[Leg]:
@@ -305,6 +375,7 @@ async def posted_legs(session: AsyncSession, transaction_id: int) -> list[Leg]:
             ENTRIES.c.product_id,
             ENTRIES.c.county_id,
             ENTRIES.c.quantity,
+            ENTRIES.c.bucket,
         )
         .join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
         .where(ENTRIES.c.transaction_id == transaction_id)

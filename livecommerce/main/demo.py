@@ -43,6 +43,8 @@ from livecommerce.catalog.schemas import (
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
+from livecommerce.ledger import service as ledger
+from livecommerce.ledger import settlement
 from livecommerce.orders import deals, fulfillment
 from livecommerce.orders import service as orders
 from livecommerce.orders.placement import Ask, BulkRules, Item, LiveRules, Scope, place_batch
@@ -444,7 +446,8 @@ class _Loader:
 
     async def commerce(self) -> None:
         """What the live broadcast has done so far: paid and shipped orders, a flash deal counting down, chat,
-        certified products, and a purchasing unit whose subscription counts toward its quota."""
+        certified products, a purchasing unit whose subscription counts toward its quota, and station
+        sales, one settled and one pending."""
         s, now, settings = self.session, self.now, Settings()
         stream_id = min(await broadcasts.live_stream_heads(s))
         admin, organizer = await self._principal("admin"), await self._principal("organizer_fogang")
@@ -484,6 +487,20 @@ class _Loader:
         subscription = Ask(buyer=organizer, scope=scope, items=(Item(rice, 200), Item(honey, 50)), key="demo-subscription", now=now)
         await place_batch(s, [subscription], BulkRules(), settings)
         assert subscription.result is not None, subscription.error
+        await self._station_sales(organizer, eggs, honey, settings)
+
+    async def _station_sales(self, seller: Principal, eggs: int, honey: int, settings: Settings) -> None:
+        """Two over-the-counter sales at Wangtian's station: one long enough ago to be settled, one still pending."""
+        s, now = self.session, self.now
+        station_id = self._id(self.stations["wangtian"])
+        for key, days_ago, items in (("demo-station-sale-1", 12, (Item(eggs, 6),)), ("demo-station-sale-2", 2, (Item(honey, 2),))):
+            scope = Scope(Channel.physical, station_id=station_id)
+            sale = Ask(buyer=seller, scope=scope, items=items, key=key, now=now - timedelta(days=days_ago))
+            await place_batch(s, [sale], BulkRules(), settings)
+            assert sale.result is not None, sale.error
+        # What the settlement job would have done by now.
+        for order_id in await settlement.due_order_ids(s, now=now, days=settings.settlement_days):
+            await ledger.settle_sale(s, order_id, now=now, days=settings.settlement_days)
 
     @staticmethod
     def _id(row: Any) -> int:

@@ -20,6 +20,7 @@ from livecommerce.catalog import stock
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
+from livecommerce.ledger import settlement
 from livecommerce.orders import addresses, repository, service
 from livecommerce.orders.models import Fulfillment, Order, OrderStatus, Shipment
 from livecommerce.orders.schemas import OrderLinePublic, PickListItem, ShipmentCreate
@@ -90,9 +91,11 @@ async def confirm_receipt(session: AsyncSession, principal: Principal, order_id:
         return order
     if order.status != OrderStatus.paid or order.fulfillment != Fulfillment.shipped:
         raise InvalidState(f"Order {order_id} has not been shipped.")
-    await repository.transition_fulfillment(
+    if await repository.transition_fulfillment(
         session, order_id, Fulfillment.shipped, {"fulfillment": Fulfillment.delivered, "delivered_at": now}
-    )
+    ):
+        # The ledger's settlement days count from delivery.
+        await settlement.mark_delivered(session, [order_id], at=now)
     received = await repository.get_order(session, order_id)
     assert received is not None
     return received
@@ -121,7 +124,9 @@ async def auto_receive_due(session: AsyncSession, *, now: datetime, days: int, l
         .returning(col(Order.id))
         .execution_options(synchronize_session=False)
     )
-    return len(result.scalars().all())
+    delivered = [int(i) for i in result.scalars().all() if i is not None]
+    await settlement.mark_delivered(session, delivered, at=now)
+    return len(delivered)
 
 
 @dataclass(frozen=True)

@@ -567,7 +567,16 @@ async def _credit(session: AsyncSession, asks: list[Ask], levels: dict[int, Stoc
             )
             for line in ask.lines
         )
-        sale = Sale(order_id=ask.order_id, channel=ask.scope.channel.value, stream_id=None, lines=lines, total_fen=ask.total_fen)
+        # A station's over-the-counter sale changes hands as it is made: its settlement days count from now.
+        delivered_at = ask.now if ask.scope.channel is Channel.physical else None
+        sale = Sale(
+            order_id=ask.order_id,
+            channel=ask.scope.channel.value,
+            stream_id=None,
+            lines=lines,
+            total_fen=ask.total_fen,
+            delivered_at=delivered_at,
+        )
         await credit_sale(session, sale, now=ask.now)
 
 

@@ -278,6 +278,9 @@ class TestOrganizerDashboard:
         await page.goto("/reports")
         row = page.locator(f'#statements tr[data-county-id="{setup.county.id}"]')
         await expect(row.locator('[data-field="gross"]')).to_have_text("¥119.70", timeout=5000)
+        # Paid, not yet delivered: the household's 70% is pending, nothing settled.
+        await expect(row.locator('[data-field="pending"]')).to_have_text("¥83.79")
+        await expect(row.locator('[data-field="settled"]')).to_have_text("¥0.00")
         csv = page.locator(f'tr[data-stream-id="{setup.stream.id}"] a[download]')
         async with page.expect_download() as download:
             await csv.click()

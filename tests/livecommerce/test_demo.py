@@ -155,6 +155,19 @@ class TestDemoCoversEveryFeature:
         quota = (await client.get(f"/api/units/{units[0]['id']}/quota?year={NOW.year}", headers=staff)).json()
         assert quota["completed_fen"] > 0 and quota["quota_fen"] == 12_000_000
 
+    async def test_some_credits_are_settled_and_some_pending(self, client: httpx.AsyncClient, db: Database) -> None:
+        await load(db)
+        token = (await client.post("/api/auth/token", data={"username": "admin", "password": DEMO_PASSWORD})).json()
+        admin = {"Authorization": f"Bearer {token['access_token']}"}
+        async with db.sessionmaker() as session:
+            station_id = await session.scalar(select(Station.id).where(col(Station.name) == "水头镇王田村电商服务站"))
+        station = (await client.get(f"/api/ledger/accounts/station:{station_id}", headers=admin)).json()
+        assert station["settled_fen"] > 0 and station["pending_fen"] > 0
+        assert station["settled_fen"] + station["pending_fen"] == station["balance_fen"]
+        clearing = (await client.get("/api/ledger/accounts/clearing", headers=admin)).json()
+        assert 0 < clearing["settled_fen"] < clearing["balance_fen"]
+        assert (await client.get("/api/ledger/check", headers=admin)).json()["balanced"]
+
 
 class TestDemoSignIns:
     async def _token(self, client: httpx.AsyncClient, username: str) -> dict[str, str]:

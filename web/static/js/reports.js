@@ -45,6 +45,11 @@ async function statements() {
       const s = await api("GET", `/api/counties/${county.id}/statement?${range}`);
       row.querySelector('[data-field="gross"]').textContent = `¥${yuan(s.sales.net_fen)}`;
       row.querySelector('[data-field="household"]').textContent = `¥${yuan(s.sales.net_household_fen)}`;
+      // What the households hold at the period's end: pending (orders not yet settled) and settled.
+      const households = s.accounts.filter((a) => a.party.startsWith("household:"));
+      const sum = (field) => households.reduce((total, a) => total + a[field], 0);
+      row.querySelector('[data-field="pending"]').textContent = `¥${yuan(sum("closing_pending_fen"))}`;
+      row.querySelector('[data-field="settled"]').textContent = `¥${yuan(sum("closing_settled_fen"))}`;
     } catch {
       row.querySelector('[data-field="gross"]').textContent = t("reports.unavailable");
     }
