@@ -6,7 +6,9 @@ from livecommerce.kit.spreadsheets import Sheet, csv_bytes, workbook_bytes, yuan
 from livecommerce.ledger.schemas import AccountMovement, CountyStatement, HouseholdStatement, SalesFigures, StreamReport
 
 REPORT_HEADERS = ["section", "id", "name", "county_id", "orders", "units", "gross_fen", "refunded_fen", "net_fen"]
-MOVEMENT_HEADERS = ["party", "name", "opening_balance_fen", "credited_fen", "debited_fen", "closing_balance_fen"]
+# Every figure of an account's movement, pending and settled included (the order of AccountMovement).
+MOVEMENT_FIGURES = [name for name in AccountMovement.model_fields if name not in ("party", "name")]
+MOVEMENT_HEADERS = ["party", "name", *MOVEMENT_FIGURES]
 SALES_FIGURES = [
     "orders",
     "units",
@@ -95,7 +97,7 @@ def stream_report_workbook(report: StreamReport) -> bytes:
 
 
 def _movement_rows(movements: list[AccountMovement]) -> list[list[object]]:
-    return [[m.party, m.name or "", m.opening_balance_fen, m.credited_fen, m.debited_fen, m.closing_balance_fen] for m in movements]
+    return [[m.party, m.name or "", *(getattr(m, name) for name in MOVEMENT_FIGURES)] for m in movements]
 
 
 def _sales_rows(sales: SalesFigures) -> list[list[object]]:
@@ -136,12 +138,7 @@ def household_statement_workbook(statement: HouseholdStatement) -> bytes:
         ["timezone", statement.timezone, None],
     ]
     account = statement.account
-    moved = [
-        ("opening_balance_fen", account.opening_balance_fen),
-        ("credited_fen", account.credited_fen),
-        ("debited_fen", account.debited_fen),
-        ("closing_balance_fen", account.closing_balance_fen),
-    ]
+    moved = [(name, int(getattr(account, name))) for name in MOVEMENT_FIGURES]
     return workbook_bytes(
         [
             Sheet("Statement", ["figure", "value", "yuan"], head + _figures(moved)),
@@ -162,10 +159,5 @@ def account_statement_workbook(movement: AccountMovement, period: tuple[str, str
         ["to", period[1], None],
         ["timezone", timezone, None],
     ]
-    moved = [
-        ("opening_balance_fen", movement.opening_balance_fen),
-        ("credited_fen", movement.credited_fen),
-        ("debited_fen", movement.debited_fen),
-        ("closing_balance_fen", movement.closing_balance_fen),
-    ]
+    moved = [(name, int(getattr(movement, name))) for name in MOVEMENT_FIGURES]
     return workbook_bytes([Sheet("Statement", ["figure", "value", "yuan"], head + _figures(moved))])
