@@ -18,14 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts import service as streams
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
+from livecommerce.ledger import review as ledger_review
 from schedulers import bookings, rules
 from schedulers.campaigns import get_campaign
 from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, Booking, BookingAnchor, CampaignPlan, Studio
-from schedulers.planner import Instance, PlanAnchor, PlanSlot, solve
+from schedulers.planner import Instance, PlanAnchor, PlanSlot, Weights, hour_scores, solve
 from schedulers.schemas import BookingCreate, PlanAssignment, PlanCreate, PlanPublic, PlanUnfilled
 from schedulers.slots import campaign_slots
 
@@ -59,6 +61,7 @@ async def build_instance(
             ends_at=s.ends_at,
             week=rules.local_week_bounds(s.starts_at, settings)[0],
             day=rules.local_day_bounds(s.starts_at, settings)[0],
+            hour=s.starts_at.astimezone(settings.tz).hour,
         )
         for s in open_slots
     ]
@@ -73,10 +76,19 @@ async def build_instance(
         buffer_minutes=settings.booking_buffer_minutes,
         county_weights={w.county_id: w.weight for w in data.county_weights},
         previous=await _previous_assignment(session, campaign_id, {s.id for s in plan_slots}),
+        weights=Weights(hours=data.best_hours_weight),
+        county_hours=await _county_hours(session, settings) if data.best_hours_weight else {},
     )
     await _block(session, instance, anchor_ids, settings=settings, now=now)
     products = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
     return instance, products
+
+
+async def _county_hours(session: AsyncSession, settings: Settings) -> dict[tuple[int, int], int]:
+    """How well each county's past streams sold at each local hour they went live (0..10, see `hour_scores`)."""
+    starts = await streams.past_stream_starts(session)
+    sales = await ledger_review.county_sales_of_streams(session, starts)
+    return hour_scores((county_id, starts[stream_id].astimezone(settings.tz).hour, net) for (stream_id, county_id), net in sales.items())
 
 
 async def _previous_assignment(session: AsyncSession, campaign_id: int, open_ids: set[int]) -> dict[int, int]:

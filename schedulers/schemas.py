@@ -239,6 +239,13 @@ class PlanCreate(BaseModel):
     county_weights: list[CountyWeight] = Field(
         default_factory=list, max_length=500, description="Absent: every county weighs the same; listed: unlisted counties weigh 0."
     )
+    best_hours_weight: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        strict=True,
+        description="How much a slot at an hour when the county's past streams sold best counts (0: ignore the hours).",
+    )
 
     @field_validator("county_weights")
     @classmethod

@@ -307,3 +307,9 @@ async def live_stream_heads(session: AsyncSession) -> dict[int, int]:
         .where(col(Stream.status) == StreamStatus.live)
     )
     return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}
+
+
+async def past_stream_starts(session: AsyncSession, limit: int = 5000) -> dict[int, datetime]:
+    """When the latest ended streams went live, by id (what the planner learns its good hours from)."""
+    rows = await repository.streams_in_states(session, [StreamStatus.ended], limit)
+    return {s.id: s.started_at for s in rows if s.id is not None and s.started_at is not None}
