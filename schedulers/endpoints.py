@@ -39,7 +39,10 @@ router = APIRouter(prefix="/api", tags=["scheduling"])
 From = Annotated[Instant | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
 To = Annotated[Instant | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ...).'}
+    409: {
+        "description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ..., '
+        'or "uncertified" naming a product a certified-only campaign refuses).'
+    }
 }
 
 

@@ -25,7 +25,7 @@ from typing import Any
 MIN_SEARCH_SECONDS = 0.5
 
 # Why a pair or a slot is blocked, most telling first.
-REASON_ORDER = ("notice", "availability", "anchor", "weekly_limit", "daily_limit")
+REASON_ORDER = ("notice", "availability", "uncertified", "anchor", "weekly_limit", "daily_limit")
 
 
 @dataclass(frozen=True)

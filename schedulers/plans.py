@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as streams
+from livecommerce.catalog import certification
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.principal import Principal
@@ -34,11 +35,11 @@ from schedulers.slots import campaign_slots
 
 async def build_instance(
     session: AsyncSession, principal: Principal, campaign_id: int, data: PlanCreate, *, settings: Settings, now: datetime
-) -> tuple[Instance, dict[int, list[int]]]:
-    """The planner's instance for a campaign's open slots, and each county's products to present."""
+) -> tuple[Instance, dict[tuple[int, int], list[int]]]:
+    """The planner's instance for a campaign's open slots, and the products each county would present in each slot."""
     if not principal.is_staff:
         raise Forbidden("Only organizers and admins plan campaigns.")
-    await get_campaign(session, campaign_id)
+    campaign = await get_campaign(session, campaign_id)
     slots = await campaign_slots(session, campaign_id)
     booked = set(
         (
@@ -80,8 +81,29 @@ async def build_instance(
         county_hours=await _county_hours(session, settings) if data.best_hours_weight else {},
     )
     await _block(session, instance, anchor_ids, settings=settings, now=now)
-    products = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
+    by_county = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
+    products = {(s.id, c): ids for s in plan_slots for c, ids in by_county.items()}
+    if campaign.certified_only:
+        products = await _certified_products(session, instance, products)
     return instance, products
+
+
+async def _certified_products(
+    session: AsyncSession, instance: Instance, products: dict[tuple[int, int], list[int]]
+) -> dict[tuple[int, int], list[int]]:
+    """A certified-only campaign presents certified products only: a county with none for a slot cannot host it."""
+    history = await certification.validities(session, {pid for ids in products.values() for pid in ids})
+
+    def certified(pid: int, slot: PlanSlot) -> bool:
+        return all(certification.certified_at(history.get(pid, []), at) for at in (slot.starts_at, slot.ends_at - timedelta(seconds=1)))
+
+    slots = {s.id: s for s in instance.slots}
+    kept = {(slot_id, c): [pid for pid in ids if certified(pid, slots[slot_id])] for (slot_id, c), ids in products.items()}
+    for s in instance.slots:
+        for a in instance.anchors:
+            if not kept.get((s.id, a.county_id)) and instance.allowed(s.id, a.id):
+                instance.blocked[(s.id, a.id)] = "uncertified"
+    return kept
 
 
 async def _county_hours(session: AsyncSession, settings: Settings) -> dict[tuple[int, int], int]:
@@ -156,7 +178,7 @@ async def create_plan(
     session: AsyncSession,
     principal: Principal,
     campaign_id: int,
-    draft: tuple[Instance, dict[int, list[int]]],
+    draft: tuple[Instance, dict[tuple[int, int], list[int]]],
     data: PlanCreate,
     *,
     settings: Settings,
@@ -172,7 +194,7 @@ async def create_plan(
         objective=solution.objective,
         bound=solution.bound,
         assignments=[
-            {"slot_id": slot_id, "anchor_ids": [anchor_id], "product_ids": products.get(counties[anchor_id], [])[:20]}
+            {"slot_id": slot_id, "anchor_ids": [anchor_id], "product_ids": products.get((slot_id, counties[anchor_id]), [])[:20]}
             for slot_id, anchor_id in sorted(solution.assignment.items())
         ],
         unfilled=[{"slot_id": slot_id, "reason": reason} for slot_id, reason in sorted(solution.unfilled.items())],

@@ -35,6 +35,9 @@ class CampaignCreate(StrictInput):
     description: str = Field(default="", max_length=2000)
     starts_at: Instant
     ends_at: Instant
+    certified_only: bool = Field(
+        default=False, description="Take only bookings (and flash deals) of certified poverty-alleviation products."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CampaignCreate:
@@ -50,6 +53,7 @@ class CampaignPublic(BaseModel):
     description: str
     starts_at: datetime
     ends_at: datetime
+    certified_only: bool = False
 
 
 class SlotCreate(StrictInput):
@@ -142,8 +146,9 @@ class BookingPublic(BaseModel):
 class Clash(BaseModel):
     """One reason a booking cannot be made (an item of the 409's `conflicts`)."""
 
-    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit")
+    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit | uncertified")
     booking_id: int | None = None
+    product_id: int | None = None
     anchor_id: int | None = None
     studio_id: int | None = None
     slot_id: int | None = None

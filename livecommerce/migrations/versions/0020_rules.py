@@ -1,0 +1,29 @@
+"""Certified-only campaigns, and their streams marked so that flash deals keep to the rule
+
+Revision ID: 0020_rules
+Revises: 0018_assistance
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0020_rules"
+down_revision: str | Sequence[str] | None = "0018_assistance"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    for table in ("campaigns", "streams"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("certified_only", sa.Boolean(), nullable=False, server_default=sa.false()))
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column("certified_only", server_default=None)
+
+
+def downgrade() -> None:
+    for table in ("streams", "campaigns"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("certified_only")
