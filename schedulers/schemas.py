@@ -235,6 +235,12 @@ class CountyWeight(BaseModel):
     weight: int = Field(ge=0, le=1_000_000)
 
 
+class UnreadCount(BaseModel):
+    """How many of a user's notifications are unread."""
+
+    unread: int
+
+
 class PlanCreate(BaseModel):
     """Ask the planner for a proposal."""
 

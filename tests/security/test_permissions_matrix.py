@@ -619,6 +619,8 @@ async def _remind(w: World, s: Side) -> Call:
 
 
 BUILDERS["GET /api/me/notifications"] = get("/api/me/notifications")
+BUILDERS["GET /api/me/notifications/unread"] = get("/api/me/notifications/unread")
+BUILDERS["POST /api/me/notifications/read"] = lambda w, s: _call("POST", "/api/me/notifications/read")
 BUILDERS["GET /api/me/reminders-feed"] = get("/api/me/reminders-feed")
 
 
