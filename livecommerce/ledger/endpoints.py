@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -17,7 +17,6 @@ from livecommerce.ledger import books, reports
 from livecommerce.ledger.access import parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
     AccountBalance,
-    ConsumptionStats,
     CountyStatement,
     EntryPublic,
     HouseholdStatement,
@@ -130,22 +129,3 @@ async def household_statement(
     principal.require_county(household.county_id)
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
     return await reports.household_statement(session, household, first, last)
-
-
-@router.get(
-    "/stats/consumption",
-    response_model=ConsumptionStats,
-    tags=["reports"],
-    summary="Sales credited to poverty alleviation, by county or by channel (staff)",
-)
-async def consumption(
-    session: SessionDep,
-    staff: StaffUser,
-    clock: ClockDep,
-    start: From = None,
-    end: To = None,
-    group_by: Annotated[Literal["county", "channel"], Query(description="`county` or `channel`.")] = "county",
-) -> ConsumptionStats:
-    """An admin sees every county; an organizer only its own counties' sales."""
-    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
-    return await reports.consumption_stats(session, first, last, group_by, None if staff.is_admin else staff.county_ids)

@@ -163,10 +163,11 @@ class HouseholdStatement(BaseModel):
 
 
 class ConsumptionGroup(SalesFigures):
-    key: str = Field(description="`county:<id>` or the channel name.")
+    key: str = Field(description="`county:<id>`, the channel name, or the unit type (`none`: orders naming no unit).")
     county_id: int | None = None
     name: str | None = None
     channel: str | None = None
+    unit_type: str | None = None
 
 
 class ConsumptionStats(BaseModel):
@@ -176,3 +177,7 @@ class ConsumptionStats(BaseModel):
     timezone: str
     items: list[ConsumptionGroup]
     total: SalesFigures
+    certified_only: bool = Field(default=False, description="Only certified products' sales (certified when paid) are counted.")
+    monitored_only: bool = Field(
+        default=False, description="Only what reached households under monitoring: their credits and the lines that credited them."
+    )
