@@ -178,3 +178,11 @@ async def prices_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[i
         return {}
     rows = await session.execute(select(col(Product.id), col(Product.price_fen)).where(col(Product.id).in_(wanted)))
     return {i: int(p) for i, p in rows.all() if i is not None}
+
+
+async def stations_in(session: AsyncSession, county_ids: Iterable[int] | None) -> list[Station]:
+    """Every station of these counties (of all counties when None), by id."""
+    stmt = select(Station).order_by(col(Station.id))
+    if county_ids is not None:
+        stmt = stmt.where(col(Station.county_id).in_(_ids(county_ids)))
+    return list((await session.scalars(stmt)).all())

@@ -13,7 +13,7 @@ from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.types import Instant
-from livecommerce.ledger import books, reports
+from livecommerce.ledger import books, ranking, reports
 from livecommerce.ledger.access import parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
     AccountBalance,
@@ -21,6 +21,7 @@ from livecommerce.ledger.schemas import (
     EntryPublic,
     HouseholdStatement,
     LedgerCheck,
+    StationRanking,
     StreamReport,
 )
 from livecommerce.ledger.service import REPORTING_ZONE
@@ -129,3 +130,56 @@ async def household_statement(
     principal.require_county(household.county_id)
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
     return await reports.household_statement(session, household, first, last)
+
+
+CountyFilter = Annotated[int | None, Query(gt=0, le=2**31 - 1, description="Only this county's stations (one you act for).")]
+RANKING_RESPONSES: dict[int | str, dict[str, object]] = {
+    403: {"description": "A county you do not act for"},
+    422: {"description": "A bad period"},
+}
+
+
+async def _ranking(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: date | None, end: date | None, county_id: int | None
+) -> StationRanking:
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    if county_id is not None:
+        staff.require_county(county_id)
+        scope: frozenset[int] | None = frozenset({county_id})
+    else:
+        scope = None if staff.is_admin else staff.county_ids
+    return await ranking.station_ranking(session, first, last, scope)
+
+
+@router.get(
+    "/stats/stations",
+    response_model=StationRanking,
+    tags=["reports"],
+    summary="Village service stations ranked by sales credited in a period (staff: organizers their counties')",
+    responses=RANKING_RESPONSES,
+)
+async def station_ranking(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: From = None, end: To = None, county_id: CountyFilter = None
+) -> StationRanking:
+    """Most net credit (credited by sales paid in the period less refunds in it) first; equal credit, equal rank."""
+    return await _ranking(session, staff, clock, start, end, county_id)
+
+
+@router.get(
+    "/stats/stations.xlsx",
+    tags=["reports"],
+    summary="The station ranking as a workbook (staff)",
+    response_class=Response,
+    responses={200: {"content": {ranking.XLSX_MEDIA_TYPE: {}}, "description": "The ranking, fen and yuan"}, **RANKING_RESPONSES},
+)
+async def station_ranking_xlsx(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: From = None, end: To = None, county_id: CountyFilter = None
+) -> Response:
+    """The same ranking as .xlsx."""
+    table = await _ranking(session, staff, clock, start, end, county_id)
+    name = f"station-ranking-{table.period_from.isoformat()}-{table.period_to.isoformat()}.xlsx"
+    return Response(
+        ranking.ranking_workbook(table),
+        media_type=ranking.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

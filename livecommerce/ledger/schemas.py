@@ -181,3 +181,26 @@ class ConsumptionStats(BaseModel):
     monitored_only: bool = Field(
         default=False, description="Only what reached households under monitoring: their credits and the lines that credited them."
     )
+
+
+class StationRank(BaseModel):
+    """One village service station's place by the sales credited to it in a period."""
+
+    rank: int = Field(description="1 for the most; stations with equal net credit share a rank.")
+    station_id: int
+    name: str
+    village: str
+    county_id: int
+    county_name: str | None = None
+    credited_fen: int = Field(description="Credited by sales paid in the period.")
+    reversed_fen: int = Field(description="Taken back by refunds in the period.")
+    net_fen: int
+
+
+class StationRanking(BaseModel):
+    """Village service stations ranked by net sales credited in a period (the award ceremony's table)."""
+
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+    timezone: str
+    items: list[StationRank]

@@ -377,6 +377,8 @@ async def _report_csv(w: World, s: Side) -> Call:
 BUILDERS["GET /api/counties/{county_id}/statement"] = lambda w, s: _call("GET", f"/api/counties/{s.county_id}/statement")
 BUILDERS["GET /api/households/{household_id}/statement"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}/statement")
 BUILDERS["GET /api/stats/consumption"] = get("/api/stats/consumption?group_by=channel")
+BUILDERS["GET /api/stats/stations"] = lambda w, s: _call("GET", f"/api/stats/stations?county_id={s.county_id}")
+BUILDERS["GET /api/stats/stations.xlsx"] = lambda w, s: _call("GET", f"/api/stats/stations.xlsx?county_id={s.county_id}")
 
 # --- streams ---------------------------------------------------------------------------------
 
