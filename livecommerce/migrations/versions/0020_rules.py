@@ -1,4 +1,4 @@
-"""Certified-only campaigns, and their streams marked so that flash deals keep to the rule
+"""Certified-only campaigns, their streams marked so that flash deals keep to the rule; urgent sales of products
 
 Revision ID: 0020_rules
 Revises: 0018_assistance
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+import livecommerce.kit.types
 
 revision: str = "0020_rules"
 down_revision: str | Sequence[str] | None = "0018_assistance"
@@ -21,9 +23,13 @@ def upgrade() -> None:
             batch.add_column(sa.Column("certified_only", sa.Boolean(), nullable=False, server_default=sa.false()))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("certified_only", server_default=None)
+    with op.batch_alter_table("products") as batch:
+        batch.add_column(sa.Column("urgent_until", livecommerce.kit.types.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("products") as batch:
+        batch.drop_column("urgent_until")
     for table in ("streams", "campaigns"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("certified_only")
