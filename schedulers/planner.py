@@ -23,6 +23,7 @@ from typing import Any
 
 # The search always gets this long, however long building the model took.
 MIN_SEARCH_SECONDS = 0.5
+SEARCH_SHARE = 0.85
 
 # Why a pair or a slot is blocked, most telling first.
 REASON_ORDER = ("notice", "availability", "uncertified", "anchor", "weekly_limit", "daily_limit")
@@ -253,15 +254,36 @@ def _symmetry_groups(instance: Instance) -> list[list[int]]:
     return [sorted(ids) for ids in groups.values() if len(ids) > 1]
 
 
-def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int = 2) -> Solution:
-    """Build the CP-SAT model and solve it, the whole call within the time limit (building the model included)."""
+def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int = 2, relative_gap: float = 0.0) -> Solution:
+    """Build the CP-SAT model and solve it, the whole call within the time limit (building the model included).
+
+    With `relative_gap` (0.01: within 1% of the bound) the search stops as soon as a plan is
+    that close; the default searches to the limit or to a proof of optimality.
+    """
     began = time.monotonic()
     # Imported here: OR-Tools takes a while to load, and only planning needs it (not every app start).
     from ortools.sat.python import cp_model
 
-    model = _Model(instance, cp_model)
+    start = starting_plan(instance)
+    if relative_gap > 0:
+        # CP-SAT checks its gap limit only once searching; a start already close enough to a bound
+        # no plan can beat is the answer at once, without building the model.
+        start_score, ceiling = score(instance, start), upper_bound(instance)
+        if ceiling - start_score <= relative_gap * abs(ceiling):
+            return Solution(
+                status="optimal" if start_score >= ceiling else "feasible",
+                assignment=dict(start),
+                objective=start_score,
+                bound=ceiling,
+                unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in start},
+                wall_seconds=time.monotonic() - began,
+            )
+    model = _Model(instance, cp_model, start)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(MIN_SEARCH_SECONDS, float(time_limit_seconds) - (time.monotonic() - began))
+    # What is left after building, less a margin for reading the answer back (a loaded machine overshoots).
+    left = (float(time_limit_seconds) - (time.monotonic() - began)) * SEARCH_SHARE
+    solver.parameters.max_time_in_seconds = max(MIN_SEARCH_SECONDS, left)
+    solver.parameters.relative_gap_limit = relative_gap
     solver.parameters.num_workers = max(1, workers)
     # The model is large but shallow: a long presolve eats the time limit before any search starts.
     # Its own symmetry search costs seconds on a month and finds what `_symmetry_groups` already breaks.
@@ -283,14 +305,23 @@ def solve(instance: Instance, *, time_limit_seconds: float = 10.0, workers: int 
             wall_seconds=solver.wall_time,
         )
     assignment = {slot_id: anchor_id for (slot_id, anchor_id), var in model.x.items() if solver.boolean_value(var)}
+    objective, bound = round(solver.objective_value), _finite(solver.best_objective_bound)
+    # Stopped by `relative_gap`, CP-SAT says OPTIMAL of a plan it has not proven best: only a closed gap is a proof.
     return Solution(
-        status="optimal" if status == cp_model.OPTIMAL else "feasible",
+        status="optimal" if status == cp_model.OPTIMAL and objective >= bound else "feasible",
         assignment=assignment,
-        objective=round(solver.objective_value),
-        bound=_finite(solver.best_objective_bound),
+        objective=objective,
+        bound=bound,
         unfilled={s.id: unfilled_reason(instance, s.id) for s in instance.slots if s.id not in assignment},
         wall_seconds=solver.wall_time,
     )
+
+
+def starting_plan(instance: Instance) -> dict[int, int]:
+    """Where the search starts: the previous plan with its gaps filled, else the better heuristic plan."""
+    if instance.previous:
+        return balanced(instance, instance.previous)
+    return max(balanced(instance), greedy(instance), key=lambda p: score(instance, p))
 
 
 class _Model:
@@ -304,16 +335,10 @@ class _Model:
     complete plan instead of having to repair one.
     """
 
-    def __init__(self, instance: Instance, cp_model: Any) -> None:
+    def __init__(self, instance: Instance, cp_model: Any, start: dict[int, int]) -> None:
         self.instance = instance
         self.model = model = cp_model.CpModel()
         self._hints: list[tuple[Any, int]] = []
-        # Start from the previous plan with its gaps filled (re-planning begins where it left off),
-        # else from the better of the two heuristic plans.
-        if instance.previous:
-            start = balanced(instance, instance.previous)
-        else:
-            start = max(balanced(instance), greedy(instance), key=lambda p: score(instance, p))
         self.start = start
         w = instance.weights
         total = cp_model.LinearExpr.sum

@@ -165,6 +165,16 @@ class TestMonth:
         assert solution.bound - solution.objective <= solution.bound // 100
         assert solution.objective > score(instance, greedy(instance))
 
+    def test_asked_for_one_percent_a_close_enough_start_is_returned_at_once(self) -> None:
+        instance = month(14, anchors=70, counties=12, studios=3)
+        started = time.monotonic()
+        solution = solve(instance, time_limit_seconds=30, relative_gap=0.01)
+        assert time.monotonic() - started < 10
+        assert violations(instance, solution.assignment) == []
+        assert solution.objective == score(instance, solution.assignment)
+        assert solution.bound - solution.objective <= solution.bound // 100
+        assert solution.status == ("optimal" if solution.objective == solution.bound else "feasible")
+
     def test_the_balanced_start_keeps_the_rules_and_the_plan_it_revises(self) -> None:
         instance = month(7, anchors=20, counties=4, studios=2)
         first = balanced(instance)
