@@ -15,7 +15,7 @@ A booking is confirmed once two kinds of agreement are complete:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
@@ -24,6 +24,7 @@ from sqlmodel import col, delete, select
 
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as streams
+from livecommerce.catalog import certification
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden, InvalidState, NotFound
 from livecommerce.kit.pagination import PageParams, paginate
@@ -31,9 +32,10 @@ from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from livecommerce.kit.signals import StreamStart
 from schedulers import rules
+from schedulers.campaigns import get_campaign
 from schedulers.models import Booking, BookingAnchor, BookingApproval, BookingProduct, BookingStatus, Slot
 from schedulers.problems import bad_field, clash_conflict
-from schedulers.schemas import BookingCreate, BookingPublic, BookingReschedule, CoHostPublic
+from schedulers.schemas import BookingCreate, BookingPublic, BookingReschedule, Clash, CoHostPublic
 from schedulers.slots import get_slot
 from schedulers.studios import lock_studio
 
@@ -93,6 +95,40 @@ async def _check_products(session: AsyncSession, product_ids: Sequence[int], cou
         raise bad_field("product_ids", "product withdrawn", f"{', '.join(inactive)}: no longer sold.")
 
 
+async def certified_only(session: AsyncSession, slot: Slot) -> bool:
+    """True when the slot belongs to a certified-only campaign."""
+    return slot.campaign_id is not None and (await get_campaign(session, slot.campaign_id)).certified_only
+
+
+async def uncertified_clashes(session: AsyncSession, slot: Slot, product_ids: Sequence[int]) -> list[Clash]:
+    """In a certified-only campaign's slot, a clash for each product not certified for the whole broadcast.
+
+    A certificate counts through its `valid_until` day (Asia/Shanghai) and not the day after,
+    so a broadcast on the day after expiry is refused.
+    """
+    if not product_ids or not await certified_only(session, slot):
+        return []
+    history = await certification.validities(session, product_ids)
+    products = await catalog.products_by_ids(session, product_ids)
+    last = slot.ends_at - timedelta(seconds=1)
+    return [
+        Clash(
+            kind="uncertified",
+            product_id=pid,
+            slot_id=slot.id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            detail=f"「{products[pid].name}」 is not a certified poverty-alleviation product on the broadcast's day; "
+            "this campaign takes certified products only.",
+        )
+        for pid in dict.fromkeys(product_ids)
+        if pid in products
+        and not (
+            certification.certified_at(history.get(pid, []), slot.starts_at) and certification.certified_at(history.get(pid, []), last)
+        )
+    ]
+
+
 async def _known_anchors(session: AsyncSession, anchor_ids: Sequence[int]) -> list[Anchor]:
     anchors = await catalog.anchors_by_ids(session, anchor_ids)
     missing = sorted(set(anchor_ids) - {a.id for a in anchors if a.id is not None})
@@ -118,6 +154,7 @@ async def _clashes_or_raise(
     settings: Settings,
     now: datetime,
     ignore_booking_id: int | None = None,
+    also: Sequence[Clash] = (),
 ) -> bool:
     """Lock the anchors and the studio, then refuse with every clash; True if the notice rule was overridden."""
     if override_reason is not None and not _may_override_notice(principal, county_ids):
@@ -131,6 +168,7 @@ async def _clashes_or_raise(
     overridden = override_reason is not None and any(c.kind == "notice" for c in clashes)
     if override_reason is not None:
         clashes = [c for c in clashes if c.kind != "notice"]
+    clashes = [*clashes, *also]
     if clashes:
         raise clash_conflict("The booking clashes with the schedule.", clashes)
     return overridden
@@ -156,6 +194,7 @@ async def create_booking(session: AsyncSession, principal: Principal, data: Book
         override_reason=data.notice_override_reason,
         settings=settings,
         now=now,
+        also=await uncertified_clashes(session, slot, data.product_ids),
     )
 
     booking = Booking(
@@ -193,6 +232,7 @@ async def create_booking(session: AsyncSession, principal: Principal, data: Book
         booking_id=booking.id,
         studio_id=slot.studio_id,
         auto_start=data.auto_start,
+        certified_only=await certified_only(session, slot),
     )
     booking.stream_id = stream.id
     session.add(booking)
@@ -226,6 +266,13 @@ async def _members(session: AsyncSession, booking_id: int) -> list[BookingAnchor
         select(BookingAnchor)
         .where(col(BookingAnchor.booking_id) == booking_id)
         .order_by(col(BookingAnchor.position), col(BookingAnchor.anchor_id))
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def _product_ids(session: AsyncSession, booking_id: int) -> list[int]:
+    stmt = (
+        select(col(BookingProduct.product_id)).where(col(BookingProduct.booking_id) == booking_id).order_by(col(BookingProduct.product_id))
     )
     return list((await session.scalars(stmt)).all())
 
@@ -485,6 +532,7 @@ async def reschedule_booking(
         settings=settings,
         now=now,
         ignore_booking_id=booking_id,
+        also=await uncertified_clashes(session, slot, await _product_ids(session, booking_id)),
     )
     before = {"slot_id": booking.slot_id, "starts_at": booking.starts_at.isoformat()}
     await transition(session, booking_id, BookingStatus.requested, now=now)
@@ -501,7 +549,12 @@ async def reschedule_booking(
     await session.flush()
     if booking.stream_id is not None:
         await streams.reschedule_stream(
-            session, booking.stream_id, starts_at=slot.starts_at, ends_at=slot.ends_at, studio_id=slot.studio_id
+            session,
+            booking.stream_id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            studio_id=slot.studio_id,
+            certified_only=await certified_only(session, slot),
         )
     after = {"slot_id": data.slot_id, "starts_at": slot.starts_at.isoformat()}
     await audit.record(session, principal, "booking.rescheduled", f"booking:{booking_id}", {"from": before, "to": after}, now=now)

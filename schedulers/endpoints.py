@@ -32,6 +32,7 @@ from schedulers.schemas import (
     SlotPublic,
     StudioCreate,
     StudioPublic,
+    UnreadCount,
 )
 
 router = APIRouter(prefix="/api", tags=["scheduling"])
@@ -39,7 +40,10 @@ router = APIRouter(prefix="/api", tags=["scheduling"])
 From = Annotated[Instant | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
 To = Annotated[Instant | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
-    409: {"description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ...).'}
+    409: {
+        "description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ..., '
+        'or "uncertified" naming a product a certified-only campaign refuses).'
+    }
 }
 
 
@@ -208,6 +212,17 @@ async def remind_me(session: SessionDep, principal: CurrentUser, clock: ClockDep
 async def my_notifications(session: SessionDep, principal: CurrentUser, page: PageDep) -> Page[NotificationPublic]:
     items, cursor = await followers.my_notifications(session, principal, page)
     return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/me/notifications/unread", response_model=UnreadCount, summary="How many of my notifications are unread (the pages' badge)")
+async def unread_notifications(session: SessionDep, principal: CurrentUser) -> UnreadCount:
+    return UnreadCount(unread=await followers.unread_count(session, principal))
+
+
+@router.post("/me/notifications/read", status_code=HTTP_204_NO_CONTENT, summary="Mark all my notifications read")
+async def read_notifications(session: SessionDep, principal: CurrentUser, clock: ClockDep) -> Response:
+    await followers.mark_all_read(session, principal, now=clock.now())
+    return Response(status_code=HTTP_204_NO_CONTENT)
 
 
 @router.get("/me/reminders-feed", response_model=FeedLink, summary="The subscription link of my reminded broadcasts' calendar")

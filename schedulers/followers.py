@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
@@ -105,6 +105,28 @@ async def unread_count(session: AsyncSession, principal: Principal) -> int:
     """How many of the caller's notifications are unread (the badge on the pages)."""
     stmt = select(func.count()).where(col(UserNotification.user_id) == principal.id, col(UserNotification.read_at).is_(None))
     return int(await session.scalar(stmt) or 0)
+
+
+async def mark_all_read(session: AsyncSession, principal: Principal, *, now: datetime) -> int:
+    """Mark every unread notification of the caller read; how many were."""
+    result = await session.execute(
+        update(UserNotification)
+        .where(col(UserNotification.user_id) == principal.id, col(UserNotification.read_at).is_(None))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def latest_notifications(session: AsyncSession, principal: Principal, limit: int = 50) -> list[NotificationPublic]:
+    """The caller's latest notifications, newest first (the notifications page)."""
+    stmt = select(UserNotification).where(col(UserNotification.user_id) == principal.id)
+    rows = list((await session.scalars(stmt.order_by(col(UserNotification.id).desc()).limit(limit))).all())
+    titles = await streams.stream_titles(session, [r.stream_id for r in rows])
+    return [
+        NotificationPublic(kind=r.kind, stream_id=r.stream_id, at=r.at, title=titles.get(r.stream_id, ""), read=r.read_at is not None)
+        for r in rows
+    ]
 
 
 async def reminded_stream_ids(session: AsyncSession, user_id: int) -> list[int]:

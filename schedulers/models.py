@@ -44,6 +44,8 @@ class Campaign(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     starts_at: datetime = Field(sa_type=UTCDateTime)
     ends_at: datetime = Field(sa_type=UTCDateTime)
+    # Only certified poverty-alleviation products may be booked or offered in flash deals.
+    certified_only: bool = Field(default=False)
 
 
 class Slot(SQLModel, table=True):

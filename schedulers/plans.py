@@ -18,25 +18,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
+from livecommerce.broadcasts import service as streams
+from livecommerce.catalog import certification
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
+from livecommerce.ledger import review as ledger_review
 from schedulers import bookings, rules
 from schedulers.campaigns import get_campaign
 from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, Booking, BookingAnchor, CampaignPlan, Studio
-from schedulers.planner import Instance, PlanAnchor, PlanSlot, solve
+from schedulers.planner import Instance, PlanAnchor, PlanSlot, Weights, hour_scores, solve
 from schedulers.schemas import BookingCreate, PlanAssignment, PlanCreate, PlanPublic, PlanUnfilled
 from schedulers.slots import campaign_slots
 
 
 async def build_instance(
     session: AsyncSession, principal: Principal, campaign_id: int, data: PlanCreate, *, settings: Settings, now: datetime
-) -> tuple[Instance, dict[int, list[int]]]:
-    """The planner's instance for a campaign's open slots, and each county's products to present."""
+) -> tuple[Instance, dict[tuple[int, int], list[int]]]:
+    """The planner's instance for a campaign's open slots, and the products each county would present in each slot."""
     if not principal.is_staff:
         raise Forbidden("Only organizers and admins plan campaigns.")
-    await get_campaign(session, campaign_id)
+    campaign = await get_campaign(session, campaign_id)
     slots = await campaign_slots(session, campaign_id)
     booked = set(
         (
@@ -59,6 +62,7 @@ async def build_instance(
             ends_at=s.ends_at,
             week=rules.local_week_bounds(s.starts_at, settings)[0],
             day=rules.local_day_bounds(s.starts_at, settings)[0],
+            hour=s.starts_at.astimezone(settings.tz).hour,
         )
         for s in open_slots
     ]
@@ -73,10 +77,40 @@ async def build_instance(
         buffer_minutes=settings.booking_buffer_minutes,
         county_weights={w.county_id: w.weight for w in data.county_weights},
         previous=await _previous_assignment(session, campaign_id, {s.id for s in plan_slots}),
+        weights=Weights(hours=data.best_hours_weight),
+        county_hours=await _county_hours(session, settings) if data.best_hours_weight else {},
     )
     await _block(session, instance, anchor_ids, settings=settings, now=now)
-    products = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
+    by_county = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
+    products = {(s.id, c): ids for s in plan_slots for c, ids in by_county.items()}
+    if campaign.certified_only:
+        products = await _certified_products(session, instance, products)
     return instance, products
+
+
+async def _certified_products(
+    session: AsyncSession, instance: Instance, products: dict[tuple[int, int], list[int]]
+) -> dict[tuple[int, int], list[int]]:
+    """A certified-only campaign presents certified products only: a county with none for a slot cannot host it."""
+    history = await certification.validities(session, {pid for ids in products.values() for pid in ids})
+
+    def certified(pid: int, slot: PlanSlot) -> bool:
+        return all(certification.certified_at(history.get(pid, []), at) for at in (slot.starts_at, slot.ends_at - timedelta(seconds=1)))
+
+    slots = {s.id: s for s in instance.slots}
+    kept = {(slot_id, c): [pid for pid in ids if certified(pid, slots[slot_id])] for (slot_id, c), ids in products.items()}
+    for s in instance.slots:
+        for a in instance.anchors:
+            if not kept.get((s.id, a.county_id)) and instance.allowed(s.id, a.id):
+                instance.blocked[(s.id, a.id)] = "uncertified"
+    return kept
+
+
+async def _county_hours(session: AsyncSession, settings: Settings) -> dict[tuple[int, int], int]:
+    """How well each county's past streams sold at each local hour they went live (0..10, see `hour_scores`)."""
+    starts = await streams.past_stream_starts(session)
+    sales = await ledger_review.county_sales_of_streams(session, starts)
+    return hour_scores((county_id, starts[stream_id].astimezone(settings.tz).hour, net) for (stream_id, county_id), net in sales.items())
 
 
 async def _previous_assignment(session: AsyncSession, campaign_id: int, open_ids: set[int]) -> dict[int, int]:
@@ -144,7 +178,7 @@ async def create_plan(
     session: AsyncSession,
     principal: Principal,
     campaign_id: int,
-    draft: tuple[Instance, dict[int, list[int]]],
+    draft: tuple[Instance, dict[tuple[int, int], list[int]]],
     data: PlanCreate,
     *,
     settings: Settings,
@@ -160,7 +194,7 @@ async def create_plan(
         objective=solution.objective,
         bound=solution.bound,
         assignments=[
-            {"slot_id": slot_id, "anchor_ids": [anchor_id], "product_ids": products.get(counties[anchor_id], [])[:20]}
+            {"slot_id": slot_id, "anchor_ids": [anchor_id], "product_ids": products.get((slot_id, counties[anchor_id]), [])[:20]}
             for slot_id, anchor_id in sorted(solution.assignment.items())
         ],
         unfilled=[{"slot_id": slot_id, "reason": reason} for slot_id, reason in sorted(solution.unfilled.items())],

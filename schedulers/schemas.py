@@ -35,6 +35,9 @@ class CampaignCreate(StrictInput):
     description: str = Field(default="", max_length=2000)
     starts_at: Instant
     ends_at: Instant
+    certified_only: bool = Field(
+        default=False, description="Take only bookings (and flash deals) of certified poverty-alleviation products."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> CampaignCreate:
@@ -50,6 +53,7 @@ class CampaignPublic(BaseModel):
     description: str
     starts_at: datetime
     ends_at: datetime
+    certified_only: bool = False
 
 
 class SlotCreate(StrictInput):
@@ -142,8 +146,9 @@ class BookingPublic(BaseModel):
 class Clash(BaseModel):
     """One reason a booking cannot be made (an item of the 409's `conflicts`)."""
 
-    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit")
+    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit | uncertified")
     booking_id: int | None = None
+    product_id: int | None = None
     anchor_id: int | None = None
     studio_id: int | None = None
     slot_id: int | None = None
@@ -230,6 +235,12 @@ class CountyWeight(BaseModel):
     weight: int = Field(ge=0, le=1_000_000)
 
 
+class UnreadCount(BaseModel):
+    """How many of a user's notifications are unread."""
+
+    unread: int
+
+
 class PlanCreate(BaseModel):
     """Ask the planner for a proposal."""
 
@@ -238,6 +249,13 @@ class PlanCreate(BaseModel):
     time_limit_seconds: int = Field(default=10, ge=1, le=120, description="How long the solver may search.")
     county_weights: list[CountyWeight] = Field(
         default_factory=list, max_length=500, description="Absent: every county weighs the same; listed: unlisted counties weigh 0."
+    )
+    best_hours_weight: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        strict=True,
+        description="How much a slot at an hour when the county's past streams sold best counts (0: ignore the hours).",
     )
 
     @field_validator("county_weights")

@@ -20,6 +20,7 @@ from livecommerce.broadcasts import service as streams
 from livecommerce.broadcasts.events import EventType
 from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.catalog import repository as catalog
+from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.principal import Principal
 from schedulers import week
 from schedulers.week import SlotView as SlotView  # re-exported: the calendar route annotates with it
@@ -42,6 +43,7 @@ class StreamCard:
     pinned: Product | None = None
     gmv_fen: int = 0
     paid_orders: int = 0
+    urgent: bool = False  # features a product on urgent sale
 
 
 @dataclass
@@ -135,8 +137,14 @@ async def _cards(session: AsyncSession, rows: Sequence[Stream], *, with_sales: b
 async def home_streams(session: AsyncSession, now: datetime, limit: int = 30) -> tuple[list[StreamCard], list[StreamCard]]:
     """Streams live now, and those still to come (soonest first)."""
     live = await broadcasts.live_streams(session, limit)
-    upcoming = await broadcasts.upcoming_streams(session, now, limit)
-    return await _cards(session, live), await _cards(session, upcoming)
+    upcoming = await _cards(session, await broadcasts.upcoming_streams(session, now, limit))
+    # Broadcasts offering produce on urgent sale come first, each group still soonest first.
+    for card in upcoming:
+        assert card.stream.id is not None
+        featured = await catalog.products_by_ids(session, await streams.featured_product_ids(session, card.stream.id))
+        card.urgent = any(catalog_service.is_urgent(p, now) for p in featured)
+    upcoming.sort(key=lambda c: not c.urgent)
+    return await _cards(session, live), upcoming
 
 
 async def _visible(session: AsyncSession, principal: Principal, rows: Sequence[Stream]) -> list[Stream]:

@@ -81,6 +81,7 @@ class Page:
             "t": self.t,
             "lang": self.lang,
             "user": self.principal,
+            "unread_notifications": getattr(self.request.state, "unread_notifications", 0),
             "when": lambda dt: fmt.when(dt, self.tz, self.lang),
             "clock": lambda dt: fmt.clock_time(dt, self.tz),
             "day": lambda dt: fmt.day_label(dt, self.tz, self.lang),

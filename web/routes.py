@@ -19,7 +19,7 @@ from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.ratelimit_deps import check_sign_in
 from livecommerce.orders import reconciliation
 from livecommerce.payments.registry import REAL_PROVIDERS, ProviderNotConfigured, providers_from
-from schedulers import plans
+from schedulers import followers, plans
 from schedulers.calendar import feed_token
 from streams.relay.views import public_envelope
 from web import queries
@@ -337,6 +337,26 @@ async def login(
         response = RedirectResponse(safe_next(next, home_for(principal)), status_code=303)
     set_token_cookie(response, request, token, settings)
     return response
+
+
+@router.get("/me/notifications")
+async def notifications_page(request: Request, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
+    """The reader's notifications, newest first, unread ones marked."""
+    if user is None:
+        return login_redirect(request)
+    items = await followers.latest_notifications(session, user)
+    return _page(request, user, settings).render("notifications.html", items=items)
+
+
+@router.post("/me/notifications/read")
+async def notifications_read(request: Request, session: SessionDep, clock: ClockDep, user: PageUser) -> Response:
+    """Mark every notification read (the page's button), and go back to the list."""
+    if not same_origin(request):
+        return JSONResponse({"detail": "Cross-site request refused."}, status_code=403)
+    if user is None:
+        return login_redirect(request)
+    await followers.mark_all_read(session, user, now=clock.now())
+    return RedirectResponse("/me/notifications", status_code=303)
 
 
 @router.post("/logout")

@@ -20,6 +20,7 @@ from livecommerce.kit.deps import SessionDep, SettingsDep
 from livecommerce.kit.errors import Unauthorized
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
+from schedulers import followers
 
 TOKEN_COOKIE = "lc_token"
 
@@ -30,10 +31,13 @@ async def page_principal(request: Request, session: SessionDep, settings: Settin
     if not token:
         return None
     try:
-        return await principal_from_token(session, token, settings.secret_key)
+        principal = await principal_from_token(session, token, settings.secret_key)
     except Unauthorized:
         request.state.stale_token = True  # the page drops it, so page scripts and the websocket go anonymous
         return None
+    # The badge in the site header: one count, only for a signed-in reader.
+    request.state.unread_notifications = await followers.unread_count(session, principal)
+    return principal
 
 
 PageUser = Annotated[Principal | None, Depends(page_principal)]

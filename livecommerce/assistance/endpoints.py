@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from livecommerce.assistance import service
+from livecommerce.assistance import service, stats
 from livecommerce.assistance.schemas import Quota, UnitCreate, UnitPublic
 from livecommerce.kit.auth import StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.types import MAX_ID
+from livecommerce.ledger import reports
+from livecommerce.ledger.schemas import ConsumptionStats
 from livecommerce.ledger.service import REPORTING_ZONE
 
 router = APIRouter(prefix="/api", tags=["consumption assistance"])
@@ -49,3 +52,37 @@ async def get_quota(
     """Paid purchases of certified products by the unit and its children in the year, refunds subtracted."""
     chosen = year if year is not None else clock.now().astimezone(REPORTING_ZONE).year
     return await service.quota(session, principal, unit_id, chosen)
+
+
+@router.get(
+    "/stats/consumption",
+    response_model=ConsumptionStats,
+    tags=["reports"],
+    summary="Sales credited to poverty alleviation, by county, channel or unit type; certified or monitored only (staff)",
+    responses={422: {"description": "A bad period or grouping"}},
+)
+async def consumption(
+    session: SessionDep,
+    staff: StaffUser,
+    clock: ClockDep,
+    start: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default 29 days before `to`.")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day, inclusive (Asia/Shanghai), default today.")] = None,
+    group_by: Annotated[
+        Literal["county", "channel", "unit_type"], Query(description="`county`, `channel` or `unit_type` (of the purchasing unit).")
+    ] = "county",
+    certified_only: Annotated[bool, Query(description="Count only products certified when the sale was paid.")] = False,
+    monitored: Annotated[
+        bool, Query(description="Count only what reached households under anti-relapse monitoring (and the lines that credited them).")
+    ] = False,
+) -> ConsumptionStats:
+    """An admin sees every county; an organizer only its own counties' sales."""
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    return await stats.consumption_stats(
+        session,
+        first,
+        last,
+        group_by,
+        None if staff.is_admin else staff.county_ids,
+        certified_only=certified_only,
+        monitored_only=monitored,
+    )

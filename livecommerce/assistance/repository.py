@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -31,3 +31,11 @@ async def page_of_units(
     if county_ids is not None:
         stmt = stmt.where(col(PurchasingUnit.county_id).in_(sorted(county_ids)))
     return await paginate(session, stmt, PurchasingUnit.id, params)  # type: ignore[arg-type]
+
+
+async def units_by_ids(session: AsyncSession, unit_ids: Iterable[int]) -> list[PurchasingUnit]:
+    """The units with these ids that exist."""
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return []
+    return list(await session.scalars(select(PurchasingUnit).where(col(PurchasingUnit.id).in_(ids))))

@@ -33,6 +33,8 @@ class Stream(SQLModel, table=True):
     scheduled_start: datetime = Field(sa_type=UTCDateTime)
     scheduled_end: datetime = Field(sa_type=UTCDateTime)
     auto_start: bool = Field(default=True)
+    # Booked in a certified-only campaign: its flash deals offer certified products only.
+    certified_only: bool = Field(default=False)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pinned_product_id: int | None = Field(default=None, foreign_key="products.id")

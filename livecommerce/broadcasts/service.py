@@ -42,6 +42,7 @@ async def create_stream(
     booking_id: int | None = None,
     studio_id: int | None = None,
     auto_start: bool = True,
+    certified_only: bool = False,
 ) -> Stream:
     """Create a scheduled stream with its hosts and featured products (called when a booking is made)."""
     stream = Stream(
@@ -51,6 +52,7 @@ async def create_stream(
         scheduled_start=scheduled_start,
         scheduled_end=scheduled_end,
         auto_start=auto_start,
+        certified_only=certified_only,
     )
     session.add(stream)
     await session.flush()
@@ -167,10 +169,21 @@ async def guard_hand_start(session: AsyncSession, stream: Stream, *, now: dateti
 
 
 async def reschedule_stream(
-    session: AsyncSession, stream_id: int, *, starts_at: datetime, ends_at: datetime, studio_id: int | None
+    session: AsyncSession,
+    stream_id: int,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    studio_id: int | None,
+    certified_only: bool = False,
 ) -> bool:
     """Move a stream that has not gone live to a new time and studio (its booking moved); True if it changed."""
-    values: dict[str, object] = {"scheduled_start": starts_at, "scheduled_end": ends_at, "studio_id": studio_id}
+    values: dict[str, object] = {
+        "scheduled_start": starts_at,
+        "scheduled_end": ends_at,
+        "studio_id": studio_id,
+        "certified_only": certified_only,
+    }
     return await _transition(session, stream_id, [StreamStatus.scheduled], values)
 
 
@@ -307,3 +320,9 @@ async def live_stream_heads(session: AsyncSession) -> dict[int, int]:
         .where(col(Stream.status) == StreamStatus.live)
     )
     return {int(stream_id or 0): int(head) for stream_id, head in rows.all()}
+
+
+async def past_stream_starts(session: AsyncSession, limit: int = 5000) -> dict[int, datetime]:
+    """When the latest ended streams went live, by id (what the planner learns its good hours from)."""
+    rows = await repository.streams_in_states(session, [StreamStatus.ended], limit)
+    return {s.id: s.started_at for s in rows if s.id is not None and s.started_at is not None}

@@ -142,7 +142,7 @@ async def get_anchor(session: SessionDep, anchor_id: AnchorId) -> Anchor:
 async def create_product(session: SessionDep, principal: StaffUser, clock: ClockDep, body: ProductCreate) -> ProductPublic:
     """Add a product with splits summing to 10000 basis points, in a county you act for."""
     product = await service.create_product(session, principal, body, clock.now())
-    return service.product_public(product, body.splits)  # a new product has no certificate yet
+    return service.product_public(product, body.splits, now=clock.now())  # a new product has no certificate yet
 
 
 @router.get("/products", response_model=Page[ProductPublic], summary="List products")
@@ -154,7 +154,9 @@ async def list_products(session: SessionDep, clock: ClockDep, page: PageDep, cou
     rows, cursor = await paginate(session, stmt, Product.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
     splits = await service.splits_of(session, [r.id for r in rows])
     certified = await certification.certified_ids(session, [r.id for r in rows if r.id is not None], clock.now())
-    return Page(items=[service.product_public(r, splits[r.id], certified=r.id in certified) for r in rows], next_cursor=cursor)
+    return Page(
+        items=[service.product_public(r, splits[r.id], certified=r.id in certified, now=clock.now()) for r in rows], next_cursor=cursor
+    )
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, summary="One product with stock, reserved and sold")
@@ -163,7 +165,9 @@ async def get_product(session: SessionDep, clock: ClockDep, product_id: ProductI
     product = await service.get_product(session, product_id)
     assert product.id is not None
     certified = bool(await certification.certified_ids(session, [product_id], clock.now()))
-    return service.product_public(product, (await service.splits_of(session, [product.id]))[product.id], certified=certified)
+    return service.product_public(
+        product, (await service.splits_of(session, [product.id]))[product.id], certified=certified, now=clock.now()
+    )
 
 
 @router.patch("/products/{product_id}", response_model=ProductPublic, summary="Change price, free stock, splits or description")
@@ -173,7 +177,9 @@ async def update_product(
     """Change a product of a county you act for."""
     product = await service.update_product(session, principal, product_id, body, clock.now())
     certified = bool(await certification.certified_ids(session, [product_id], clock.now()))
-    return service.product_public(product, (await service.splits_of(session, [product_id]))[product_id], certified=certified)
+    return service.product_public(
+        product, (await service.splits_of(session, [product_id]))[product_id], certified=certified, now=clock.now()
+    )
 
 
 @router.post(

@@ -86,6 +86,8 @@ class Product(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     image_url: str | None = Field(default=None, max_length=512)
     is_active: bool = Field(default=True)
+    # An urgent sale (perishable, or made unsalable): listed first until this moment passes.
+    urgent_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -294,3 +294,11 @@ async def products_by_county_and_name(
         for product in (await session.scalars(stmt)).all():
             found.setdefault((product.county_id, product.name), product)
     return found
+
+
+async def stations_in(session: AsyncSession, county_ids: Iterable[int] | None) -> list[Station]:
+    """Every station of these counties (of all counties when None), by id."""
+    stmt = select(Station).order_by(col(Station.id))
+    if county_ids is not None:
+        stmt = stmt.where(col(Station.county_id).in_(_ids(county_ids)))
+    return list((await session.scalars(stmt)).all())

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from livecommerce.kit.types import MAX_ID, StrictInput
+from livecommerce.kit.types import MAX_ID, Instant, StrictInput
 
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000
@@ -131,6 +131,9 @@ class ProductCreate(StrictInput):
     splits: list[Split] = Field(min_length=1, max_length=50)
     description: str = Field(default="", max_length=2000)
     image_url: str | None = Field(default=None, max_length=512)
+    urgent_until: Instant | None = Field(
+        default=None, description="An urgent sale (perishable or unsalable stock) until this moment: listed first meanwhile."
+    )
 
     @field_validator("splits")
     @classmethod
@@ -147,6 +150,7 @@ class ProductUpdate(StrictInput):
     splits: list[Split] | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=2000)
     image_url: str | None = Field(default=None, max_length=512)
+    urgent_until: Instant | None = Field(default=None, description="Mark an urgent sale until this moment; `null` ends it.")
 
     @field_validator("splits")
     @classmethod
@@ -180,6 +184,8 @@ class ProductPublic(BaseModel):
     image_url: str | None
     updated_at: datetime
     certified: bool = Field(default=False, description="A poverty-alleviation certificate is in force today.")
+    urgent_until: datetime | None = None
+    urgent: bool = Field(default=False, description="An urgent sale now (before `urgent_until`).")
 
 
 class CertificationCreate(BaseModel):

@@ -210,8 +210,13 @@ async def splits_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[i
     return result
 
 
-def product_public(product: Product, splits: list[Split], *, certified: bool = False) -> ProductPublic:
-    """The API view of a product (`certified`: whether a certificate is in force now)."""
+def is_urgent(product: Product, now: datetime) -> bool:
+    """True while the product's urgent sale lasts."""
+    return product.urgent_until is not None and now < product.urgent_until
+
+
+def product_public(product: Product, splits: list[Split], *, certified: bool = False, now: datetime | None = None) -> ProductPublic:
+    """The API view of a product (`certified`: whether a certificate is in force now; `urgent` judged at `now`)."""
     assert product.id is not None
     return ProductPublic(
         id=product.id,
@@ -227,6 +232,8 @@ def product_public(product: Product, splits: list[Split], *, certified: bool = F
         image_url=product.image_url,
         updated_at=product.updated_at,
         certified=certified,
+        urgent_until=product.urgent_until,
+        urgent=now is not None and is_urgent(product, now),
     )
 
 
@@ -263,6 +270,11 @@ async def get_product(session: AsyncSession, product_id: int, *, for_update: boo
     return product
 
 
+def _recorded(value: object) -> object:
+    """A value as the audit log's JSON keeps it."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 async def update_product(session: AsyncSession, principal: Principal, product_id: int, data: ProductUpdate, now: datetime) -> Product:
     """Change a product's price, free stock, splits or description (staff of its county)."""
     product = await get_product(session, product_id, for_update=True)
@@ -270,7 +282,7 @@ async def update_product(session: AsyncSession, principal: Principal, product_id
     changes: dict[str, dict[str, object]] = {}
     for key, value in data.model_dump(exclude_unset=True, exclude={"splits"}).items():
         if getattr(product, key) != value:
-            changes[key] = {"from": getattr(product, key), "to": value}
+            changes[key] = {"from": _recorded(getattr(product, key)), "to": _recorded(value)}
         setattr(product, key, value)
     if data.splits is not None:
         await validate_parties(session, data.splits, product.county_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -14,15 +14,15 @@ from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.spreadsheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from livecommerce.kit.types import Instant
-from livecommerce.ledger import books, reports, sheets
+from livecommerce.ledger import books, ranking, reports, sheets
 from livecommerce.ledger.access import PARTY, parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
     AccountBalance,
-    ConsumptionStats,
     CountyStatement,
     EntryPublic,
     HouseholdStatement,
     LedgerCheck,
+    StationRanking,
     StreamReport,
 )
 from livecommerce.ledger.service import REPORTING_ZONE
@@ -177,20 +177,54 @@ async def household_statement(
     return await reports.household_statement(session, household, first, last)
 
 
-@router.get(
-    "/stats/consumption",
-    response_model=ConsumptionStats,
-    tags=["reports"],
-    summary="Sales credited to poverty alleviation, by county or by channel (staff)",
-)
-async def consumption(
-    session: SessionDep,
-    staff: StaffUser,
-    clock: ClockDep,
-    start: From = None,
-    end: To = None,
-    group_by: Annotated[Literal["county", "channel"], Query(description="`county` or `channel`.")] = "county",
-) -> ConsumptionStats:
-    """An admin sees every county; an organizer only its own counties' sales."""
+CountyFilter = Annotated[int | None, Query(gt=0, le=2**31 - 1, description="Only this county's stations (one you act for).")]
+RANKING_RESPONSES: dict[int | str, dict[str, object]] = {
+    403: {"description": "A county you do not act for"},
+    422: {"description": "A bad period"},
+}
+
+
+async def _ranking(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: date | None, end: date | None, county_id: int | None
+) -> StationRanking:
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
-    return await reports.consumption_stats(session, first, last, group_by, None if staff.is_admin else staff.county_ids)
+    if county_id is not None:
+        staff.require_county(county_id)
+        scope: frozenset[int] | None = frozenset({county_id})
+    else:
+        scope = None if staff.is_admin else staff.county_ids
+    return await ranking.station_ranking(session, first, last, scope)
+
+
+@router.get(
+    "/stats/stations",
+    response_model=StationRanking,
+    tags=["reports"],
+    summary="Village service stations ranked by sales credited in a period (staff: organizers their counties')",
+    responses=RANKING_RESPONSES,
+)
+async def station_ranking(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: From = None, end: To = None, county_id: CountyFilter = None
+) -> StationRanking:
+    """Most net credit (credited by sales paid in the period less refunds in it) first; equal credit, equal rank."""
+    return await _ranking(session, staff, clock, start, end, county_id)
+
+
+@router.get(
+    "/stats/stations.xlsx",
+    tags=["reports"],
+    summary="The station ranking as a workbook (staff)",
+    response_class=Response,
+    responses={200: {"content": {ranking.XLSX_MEDIA_TYPE: {}}, "description": "The ranking, fen and yuan"}, **RANKING_RESPONSES},
+)
+async def station_ranking_xlsx(
+    session: SessionDep, staff: StaffUser, clock: ClockDep, start: From = None, end: To = None, county_id: CountyFilter = None
+) -> Response:
+    """The same ranking as .xlsx."""
+    table = await _ranking(session, staff, clock, start, end, county_id)
+    name = f"station-ranking-{table.period_from.isoformat()}-{table.period_to.isoformat()}.xlsx"
+    return Response(
+        ranking.ranking_workbook(table),
+        media_type=ranking.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

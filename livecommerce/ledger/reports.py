@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from livecommerce.broadcasts import repository as broadcasts
 from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
+from livecommerce.kit.buckets import as_utc
 from livecommerce.kit.errors import InvalidInput, NotFound
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
@@ -311,3 +312,62 @@ async def consumption_stats(
     return ConsumptionStats(
         period_from=start, period_to=end, group_by=group_by, timezone=str(REPORTING_ZONE), items=items, total=SalesFigures(**total)
     )
+
+
+@dataclass(frozen=True)
+class PostedLeg:
+    """One leg of a sale or of its reversal, with the moment the sale was paid (certification is judged then)."""
+
+    order_id: int
+    refund: bool
+    channel: str
+    sold_at: datetime
+    party: str
+    product_id: int
+    county_id: int
+    amount_fen: int
+    quantity: int
+
+
+async def posted_legs_in(session: AsyncSession, start: date, end: date, county_ids: frozenset[int] | None = None) -> list[PostedLeg]:
+    """Every leg of the sales posted and reversed in a period (days in the reporting zone), for statistics by other dimensions.
+
+    A sale counts on the day it was paid and a refund on the day it was refunded, as in the daily aggregates.
+    """
+    begin, finish = day_bounds(start, end)
+    sale = TRANSACTIONS.alias("sale")
+    stmt = (
+        select(
+            TRANSACTIONS.c.order_id,
+            TRANSACTIONS.c.kind,
+            TRANSACTIONS.c.channel,
+            func.coalesce(sale.c.created_at, TRANSACTIONS.c.created_at),
+            ACCOUNTS.c.party,
+            ENTRIES.c.product_id,
+            ENTRIES.c.county_id,
+            ENTRIES.c.amount_fen,
+            ENTRIES.c.quantity,
+        )
+        .select_from(
+            ENTRIES.join(TRANSACTIONS, TRANSACTIONS.c.id == ENTRIES.c.transaction_id)
+            .join(ACCOUNTS, ACCOUNTS.c.id == ENTRIES.c.account_id)
+            .outerjoin(sale, sale.c.id == TRANSACTIONS.c.reverses_id)
+        )
+        .where(TRANSACTIONS.c.created_at >= begin, TRANSACTIONS.c.created_at < finish)
+    )
+    if county_ids is not None:
+        stmt = stmt.where(ENTRIES.c.county_id.in_(sorted(county_ids)))
+    return [
+        PostedLeg(
+            order_id=int(order_id),
+            refund=kind == "reversal",
+            channel=channel,
+            sold_at=as_utc(sold_at),
+            party=party,
+            product_id=int(product_id or 0),
+            county_id=int(county_id or 0),
+            amount_fen=int(amount),
+            quantity=int(quantity or 0),
+        )
+        for order_id, kind, channel, sold_at, party, product_id, county_id, amount, quantity in (await session.execute(stmt)).all()
+    ]

@@ -99,3 +99,16 @@ async def county_totals_of_streams(session: AsyncSession, stream_ids: Iterable[i
         .group_by(AGGREGATES.c.county_id)
     )
     return {int(cid): CountyTotals(units=int(u or 0), gmv_fen=int(g or 0), refunded_fen=int(r or 0)) for cid, u, g, r in rows.all()}
+
+
+async def county_sales_of_streams(session: AsyncSession, stream_ids: Iterable[int]) -> dict[tuple[int, int], int]:
+    """Net sales (refunds subtracted) of each county's produce in each stream, by (stream, county)."""
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(AGGREGATES.c.stream_id, AGGREGATES.c.county_id, func.sum(AGGREGATES.c.gross_fen - AGGREGATES.c.refunded_fen))
+        .where(AGGREGATES.c.stream_id.in_(ids), AGGREGATES.c.product_id != 0, AGGREGATES.c.party == "")
+        .group_by(AGGREGATES.c.stream_id, AGGREGATES.c.county_id)
+    )
+    return {(int(sid), int(cid)): int(net or 0) for sid, cid, net in rows.all()}

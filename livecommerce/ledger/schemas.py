@@ -187,10 +187,11 @@ class HouseholdStatement(BaseModel):
 
 
 class ConsumptionGroup(SalesFigures):
-    key: str = Field(description="`county:<id>` or the channel name.")
+    key: str = Field(description="`county:<id>`, the channel name, or the unit type (`none`: orders naming no unit).")
     county_id: int | None = None
     name: str | None = None
     channel: str | None = None
+    unit_type: str | None = None
 
 
 class ConsumptionStats(BaseModel):
@@ -200,3 +201,30 @@ class ConsumptionStats(BaseModel):
     timezone: str
     items: list[ConsumptionGroup]
     total: SalesFigures
+    certified_only: bool = Field(default=False, description="Only certified products' sales (certified when paid) are counted.")
+    monitored_only: bool = Field(
+        default=False, description="Only what reached households under monitoring: their credits and the lines that credited them."
+    )
+
+
+class StationRank(BaseModel):
+    """One village service station's place by the sales credited to it in a period."""
+
+    rank: int = Field(description="1 for the most; stations with equal net credit share a rank.")
+    station_id: int
+    name: str
+    village: str
+    county_id: int
+    county_name: str | None = None
+    credited_fen: int = Field(description="Credited by sales paid in the period.")
+    reversed_fen: int = Field(description="Taken back by refunds in the period.")
+    net_fen: int
+
+
+class StationRanking(BaseModel):
+    """Village service stations ranked by net sales credited in a period (the award ceremony's table)."""
+
+    period_from: date = Field(serialization_alias="from")
+    period_to: date = Field(serialization_alias="to")
+    timezone: str
+    items: list[StationRank]

@@ -16,9 +16,10 @@ from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as broadcasts
 from livecommerce.broadcasts.events import EventType
 from livecommerce.broadcasts.stock_events import append_with_stock_changes
-from livecommerce.catalog import stock
+from livecommerce.catalog import certification, stock
+from livecommerce.catalog import service as catalog
 from livecommerce.catalog.stock import DealState, NewDeal
-from livecommerce.kit.errors import InvalidInput, InvalidState, NotFound
+from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound
 from livecommerce.kit.principal import Principal
 from livecommerce.orders.schemas import FlashDealCreate, FlashDealPublic
 
@@ -63,6 +64,7 @@ async def announce_deal(session: AsyncSession, principal: Principal, stream_id: 
             "A flash deal can only offer a product this stream features.",
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
+    await _require_certified(session, stream.certified_only, data.product_id, now)
     if data.per_buyer_limit > data.quantity:
         raise InvalidInput(
             "The per-buyer limit cannot exceed the deal's quantity.",
@@ -93,6 +95,17 @@ async def announce_deal(session: AsyncSession, principal: Principal, stream_id: 
     )
     await _announce(session, deal, EventType.flash_announced, now)
     return deal
+
+
+async def _require_certified(session: AsyncSession, certified_only: bool, product_id: int, now: datetime) -> None:
+    """A stream of a certified-only campaign offers deals on certified products only (409 naming the product)."""
+    if not certified_only or product_id in await certification.certified_ids(session, [product_id], now):
+        return
+    product = await catalog.get_product(session, product_id)
+    raise Conflict(
+        f"「{product.name}」 is not a certified poverty-alleviation product; this stream's campaign takes certified products only.",
+        extra={"conflicts": [{"kind": "uncertified", "product_id": product_id, "detail": f"「{product.name}」 is not certified"}]},
+    )
 
 
 async def end_deal(session: AsyncSession, principal: Principal, deal_id: int, *, now: datetime) -> DealState:

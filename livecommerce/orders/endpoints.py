@@ -122,7 +122,10 @@ async def place_order(
     responses={
         403: {"description": "Not a host or organizer of this stream"},
         404: {"description": "No such stream"},
-        409: {"description": "The stream is not live, the price is not below the product's, or fewer units are free"},
+        409: {
+            "description": "The stream is not live, the price is not below the product's, fewer units are free, "
+            "or the product is uncertified in a certified-only campaign's stream (`conflicts` names it)"
+        },
     },
 )
 async def announce_flash_deal(

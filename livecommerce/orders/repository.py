@@ -209,3 +209,12 @@ async def unit_purchase_lines(
     )
     rows = (await session.execute(stmt)).all()
     return [(int(p), int(a), paid, refunded) for p, a, paid, refunded in rows if paid is not None]
+
+
+async def unit_ids_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, int]:
+    """The purchasing unit of each of these orders that names one, by order id."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(col(Order.id), col(Order.unit_id)).where(col(Order.id).in_(ids), col(Order.unit_id).is_not(None)))
+    return {int(order_id): int(unit_id) for order_id, unit_id in rows.all() if order_id is not None and unit_id is not None}

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedulers.planner import Instance, PlanAnchor, PlanSlot, greedy, score, solve, unfilled_reason, violations
+from bench.planner import month
+from schedulers.planner import (
+    Instance,
+    PlanAnchor,
+    PlanSlot,
+    balanced,
+    greedy,
+    hour_scores,
+    score,
+    solve,
+    unfilled_reason,
+    upper_bound,
+    violations,
+)
 
 T = datetime(2030, 3, 4, tzinfo=UTC)
 
 
 def slot(i: int, start_hour: float, hours: float = 1, studio: int = 1, day: int | None = None) -> PlanSlot:
     starts = T + timedelta(hours=start_hour)
-    return PlanSlot(i, studio, starts, starts + timedelta(hours=hours), week=0, day=day if day is not None else int(start_hour // 24))
+    day_ = day if day is not None else int(start_hour // 24)
+    return PlanSlot(i, studio, starts, starts + timedelta(hours=hours), week=0, day=day_, hour=int(start_hour) % 24)
 
 
 def brute_force_best(instance: Instance) -> int:
@@ -49,6 +64,7 @@ def instances(draw: st.DrawFn) -> Instance:
     previous = {s.id: draw(st.sampled_from([a.id for a in anchors])) for s in slots if draw(st.booleans())}
     weights = {c: draw(st.integers(0, 5)) for c in {a.county_id for a in anchors}} if draw(st.booleans()) else {}
     day_used = {(a.id, s.day): draw(st.sampled_from([0, 30, 60])) for a in anchors for s in slots[:1]}
+    county_hours = {(a.county_id, s.hour): draw(st.integers(0, 10)) for a in anchors for s in slots} if draw(st.booleans()) else {}
     return Instance(
         slots=slots,
         anchors=anchors,
@@ -57,6 +73,7 @@ def instances(draw: st.DrawFn) -> Instance:
         previous=previous,
         county_weights=weights,
         day_used=day_used,
+        county_hours=county_hours,
     )
 
 
@@ -116,6 +133,56 @@ class TestOptimality:
         anchors = [PlanAnchor(1, 1, 7, 600), PlanAnchor(2, 1, 7, 600)]
         solution = solve(Instance(slots, anchors, buffer_minutes=15), time_limit_seconds=5)
         assert len(set(solution.assignment.values())) == 2
+
+    def test_a_county_is_put_on_at_the_hour_its_streams_sold_best(self) -> None:
+        # One broadcast a week: at 08:00 or at 14:00; the county's past streams sold best at 14:00.
+        slots = [slot(1, 8), slot(2, 14)]
+        instance = Instance(slots, [PlanAnchor(1, 5, 1, 600)], county_hours=hour_scores([(5, 8, 1000), (5, 14, 4000)]))
+        assert solve(instance, time_limit_seconds=5).assignment == {2: 1}
+        # Without the hours, either slot is as good as the other; with them, 14:00 earns the term.
+        assert score(instance, {2: 1}) - score(instance, {1: 1}) == instance.weights.hours * (10 - 2)
+
+
+class TestHourScores:
+    def test_the_best_hour_scores_ten_and_others_in_proportion_to_their_mean(self) -> None:
+        scores = hour_scores([(1, 10, 7000), (1, 10, 1000), (1, 20, 8000), (2, 9, 500), (3, 9, 0)])
+        assert scores == {(1, 10): 5, (1, 20): 10, (2, 9): 10}
+
+    def test_refunds_beyond_sales_count_as_nothing(self) -> None:
+        assert hour_scores([(1, 10, -500), (1, 11, 100)]) == {(1, 10): 0, (1, 11): 10}
+
+
+class TestMonth:
+    """The bench's instance, shortened to two weeks: within 1% of the bound, inside the time limit."""
+
+    def test_a_plan_within_one_percent_of_the_bound_inside_the_time_limit(self) -> None:
+        instance = month(14, anchors=70, counties=12, studios=3)
+        started = time.monotonic()
+        solution = solve(instance, time_limit_seconds=6, workers=2)
+        assert time.monotonic() - started < 7.5  # the limit covers building the model; the rest is loading OR-Tools
+        assert violations(instance, solution.assignment) == []
+        assert solution.bound <= upper_bound(instance)
+        assert solution.bound - solution.objective <= solution.bound // 100
+        assert solution.objective > score(instance, greedy(instance))
+
+    def test_asked_for_one_percent_a_close_enough_start_is_returned_at_once(self) -> None:
+        instance = month(14, anchors=70, counties=12, studios=3)
+        started = time.monotonic()
+        solution = solve(instance, time_limit_seconds=30, relative_gap=0.01)
+        assert time.monotonic() - started < 10
+        assert violations(instance, solution.assignment) == []
+        assert solution.objective == score(instance, solution.assignment)
+        assert solution.bound - solution.objective <= solution.bound // 100
+        assert solution.status == ("optimal" if solution.objective == solution.bound else "feasible")
+
+    def test_the_balanced_start_keeps_the_rules_and_the_plan_it_revises(self) -> None:
+        instance = month(7, anchors=20, counties=4, studios=2)
+        first = balanced(instance)
+        assert violations(instance, first) == []
+        kept = dict(list(sorted(first.items()))[::2])
+        revised = balanced(instance, kept)
+        assert violations(instance, revised) == []
+        assert {s: revised[s] for s in kept} == kept
 
 
 class TestReplanning:

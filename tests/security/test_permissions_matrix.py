@@ -412,6 +412,8 @@ BUILDERS["GET /api/ledger/accounts/{party}/statement.xlsx"] = lambda w, s: _call
 BUILDERS["GET /api/counties/{county_id}/statement"] = lambda w, s: _call("GET", f"/api/counties/{s.county_id}/statement")
 BUILDERS["GET /api/households/{household_id}/statement"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}/statement")
 BUILDERS["GET /api/stats/consumption"] = get("/api/stats/consumption?group_by=channel")
+BUILDERS["GET /api/stats/stations"] = lambda w, s: _call("GET", f"/api/stats/stations?county_id={s.county_id}")
+BUILDERS["GET /api/stats/stations.xlsx"] = lambda w, s: _call("GET", f"/api/stats/stations.xlsx?county_id={s.county_id}")
 
 # --- streams ---------------------------------------------------------------------------------
 
@@ -654,6 +656,8 @@ async def _remind(w: World, s: Side) -> Call:
 
 
 BUILDERS["GET /api/me/notifications"] = get("/api/me/notifications")
+BUILDERS["GET /api/me/notifications/unread"] = get("/api/me/notifications/unread")
+BUILDERS["POST /api/me/notifications/read"] = lambda w, s: _call("POST", "/api/me/notifications/read")
 BUILDERS["GET /api/me/reminders-feed"] = get("/api/me/reminders-feed")
 
 
