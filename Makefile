@@ -1,5 +1,5 @@
 # The two set-up commands of the README:
-#   make demo   start the demo (embedded mode: one process, SQLite, no other service)
+#   make demo   start the demo (embedded mode: one process, SQLite, no other service); PORT=8001 picks the port
 #   make test   run the whole test suite (lint, types, then every test on SQLite and on PostgreSQL)
 # and, for the inner loop:
 #   make test-fast   every test that needs no real server or browser, on SQLite only (no lint, no PostgreSQL)
@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+PORT ?= 8000
 
 .PHONY: demo test test-fast lint services install bench fuzz clean
 
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/livecommerce serve --demo
+	$(BIN)/livecommerce serve --demo --port $(PORT)
 
 services:
 	bash scripts/services.sh
