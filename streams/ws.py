@@ -39,7 +39,7 @@ from livecommerce.accounts.principals import principal_from_token
 from livecommerce.broadcasts.audience import record_viewer
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, problem, problem_response
+from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, error_problem, problem_response, request_language
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
@@ -140,7 +140,7 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         principal = await _admit(websocket, stream_id)
         addresses.acquire(address, settings.ws_max_connections_per_address if settings.rate_limits_enabled else None)
     except LiveCommerceError as exc:
-        body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+        body = error_problem(exc, request_language(websocket))
         headers = exc.headers if isinstance(exc, Unauthorized | _TooManyConnections) else None
         await websocket.send_denial_response(problem_response(exc.status, body, headers))
         return

@@ -53,7 +53,13 @@ export class ApiError extends Error {
 // Calls the API with the sign-in cookie; the X-Requested-With header is what the API asks of
 // cookie-authenticated changes (a cross-site page cannot send it without a CORS preflight).
 export async function api(method, path, { json, form, headers = {} } = {}) {
-  const init = { method, credentials: "same-origin", headers: { "X-Requested-With": "fetch", Accept: "application/json", ...headers } };
+  // The page's own language, so problem details come back in it (the browser's may differ).
+  const language = document.documentElement.lang || "zh-CN";
+  const init = {
+    method,
+    credentials: "same-origin",
+    headers: { "X-Requested-With": "fetch", Accept: "application/json", "Accept-Language": language, ...headers },
+  };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
