@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: demo test test-fast lint services install bench fuzz clean
+.PHONY: demo test test-fast lint services install bench fuzz clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,11 @@ fuzz: install services
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livecommerce.db*
+
+# Translations (README, "Translations"): extract the messages from the code, merge them into the
+# catalogs (a translator then edits livecommerce/locale/*/LC_MESSAGES/messages.po), compile the .mo files.
+BABEL_KEYWORDS := -k _l -k t -k N_
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --sort-by-file --width 0 -o livecommerce/locale/messages.pot --project livecommerce .
+	$(BIN)/pybabel update -i livecommerce/locale/messages.pot -d livecommerce/locale --width 0 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d livecommerce/locale --statistics

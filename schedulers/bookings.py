@@ -26,6 +26,7 @@ from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as streams
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, at_time, status_word
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
@@ -63,11 +64,11 @@ def authorize_booking(principal: Principal, anchors: Sequence[Anchor]) -> None:
         return
     if principal.role == Role.organizer:
         if not any(principal.covers_county(a.county_id) for a in anchors):
-            raise Forbidden("You organize none of the counties of these anchors.")
+            raise Forbidden(_l("You organize none of the counties of these anchors."))
         return
     if principal.role == Role.cadre and principal.anchor_id is not None and principal.anchor_id in {a.id for a in anchors}:
         return
-    raise Forbidden("Cadres can book only broadcasts they host themselves.")
+    raise Forbidden(_l("Cadres can book only broadcasts they host themselves."))
 
 
 async def _check_products(session: AsyncSession, product_ids: Sequence[int], county_ids: set[int]) -> None:
@@ -121,7 +122,7 @@ async def _clashes_or_raise(
 ) -> bool:
     """Lock the anchors and the studio, then refuse with every clash; True if the notice rule was overridden."""
     if override_reason is not None and not _may_override_notice(principal, county_ids):
-        raise Forbidden("Only an organizer of every county of the booking can override the notice rule.")
+        raise Forbidden(_l("Only an organizer of every county of the booking can override the notice rule."))
     # Lock order everywhere: anchors by id, then the studio. Keeps concurrent bookings deadlock-free.
     await catalog.anchors_by_ids(session, anchor_ids, for_update=True)
     await lock_studio(session, slot.studio_id)
@@ -217,7 +218,7 @@ async def get_booking(session: AsyncSession, booking_id: int, *, for_update: boo
         stmt = stmt.with_for_update()
     booking = await session.scalar(stmt)
     if booking is None:
-        raise NotFound(f"Booking {booking_id} does not exist.")
+        raise NotFound(_l("Booking {booking_id} does not exist.", booking_id=booking_id))
     return booking
 
 
@@ -384,11 +385,17 @@ async def confirm_booking(session: AsyncSession, principal: Principal, booking_i
     """
     booking = await get_booking(session, booking_id, for_update=True)
     if not await _organizes(session, principal, booking_id):
-        raise Forbidden("Only the organizers of this booking's counties can confirm it.")
+        raise Forbidden(_l("Only the organizers of this booking's counties can confirm it."))
     if booking.status == BookingStatus.confirmed:
         return booking
     if booking.status != BookingStatus.requested:
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be confirmed.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be confirmed.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     counties = await booking_county_ids(session, booking_id)
     mine = {c for c in counties if principal.covers_county(c)} - await _approved_county_ids(session, booking_id)
     for county_id in sorted(mine):
@@ -411,9 +418,15 @@ async def accept_booking(session: AsyncSession, principal: Principal, booking_id
     booking = await get_booking(session, booking_id, for_update=True)
     member = next((m for m in await _members(session, booking_id) if m.anchor_id == principal.anchor_id), None)
     if principal.role != Role.cadre or member is None or member.position == 0:
-        raise Forbidden("Only a co-host's own cadre can accept its invitation.")
+        raise Forbidden(_l("Only a co-host's own cadre can accept its invitation."))
     if booking.status not in (BookingStatus.requested, BookingStatus.confirmed):
-        raise InvalidState(f"Booking {booking_id} is {booking.status}; its invitations are closed.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status}; its invitations are closed.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     if member.accepted_at is None:
         member.accepted_at = now
         session.add(member)
@@ -434,7 +447,7 @@ async def cancel_booking(session: AsyncSession, principal: Principal, booking_id
     """Cancel a booking that has not gone live, and its stream; cancelling twice changes nothing."""
     booking = await get_booking(session, booking_id)
     if not await _may_change(session, principal, booking):
-        raise Forbidden("Only the booking's anchors, whoever booked it, and its organizers can cancel it.")
+        raise Forbidden(_l("Only the booking's anchors, whoever booked it, and its organizers can cancel it."))
     changed = await transition(session, booking_id, BookingStatus.cancelled, now=now)
     await session.refresh(booking)
     if changed:
@@ -442,7 +455,13 @@ async def cancel_booking(session: AsyncSession, principal: Principal, booking_id
         if booking.stream_id is not None:
             await streams.cancel_stream(session, booking.stream_id)
     elif booking.status != BookingStatus.cancelled:
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be cancelled.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be cancelled.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     return booking
 
 
@@ -456,9 +475,15 @@ async def reschedule_booking(
     """
     booking = await get_booking(session, booking_id, for_update=True)
     if not await _may_change(session, principal, booking):
-        raise Forbidden("Only the booking's anchors, whoever booked it, and its organizers can move it.")
+        raise Forbidden(_l("Only the booking's anchors, whoever booked it, and its organizers can move it."))
     if booking.status not in (BookingStatus.requested, BookingStatus.confirmed):
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be moved.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be moved.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     if data.slot_id == booking.slot_id:
         return booking
     slot = await get_slot(session, data.slot_id)

@@ -40,6 +40,7 @@ from livecommerce.broadcasts.audience import record_viewer
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, error_problem, problem_response, request_language
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
@@ -62,7 +63,7 @@ def _token(websocket: WebSocket) -> str | None:
         return credentials.strip()
     cookie = websocket.cookies.get("lc_token") or None
     if cookie and not same_origin_websocket(websocket.headers, websocket.app.state.settings.cors_origins):
-        raise Forbidden("A page of another site may not use your sign-in here.")
+        raise Forbidden(_l("A page of another site may not use your sign-in here."))
     return cookie
 
 

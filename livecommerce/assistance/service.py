@@ -13,6 +13,7 @@ from livecommerce.audit import service as audit
 from livecommerce.catalog import certification
 from livecommerce.catalog.service import get_county
 from livecommerce.kit.errors import Forbidden, InvalidInput, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import REPORTING_ZONE
@@ -38,7 +39,7 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
     county_id = data.county_id if data.county_id is not None else (parent.county_id if parent is not None else None)
     if county_id is None:
         if not principal.is_admin:
-            raise Forbidden("Only admins add units followed by the province; name a county you act for.")
+            raise Forbidden(_l("Only admins add units followed by the province; name a county you act for."))
     else:
         await get_county(session, county_id)
         principal.require_county(county_id)
@@ -53,7 +54,7 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
 def _require_sees(principal: Principal, unit: PurchasingUnit) -> None:
     if unit.county_id is None:
         if not principal.is_admin:
-            raise Forbidden("Only admins follow units of the province.")
+            raise Forbidden(_l("Only admins follow units of the province."))
     else:
         principal.require_county(unit.county_id)
 
@@ -62,7 +63,7 @@ async def get_unit(session: AsyncSession, principal: Principal, unit_id: int) ->
     """The unit, if the caller follows it (admins all; organizers their counties' units)."""
     unit = await repository.get_unit(session, unit_id)
     if unit is None:
-        raise NotFound(f"Purchasing unit {unit_id} does not exist.")
+        raise NotFound(_l("Purchasing unit {unit_id} does not exist.", unit_id=unit_id))
     _require_sees(principal, unit)
     return unit
 

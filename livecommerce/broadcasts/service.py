@@ -23,6 +23,7 @@ from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, Strea
 from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.signals import StreamStart, stream_starting
@@ -68,7 +69,7 @@ async def get_stream(session: AsyncSession, stream_id: int) -> Stream:
     """The stream, or NotFound."""
     stream = await session.get(Stream, stream_id)
     if stream is None:
-        raise NotFound(f"Stream {stream_id} does not exist.")
+        raise NotFound(_l("Stream {stream_id} does not exist.", stream_id=stream_id))
     return stream
 
 
@@ -95,10 +96,10 @@ async def require_controller(session: AsyncSession, principal: Principal, stream
     if principal.role == "organizer":
         if principal.county_ids & await stream_county_ids(session, stream_id):
             return
-        raise Forbidden("You organize no county this stream serves.")
+        raise Forbidden(_l("You organize no county this stream serves."))
     if principal.role == "cadre" and principal.anchor_id is not None and principal.anchor_id in await host_anchor_ids(session, stream_id):
         return
-    raise Forbidden("Only the stream's hosts and its organizers can control it.")
+    raise Forbidden(_l("Only the stream's hosts and its organizers can control it."))
 
 
 async def _transition(session: AsyncSession, stream_id: int, expected: Sequence[StreamStatus], values: dict[str, object]) -> bool:
@@ -124,7 +125,7 @@ async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime, 
         await append_event(session, stream_id, EventType.stream_started, {"started_at": now.isoformat(), "title": stream.title}, ts=now)
     await session.refresh(stream)
     if stream.status != StreamStatus.live:
-        raise InvalidState(f"Stream {stream_id} is {stream.status} and cannot go live.")
+        raise InvalidState(_l("「{title}」 is {status} and cannot go live.", title=stream.title, status=status_word(stream.status)))
     return stream
 
 
@@ -163,7 +164,7 @@ async def guard_hand_start(session: AsyncSession, stream: Stream, *, now: dateti
                 }
             )
     if start.conflicts:
-        raise Conflict(f"「{stream.title}」 cannot go live now.", extra={"conflicts": start.conflicts})
+        raise Conflict(_l("「{title}」 cannot go live now.", title=stream.title), extra={"conflicts": start.conflicts})
 
 
 async def reschedule_stream(
@@ -181,7 +182,9 @@ async def end_stream(session: AsyncSession, stream_id: int, *, now: datetime) ->
         await append_event(session, stream_id, EventType.stream_ended, {"ended_at": now.isoformat()}, ts=now)
     await session.refresh(stream)
     if stream.status != StreamStatus.ended:
-        raise InvalidState(f"Stream {stream_id} is {stream.status}; only a live stream can end.")
+        raise InvalidState(
+            _l("「{title}」 is {status}; only a live stream can end.", title=stream.title, status=status_word(stream.status))
+        )
     return stream
 
 
@@ -194,10 +197,10 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
     """Show one featured product on screen; viewers see it pinned (audited, as `actor` or the system)."""
     stream = await get_stream(session, stream_id)
     if stream.status != StreamStatus.live:
-        raise InvalidState("Products can be pinned only while the stream is live.")
+        raise InvalidState(_l("Products can be pinned only while the stream is live."))
     if product_id not in await featured_product_ids(session, stream_id):
         raise InvalidInput(
-            f"Product {product_id} is not featured in this stream.",
+            _l("Product {product_id} is not featured in this stream.", product_id=product_id),
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
     product = await catalog_service.get_product(session, product_id)

@@ -34,9 +34,7 @@ class LiveCommerceError(Exception):
     slug: str = "bad-request"
     title: LazyMessage | str = _l("Bad request")
 
-    def __init__(
-        self, detail: LazyMessage | str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, detail: LazyMessage | str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(str(detail))
         self.message = detail
         self.extra = extra or {}
@@ -57,15 +55,21 @@ def _render(text: LazyMessage | str, lang: str) -> str:
 
 
 class BadRequest(LiveCommerceError):
-    status, slug, title = 400, "bad-request", _l("Bad request")
+    status = 400
+    slug = "bad-request"
+    title: LazyMessage | str = _l("Bad request")
 
 
 class InvalidInput(LiveCommerceError):
-    status, slug, title = 422, "validation-error", _l("Invalid input")
+    status = 422
+    slug = "validation-error"
+    title: LazyMessage | str = _l("Invalid input")
 
 
 class Unauthorized(LiveCommerceError):
-    status, slug, title = 401, "unauthorized", _l("Not signed in")
+    status = 401
+    slug = "unauthorized"
+    title: LazyMessage | str = _l("Not signed in")
 
     def __init__(self, detail: LazyMessage | str = _l("Sign in to do this."), **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
@@ -73,35 +77,49 @@ class Unauthorized(LiveCommerceError):
 
 
 class Forbidden(LiveCommerceError):
-    status, slug, title = 403, "forbidden", _l("Not allowed")
+    status = 403
+    slug = "forbidden"
+    title: LazyMessage | str = _l("Not allowed")
 
 
 class NotFound(LiveCommerceError):
-    status, slug, title = 404, "not-found", _l("Not found")
+    status = 404
+    slug = "not-found"
+    title: LazyMessage | str = _l("Not found")
 
 
 class Conflict(LiveCommerceError):
-    status, slug, title = 409, "conflict", _l("Conflict")
+    status = 409
+    slug = "conflict"
+    title: LazyMessage | str = _l("Conflict")
 
 
 class OutOfStock(Conflict):
-    slug, title = "out-of-stock", _l("Out of stock")
+    slug = "out-of-stock"
+    title: LazyMessage | str = _l("Out of stock")
 
 
 class InvalidState(Conflict):
-    slug, title = "invalid-state", _l("Not possible in the current state")
+    slug = "invalid-state"
+    title: LazyMessage | str = _l("Not possible in the current state")
 
 
 class PayloadTooLarge(LiveCommerceError):
-    status, slug, title = 413, "payload-too-large", _l("Request too large")
+    status = 413
+    slug = "payload-too-large"
+    title: LazyMessage | str = _l("Request too large")
 
 
 class RateLimited(LiveCommerceError):
-    status, slug, title = 429, "rate-limited", _l("Too many requests")
+    status = 429
+    slug = "rate-limited"
+    title: LazyMessage | str = _l("Too many requests")
 
 
 class ServiceUnavailable(LiveCommerceError):
-    status, slug, title = 503, "service-unavailable", _l("Service unavailable")
+    status = 503
+    slug = "service-unavailable"
+    title: LazyMessage | str = _l("Service unavailable")
 
 
 def request_language(connection: HTTPConnection) -> str:
@@ -244,7 +262,9 @@ def _answer(request: Request, exc: LiveCommerceError) -> JSONResponse:
 class InternalError(LiveCommerceError):
     """A bug (never raised on purpose; the handlers answer with it)."""
 
-    status, slug, title = 500, "internal-error", _l("Internal error")
+    status = 500
+    slug = "internal-error"
+    title: LazyMessage | str = _l("Internal error")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -367,9 +387,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         lang = request_language(request)
-        errors = [
-            {"field": _location(err), "message": validation_message(err, lang), "type": err.get("type")} for err in exc.errors()
-        ]
+        errors = [{"field": _location(err), "message": validation_message(err, lang), "type": err.get("type")} for err in exc.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         detail = _l("The request is not valid: {fields}.", fields=fields).render(lang)
         body = problem(422, _l("Invalid input").render(lang), detail, "validation-error", errors=errors)
@@ -405,7 +423,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _backend_unreachable(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg raises plain OSError subclasses when the server is down or restarting.
         log.warning("backend_unreachable", error=type(exc).__name__)
-        return _answer(request, ServiceUnavailable(_l("A backing service is not reachable; try again shortly."), headers={"Retry-After": "2"}))
+        return _answer(
+            request, ServiceUnavailable(_l("A backing service is not reachable; try again shortly."), headers={"Retry-After": "2"})
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -418,12 +438,16 @@ def install_error_handlers(app: FastAPI) -> None:
             text = _l("A text in the request contains a character that cannot be stored (NUL).")
             return _answer(request, InvalidInput(text, extra={"errors": []}))
         if exc.connection_invalidated or _is_connection_error(exc):
-            return _answer(request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"}))
+            return _answer(
+                request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"})
+            )
         if _sqlstate(exc) in _TRANSIENT_SQLSTATES:
             # A serialization failure, deadlock or lock/statement timeout rolled the work back:
             # nothing changed, and the client may retry (with the same Idempotency-Key).
             log.warning("database_contention", sqlstate=_sqlstate(exc))
-            return _answer(request, ServiceUnavailable(_l("The database was too busy to finish this; retry it."), headers={"Retry-After": "1"}))
+            return _answer(
+                request, ServiceUnavailable(_l("The database was too busy to finish this; retry it."), headers={"Retry-After": "1"})
+            )
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         return _answer(request, InternalError(_l("An unexpected database error occurred.")))
 

@@ -8,8 +8,10 @@ messages (`nav.live`), their English too (en). Extract, update and compile them 
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.support import NullTranslations, Translations
 
@@ -101,7 +103,7 @@ _STATES: dict[str, LazyMessage] = {
 }
 
 
-def state(value: object) -> LazyMessage | str:
+def status_word(value: object) -> LazyMessage | str:
     """A status value as a word of the reader's language (a status with no translation stays as it is)."""
     text = str(getattr(value, "value", value))
     return _STATES.get(text, text)
@@ -128,3 +130,12 @@ def negotiate(accept_language: str | None, cookie: str | None = None, *, default
     if cookie in LANGUAGES:
         return str(cookie)
     return default
+
+
+# Details name a slot or booking by its time, as the platform's readers (Guangdong counties) know it.
+DETAIL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def at_time(moment: datetime) -> str:
+    """A moment as a detail names it: local date and time (Asia/Shanghai), "2026-05-03 19:00"."""
+    return moment.astimezone(DETAIL_ZONE).strftime("%Y-%m-%d %H:%M")

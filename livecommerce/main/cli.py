@@ -81,7 +81,9 @@ def serve(
         raise typer.Exit(2)
     taken = _port_taken(host, port)
     if taken:
-        console.print(f"[red]Cannot serve on {host}:{port}: {taken}. Pick another port with --port (make demo PORT=...).[/red]", soft_wrap=True)
+        console.print(
+            f"[red]Cannot serve on {host}:{port}: {taken}. Pick another port with --port (make demo PORT=...).[/red]", soft_wrap=True
+        )
         raise typer.Exit(1)
     if demo:
         _load_demo(settings, print_logins=True)

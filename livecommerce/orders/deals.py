@@ -19,6 +19,7 @@ from livecommerce.broadcasts.stock_events import append_with_stock_changes
 from livecommerce.catalog import stock
 from livecommerce.catalog.stock import DealState, NewDeal
 from livecommerce.kit.errors import InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.principal import Principal
 from livecommerce.orders.schemas import FlashDealCreate, FlashDealPublic
 
@@ -57,15 +58,17 @@ async def announce_deal(session: AsyncSession, principal: Principal, stream_id: 
     stream = await broadcasts.get_stream(session, stream_id)
     await broadcasts.require_controller(session, principal, stream_id)
     if stream.status != "live":
-        raise InvalidState(f"Flash deals are announced only while a stream is live; this one is {stream.status}.")
+        raise InvalidState(
+            _l("Flash deals are announced only while a stream is live; this one is {status}.", status=status_word(stream.status))
+        )
     if data.product_id not in await broadcasts.featured_product_ids(session, stream_id):
         raise InvalidInput(
-            "A flash deal can only offer a product this stream features.",
+            _l("A flash deal can only offer a product this stream features."),
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
     if data.per_buyer_limit > data.quantity:
         raise InvalidInput(
-            "The per-buyer limit cannot exceed the deal's quantity.",
+            _l("The per-buyer limit cannot exceed the deal's quantity."),
             extra={"errors": [{"field": "per_buyer_limit", "message": f"at most {data.quantity}"}]},
         )
     starts_at = now + timedelta(seconds=data.countdown_seconds)
@@ -110,7 +113,7 @@ async def get_deal(session: AsyncSession, deal_id: int) -> DealState:
     """The deal, or NotFound."""
     found = await stock.read_deals(session, [deal_id])
     if deal_id not in found:
-        raise NotFound(f"Flash deal {deal_id} does not exist.")
+        raise NotFound(_l("Flash deal {deal_id} does not exist.", deal_id=deal_id))
     return found[deal_id]
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from livecommerce.kit.auth import CurrentUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import ServiceUnavailable
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
@@ -65,7 +66,7 @@ async def get_payment_providers(request: Request) -> PaymentProviders:
             cached = state.payment_providers = (key, providers_from(settings))
         except (ProviderNotConfigured, OSError, ValueError) as exc:
             log.error("payment_providers_misconfigured", error=str(exc))
-            raise ServiceUnavailable("Payments are not configured correctly on this server.") from exc
+            raise ServiceUnavailable(_l("Payments are not configured correctly on this server.")) from exc
     return cached[1]
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -159,7 +160,7 @@ class AlipayProvider:
         channel = charge.channel or "wap"
         if channel not in ("wap", "page"):
             raise InvalidInput(
-                f"Alipay has no {channel} payments here; use wap or page.",
+                _l("Alipay has no {channel} payments here; use wap or page.", channel=channel),
                 extra={"errors": [{"field": "channel", "message": f"Alipay has no {channel} payments here; use wap or page."}]},
             )
         biz: dict[str, Any] = {

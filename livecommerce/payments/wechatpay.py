@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -216,7 +217,7 @@ class WeChatPayProvider:
         if channel == "jsapi":
             if not charge.openid:
                 raise InvalidInput(
-                    "A WeChat JSAPI payment needs the payer's openid.",
+                    _l("A WeChat JSAPI payment needs the payer's openid."),
                     extra={"errors": [{"field": "openid", "message": "A WeChat JSAPI payment needs the payer's openid."}]},
                 )
             payload["payer"] = {"openid": charge.openid}
@@ -224,7 +225,7 @@ class WeChatPayProvider:
             payload["scene_info"] = {"payer_client_ip": charge.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
         else:
             raise InvalidInput(
-                f"WeChat Pay has no {channel} payments here; use jsapi or h5.",
+                _l("WeChat Pay has no {channel} payments here; use jsapi or h5.", channel=channel),
                 extra={"errors": [{"field": "channel", "message": f"WeChat Pay has no {channel} payments here; use jsapi or h5."}]},
             )
         response = await self._call("POST", f"/v3/pay/transactions/{channel}", payload)

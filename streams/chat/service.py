@@ -20,6 +20,7 @@ from livecommerce.broadcasts import service as broadcasts
 from livecommerce.broadcasts.events import EventType, append_event
 from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.kit.errors import InvalidInput, LiveCommerceError, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from streams.chat.models import MAX_TEXT, ChatMessage, ChatMute
@@ -108,7 +109,7 @@ async def hide_message(session: AsyncSession, principal: Principal, stream_id: i
     await broadcasts.require_controller(session, principal, stream_id)
     message = await session.get(ChatMessage, message_id, with_for_update=True)
     if message is None or message.stream_id != stream_id:
-        raise NotFound(f"Stream {stream_id} has no chat message {message_id}.")
+        raise NotFound(_l("Stream {stream_id} has no chat message {message_id}.", stream_id=stream_id, message_id=message_id))
     if message.hidden_at is None:
         message.hidden_at = now
         session.add(message)
@@ -123,13 +124,13 @@ async def mute_user(session: AsyncSession, principal: Principal, stream_id: int,
     await broadcasts.get_stream(session, stream_id)
     await broadcasts.require_controller(session, principal, stream_id)
     if user_id == principal.id:
-        raise InvalidInput("You cannot mute yourself.", extra={"errors": [{"field": "user_id", "message": "is yourself"}]})
+        raise InvalidInput(_l("You cannot mute yourself."), extra={"errors": [{"field": "user_id", "message": "is yourself"}]})
     # Mutes answer what someone said here: the user must have chatted in this stream (their row, not the users table).
     spoke = await session.scalar(
         select(col(ChatMessage.id)).where(col(ChatMessage.stream_id) == stream_id, col(ChatMessage.user_id) == user_id).limit(1)
     )
     if spoke is None:
-        raise NotFound(f"User {user_id} has not chatted in stream {stream_id}.")
+        raise NotFound(_l("User {user_id} has not chatted in stream {stream_id}.", user_id=user_id, stream_id=stream_id))
     until = now + timedelta(minutes=minutes)
     mute = await session.get(ChatMute, (stream_id, user_id), with_for_update=True)
     if mute is None:

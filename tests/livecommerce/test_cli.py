@@ -270,5 +270,7 @@ class TestServePortTaken:
         assert not (tmp_path / "livecommerce.db").exists()  # refused before loading the demo
 
     def test_make_demo_passes_its_port(self) -> None:
-        dry = subprocess.run(["make", "-n", "demo", "PORT=8765", "-o", "install"], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+        dry = subprocess.run(
+            ["make", "-n", "demo", "PORT=8765", "-o", "install"], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+        )
         assert "--port 8765" in dry.stdout, dry.stdout + dry.stderr

@@ -6,6 +6,12 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
 }
 
+// A message whose id is built at run time ("status." + status); its ids are listed in web/i18n.py
+// COMPUTED_KEYS, as extraction cannot see them here.
+export function tOf(prefix, name, values = {}) {
+  return t(prefix + name, values);
+}
+
 // Yuan from integer fen by integer arithmetic only (no floating point on money).
 export function yuan(fen) {
   const n = Number(fen) || 0;
