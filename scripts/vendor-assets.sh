@@ -50,7 +50,10 @@ echo "vendored swagger-ui-dist $version into ${vendor#"$root"/}/swagger-ui" >&2
 mkdir -p "$vendor/redoc"
 src="$work/node_modules/redoc"
 version="$(node -p "require('$src/package.json').version")"
-sed '/^\/\/# sourceMappingURL=/d' "$src/bundles/redoc.standalone.js" > "$vendor/redoc/redoc.standalone.js"
+# Its sidebar shows a Redocly logo fetched from Redocly's CDN; an empty source makes the image fail
+# at once, without a request, and Redoc then hides it.
+sed '/^\/\/# sourceMappingURL=/d; s#src:"https://cdn.redoc.ly/redoc/logo-mini.svg"#src:""#' \
+    "$src/bundles/redoc.standalone.js" > "$vendor/redoc/redoc.standalone.js"
 cp "$src/LICENSE" "$vendor/redoc/LICENSE"
 cp "$src/bundles/redoc.standalone.js.LICENSE.txt" "$vendor/redoc/redoc.standalone.js.LICENSE.txt"
 echo "redoc $version (MIT) from npm" > "$vendor/redoc/VERSION"
