@@ -200,7 +200,7 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
         raise InvalidState(_l("Products can be pinned only while the stream is live."))
     if product_id not in await featured_product_ids(session, stream_id):
         raise InvalidInput(
-            _l("Product {product_id} is not featured in this stream.", product_id=product_id),
+            _l("This product is not featured in this stream."),
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
     product = await catalog_service.get_product(session, product_id)
@@ -266,12 +266,13 @@ class StreamOffer:
 
     status: str
     prices: dict[int, int]
+    title: str = ""  # read in the same query, so a refusal can name the stream
 
 
 async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Sequence[int]) -> StreamOffer | None:
     """The stream's status and the price of each of `product_ids` it features (None for an unknown stream)."""
     stmt = (
-        select(col(Stream.status), col(StreamProduct.product_id))
+        select(col(Stream.status), col(StreamProduct.product_id), col(Stream.title))
         .select_from(Stream)
         .outerjoin(StreamProduct, (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(list(product_ids)))
         .where(col(Stream.id) == stream_id)
@@ -279,8 +280,8 @@ async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Seque
     rows = (await session.execute(stmt)).all()
     if not rows:
         return None
-    featured = [pid for _, pid in rows if pid is not None]
-    return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured))
+    featured = [pid for _, pid, _ in rows if pid is not None]
+    return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured), title=rows[0][2])
     return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})
 
 

@@ -442,11 +442,7 @@ def _required(level: StockLevel | None, product_id: int, bucket: str) -> StockLe
     # refuse the transition rather than let a bucket go negative.
     if level is None:
         raise InvalidState(
-            _l(
-                "Product {product_id} has fewer {bucket} units than this change needs; the change was refused.",
-                product_id=product_id,
-                bucket=bucket,
-            )
+            _l("The {bucket} stock of this product is smaller than this change needs; the change was refused.", bucket=bucket)
         )
     return level
 

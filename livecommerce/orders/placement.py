@@ -222,8 +222,8 @@ class LiveRules:
         if offer.status != "live":
             return InvalidState(
                 _l(
-                    "Orders are taken only while a stream is live; stream {stream_id} is {status}.",
-                    stream_id=stream_id,
+                    "Orders are taken only while a stream is live; 「{title}」 is {status}.",
+                    title=offer.title,
                     status=status_word(offer.status),
                 )
             )
@@ -261,7 +261,7 @@ class LiveRules:
         for item in ask.items:
             state = products.get(item.product_id)
             if state is None or not state.active:
-                return InvalidState(_no_longer_on_sale(state, item.product_id))
+                return InvalidState(_no_longer_on_sale(state))
             if item.flash_deal_id is None:
                 if state.level.price_fen != ask.prices[item.product_id]:
                     return Conflict(_l("The price of {name} changed while ordering; please order again.", name=state.name))
@@ -330,7 +330,7 @@ class BulkRules:
         for item in ask.items:
             state = products.get(item.product_id)
             if state is None or not state.active:
-                return InvalidState(_no_longer_on_sale(state, item.product_id))
+                return InvalidState(_no_longer_on_sale(state))
             if state.level.price_fen != ask.prices[item.product_id]:
                 return Conflict(_l("The price of {name} changed while ordering; please order again.", name=state.name))
             if free[item.product_id] < item.quantity:
@@ -787,7 +787,7 @@ _HELD_BY_BUYER = (
 )
 
 
-def _no_longer_on_sale(state: ProductState | None, product_id: int) -> LazyMessage:
+def _no_longer_on_sale(state: ProductState | None) -> LazyMessage:
     if state is None:
-        return _l("Product {product_id} is not on sale in this stream.", product_id=product_id)
+        return _l("A product of this order is not sold in this stream.")
     return _l("{name} is no longer on sale.", name=state.name)

@@ -109,7 +109,7 @@ async def hide_message(session: AsyncSession, principal: Principal, stream_id: i
     await broadcasts.require_controller(session, principal, stream_id)
     message = await session.get(ChatMessage, message_id, with_for_update=True)
     if message is None or message.stream_id != stream_id:
-        raise NotFound(_l("Stream {stream_id} has no chat message {message_id}.", stream_id=stream_id, message_id=message_id))
+        raise NotFound(_l("This stream has no chat message {message_id}.", message_id=message_id))
     if message.hidden_at is None:
         message.hidden_at = now
         session.add(message)
@@ -130,7 +130,7 @@ async def mute_user(session: AsyncSession, principal: Principal, stream_id: int,
         select(col(ChatMessage.id)).where(col(ChatMessage.stream_id) == stream_id, col(ChatMessage.user_id) == user_id).limit(1)
     )
     if spoke is None:
-        raise NotFound(_l("User {user_id} has not chatted in stream {stream_id}.", user_id=user_id, stream_id=stream_id))
+        raise NotFound(_l("User {user_id} has not chatted in this stream.", user_id=user_id))
     until = now + timedelta(minutes=minutes)
     mute = await session.get(ChatMute, (stream_id, user_id), with_for_update=True)
     if mute is None:
