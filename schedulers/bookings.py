@@ -81,24 +81,24 @@ async def _check_products(session: AsyncSession, product_ids: Sequence[int], cou
     products = await catalog.products_by_ids(session, product_ids)
     missing = [pid for pid in product_ids if pid not in products]
     if missing:
-        raise bad_field("product_ids", "unknown product", f"Product {', '.join(map(str, missing))} does not exist.")
+        raise bad_field("product_ids", "unknown product", _l("Product {ids} does not exist.", ids=", ".join(map(str, missing))))
     foreign = [products[pid].name for pid in product_ids if products[pid].county_id not in county_ids]
     if foreign:
         raise bad_field(
             "product_ids",
             "product of a county this booking does not serve",
-            f"{', '.join(foreign)}: not from a county of the booking's anchors.",
+            _l("{names}: not from a county of the booking's anchors.", names=", ".join(foreign)),
         )
     inactive = [products[pid].name for pid in product_ids if not products[pid].is_active]
     if inactive:
-        raise bad_field("product_ids", "product withdrawn", f"{', '.join(inactive)}: no longer sold.")
+        raise bad_field("product_ids", "product withdrawn", _l("{names}: no longer sold.", names=", ".join(inactive)))
 
 
 async def _known_anchors(session: AsyncSession, anchor_ids: Sequence[int]) -> list[Anchor]:
     anchors = await catalog.anchors_by_ids(session, anchor_ids)
     missing = sorted(set(anchor_ids) - {a.id for a in anchors if a.id is not None})
     if missing:
-        raise bad_field("anchor_ids", "unknown anchor", f"Anchor {', '.join(map(str, missing))} does not exist.")
+        raise bad_field("anchor_ids", "unknown anchor", _l("Anchor {ids} does not exist.", ids=", ".join(map(str, missing))))
     return anchors
 
 
@@ -133,7 +133,7 @@ async def _clashes_or_raise(
     if override_reason is not None:
         clashes = [c for c in clashes if c.kind != "notice"]
     if clashes:
-        raise clash_conflict("The booking clashes with the schedule.", clashes)
+        raise clash_conflict(_l("The booking clashes with the schedule."), clashes)
     return overridden
 
 

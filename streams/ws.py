@@ -40,7 +40,7 @@ from livecommerce.broadcasts.audience import record_viewer
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, error_problem, problem_response, request_language
-from livecommerce.kit.i18n import _l
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
@@ -77,11 +77,12 @@ def _since(websocket: WebSocket) -> int | None:
 
 
 class _BadSince(LiveCommerceError):
-    status, slug, title = 422, "validation-error", "Invalid input"
+    status, slug = 422, "validation-error"
+    title: LazyMessage | str = _l("Invalid input")
 
     def __init__(self) -> None:
         super().__init__(
-            "since must be a non-negative integer seq.",
+            _l("since must be a non-negative integer seq."),
             extra={"errors": [{"field": "query.since", "message": "must be a non-negative integer"}]},
         )
 
@@ -96,7 +97,8 @@ async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
 
 
 class _TooManyConnections(LiveCommerceError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+    status, slug = 429, "rate-limited"
+    title: LazyMessage | str = _l("Too many requests")
 
 
 class AddressCounter:
@@ -109,7 +111,9 @@ class AddressCounter:
         """Count one more connection from `address`, or refuse it past `limit` (None: no limit)."""
         count = self.open.get(address, 0)
         if limit is not None and count >= limit:
-            raise _TooManyConnections(f"Too many open connections from this address (at most {limit}).", headers={"Retry-After": "5"})
+            raise _TooManyConnections(
+                _l("Too many open connections from this address (at most {limit}).", limit=limit), headers={"Retry-After": "5"}
+            )
         self.open[address] = count + 1
 
     def release(self, address: str) -> None:
@@ -240,7 +244,7 @@ async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id
     db: Database = websocket.app.state.db
     try:
         if not isinstance(text, str):
-            raise ChatRefused(Refusal.invalid, "text must be a string.")
+            raise ChatRefused(Refusal.invalid, _l("text must be a string."))
         async with db.transaction() as session:
             await post_message(
                 session, stream_id, principal, text, rules=_chat_rules(websocket, settings), now=websocket.app.state.clock.now()

@@ -58,6 +58,7 @@ class Availability:
         for key, left in outcome.free.items():
             if key > 0:
                 self._free[key] = _Known(left, now)
+        self._names |= outcome.names
         for deal_id, deal in outcome.deals.items():
             left = outcome.free.get(-deal_id, deal.remaining)
             self._deals[deal_id] = _DealWindow(replace(deal, remaining=left), now)

@@ -304,12 +304,12 @@ class BulkRules:
         missing = [i.product_id for i in ask.items if i.product_id not in products]
         if missing:
             return InvalidInput(
-                _l("Unknown products: {value}.", value=", ".join(map(str, missing))),
+                _l("Unknown products: {ids}.", ids=", ".join(map(str, missing))),
                 extra={"errors": [{"field": "items", "message": f"unknown product {pid}"} for pid in missing]},
             )
         inactive = [products[i.product_id].name for i in ask.items if not products[i.product_id].active]
         if inactive:
-            return InvalidState(_l("No longer on sale: {value}.", value=", ".join(inactive)))
+            return InvalidState(_l("No longer on sale: {names}.", names=", ".join(inactive)))
         try:
             if ask.scope.station_id is not None:
                 station = await get_station(session, ask.scope.station_id)
@@ -394,6 +394,7 @@ class Outcome:
 
     free: dict[int, int] = field(default_factory=dict)
     deals: dict[int, DealState] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # the products' names, so a refusal from memory names them
 
 
 async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, settings: Settings) -> Outcome:
@@ -443,7 +444,7 @@ async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, 
     if refused:
         # Nothing of a refused order may remain, and its key must be free for a retry.
         await session.execute(delete(_ORDERS).where(_ORDERS.c.id.in_(refused)))
-    outcome = Outcome(free=free, deals=deals)
+    outcome = Outcome(free=free, deals=deals, names={pid: state.name for pid, state in products.items()})
     if not won:
         return outcome
     await _insert_lines(session, won)
