@@ -361,7 +361,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 entry = responses.setdefault(str(status), {"description": description})
                 if str(status) == "422":
                     entry["description"] = description  # FastAPI's own text describes its JSON shape, not ours
-                entry["content"] = content
+            for status, entry in responses.items():
+                if status[:1] in ("4", "5"):  # an operation's own errors (a provider's 502) are problems too
+                    entry["content"] = content
     return schema
 
 
