@@ -256,7 +256,8 @@ def _out_of_range_response(request: Request) -> JSONResponse:
 
 
 def _answer(request: Request, exc: LiveCommerceError) -> JSONResponse:
-    return problem_response(exc.status, error_problem(exc, request_language(request)), exc.headers or None)
+    lang = request_language(request)
+    return problem_response(exc.status, error_problem(exc, lang), {**exc.headers, "Content-Language": lang})
 
 
 class InternalError(LiveCommerceError):
@@ -384,7 +385,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LiveCommerceError)
     async def _domain_error(request: Request, exc: LiveCommerceError) -> JSONResponse:
-        return problem_response(exc.status, error_problem(exc, request_language(request)), exc.headers)
+        return _answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -393,7 +394,7 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = ", ".join(sorted({e["field"] for e in errors}))
         detail = _l("The request is not valid: {fields}.", fields=fields).render(lang)
         body = problem(422, _l("Invalid input").render(lang), detail, "validation-error", errors=errors)
-        return problem_response(422, body)
+        return problem_response(422, body, {"Content-Language": lang})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -40,6 +40,7 @@ class TestOutOfStockByName:
         assert zh.status_code == en.status_code == default.status_code == 409
         assert zh.headers["content-type"].startswith("application/problem+json")
         assert zh.json()["title"] == "库存不足"
+        assert zh.headers["content-language"] == "zh-CN" and en.headers["content-language"] == "en"
         assert zh.json()["detail"] == "「岭南土鸡蛋」只剩 1 件，您要了 2 件。"
         assert en.json()["title"] == "Out of stock"
         assert en.json()["detail"] == "岭南土鸡蛋 has 1 unit(s) left; 2 requested."
