@@ -98,9 +98,7 @@ async def post_message(
             _l(
                 "At most {messages_per_window} messages per {window_seconds} s.",
                 messages_per_window=rules.messages_per_window,
-                window_seconds=format(
-                    rules.window_seconds, 'f"At most {rules.messages_per_window} messages per {rules.window_seconds:g} s."'
-                ),
+                window_seconds=format(rules.window_seconds, "g"),
             ),
         )
     message = ChatMessage(stream_id=stream_id, user_id=principal.id, author=principal.display_name, text=text, created_at=now)
