@@ -292,12 +292,17 @@ def baseline_tree(rev: str) -> tuple[Path, Any]:
     return folder, remove
 
 
+def _in_tree(tree: Path, module: str) -> str:
+    """Where `module` (migrate, cli) lives in `tree`: the composition root since the house was rebuilt, the package before."""
+    return f"livecommerce.main.{module}" if (tree / "livecommerce" / "main" / f"{module}.py").exists() else f"livecommerce.{module}"
+
+
 def _migrate_with(url: str, tree: Path | None) -> None:
     """Migrate `url` with the migrations of `tree` (today's when None)."""
     if tree is None:
         upgrade(url)
         return
-    code = "import sys; from livecommerce.migrate import upgrade; upgrade(sys.argv[1])"
+    code = f"import sys; from {_in_tree(tree, 'migrate')} import upgrade; upgrade(sys.argv[1])"
     # From inside the tree: `python -c` puts the working folder first on the import path.
     subprocess.run([sys.executable, "-c", code, url], check=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
 
@@ -309,6 +314,8 @@ def _seed_with(url: str, tree: Path) -> dict[str, Any]:
         [sys.executable, "-c", code, url], check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree
     )
     world: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if world.get("sold_out_id"):
+        return world  # a baseline whose seed has the sold-out product already
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
         county_id = conn.execute(sa.text("SELECT county_id FROM products WHERE id = :id"), {"id": world["product_id"]}).scalar_one()
@@ -344,7 +351,7 @@ def start_app(backend: str, *, tree: Path | None = None) -> Target:
     cmd = serve_command(target.port)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)  # ahead of the editable install: the old code is imported
-        cmd = [sys.executable, "-c", "from livecommerce.cli import main; main()", *cmd[3:]]
+        cmd = [sys.executable, "-c", f"from {_in_tree(tree, 'cli')} import main; main()", *cmd[3:]]
     target.proc = start_server(cmd, target.port, env, cwd=tree)
     return target
 

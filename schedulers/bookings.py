@@ -14,7 +14,7 @@ A booking is confirmed once two kinds of agreement are complete:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -322,9 +322,13 @@ async def list_bookings(
     starts_from: datetime | None,
     starts_to: datetime | None,
     status: str | None,
+    county_ids: Iterable[int] | None = None,
 ) -> tuple[list[BookingPublic], str | None]:
-    """A page of bookings, filtered by anchor, time and status."""
+    """A page of bookings, filtered by anchor, time, status and (None: any) the counties of its anchors."""
     stmt = select(Booking)
+    if county_ids is not None:
+        anchors = [a.id for a in await catalog.anchors_in_counties(session, county_ids)]
+        stmt = stmt.where(col(Booking.id).in_(select(col(BookingAnchor.booking_id)).where(col(BookingAnchor.anchor_id).in_(anchors))))
     if anchor_id is not None:
         stmt = stmt.where(col(Booking.id).in_(select(col(BookingAnchor.booking_id)).where(col(BookingAnchor.anchor_id) == anchor_id)))
     if starts_from is not None:
@@ -362,6 +366,14 @@ async def _organizes(session: AsyncSession, principal: Principal, booking_id: in
     if principal.is_admin:
         return True
     return principal.role == Role.organizer and bool(principal.county_ids & await booking_county_ids(session, booking_id))
+
+
+async def require_organizer(session: AsyncSession, principal: Principal, booking_id: int) -> Booking:
+    """The booking, if the caller organizes one of its counties (or is an admin); else Forbidden."""
+    booking = await get_booking(session, booking_id)
+    if not await _organizes(session, principal, booking_id):
+        raise Forbidden("Only the organizers of this booking's counties can manage it.")
+    return booking
 
 
 async def _confirm_if_agreed(session: AsyncSession, principal: Principal, booking: Booking, now: datetime) -> bool:

@@ -97,13 +97,16 @@ class TokenPrincipals:
         self._ttl = ttl
         self._max = max_entries
         self._cache: OrderedDict[int, _Cached] = OrderedDict()
+        # Tokens whose signature was checked: token -> (user id, credential version, expiry epoch).
+        # A token's claims never change, so checking its signature once is enough; whether its
+        # version is still current is the principal cache's question, asked every time.
+        self._verified: OrderedDict[str, tuple[int, Any, float]] = OrderedDict()
         self.loads = 0
         notices.listen(NOTICE_TOPIC, self._on_notice, self._cache.clear)
 
     async def from_token(self, session: AsyncSession, token: str) -> Principal:
         """The principal of `token`."""
-        claims = decode_token(token, secret=self._secret)
-        user_id, version = int(claims["sub"]), claims.get("ver")
+        user_id, version = self._claims(token)
         now = time.monotonic()
         use_cache = self._notices.healthy and self._ttl > 0
         cached = self._cache.get(user_id) if use_cache else None
@@ -117,6 +120,17 @@ class TokenPrincipals:
             while len(self._cache) > self._max:
                 self._cache.popitem(last=False)
         return principal
+
+    def _claims(self, token: str) -> tuple[int, Any]:
+        verified = self._verified.get(token)
+        if verified is not None and verified[2] > time.time():
+            return verified[0], verified[1]
+        claims = decode_token(token, secret=self._secret)
+        user_id, version = int(claims["sub"]), claims.get("ver")
+        self._verified[token] = (user_id, version, float(claims["exp"]))
+        while len(self._verified) > self._max:
+            self._verified.popitem(last=False)
+        return user_id, version
 
     def after_commit(self, session: AsyncSession) -> None:
         """Announce the users whose rights changed in the committed transaction."""

@@ -17,9 +17,10 @@ from livecommerce.accounts.schemas import PasswordChange, Token, UserCreate, Use
 from livecommerce.accounts.security import create_access_token, decode_token, hash_password_async, verify_password_async
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
-from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, Unauthorized
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_display_name
+from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 
@@ -206,6 +207,22 @@ async def user_public(session: AsyncSession, user: User) -> UserPublic:
         is_active=user.is_active,
         created_at=user.created_at,
     )
+
+
+async def list_users(
+    session: AsyncSession, actor: Principal, page: PageParams, *, role: Role | None = None, query: str | None = None
+) -> tuple[list[UserPublic], str | None]:
+    """One page of users by id (admins only), optionally of one role or matching a username or name."""
+    if not actor.is_admin:
+        raise Forbidden("Only admins manage users.")
+    stmt = select(User)
+    if role is not None:
+        stmt = stmt.where(col(User.role) == role)
+    if query:
+        pattern = f"%{query.replace('%', '').replace('_', '')}%"
+        stmt = stmt.where(col(User.username).ilike(pattern) | col(User.display_name).ilike(pattern))
+    rows, cursor = await paginate(session, stmt, User.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+    return [await user_public(session, user) for user in rows], cursor
 
 
 async def ensure_admin(session: AsyncSession, password: str, now: datetime) -> bool:

@@ -7,13 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlmodel import col, select
 
 from livecommerce.audit import service
-from livecommerce.audit.models import AuditRecord
 from livecommerce.kit.auth import AdminUser
 from livecommerce.kit.deps import SessionDep
-from livecommerce.kit.pagination import Page, PageDep, paginate
+from livecommerce.kit.pagination import Page, PageDep
 
 router = APIRouter(prefix="/api", tags=["audit"])
 
@@ -45,12 +43,7 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     target: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[AuditRecordPublic]:
-    stmt = select(AuditRecord)
-    if action:
-        stmt = stmt.where(col(AuditRecord.action) == action)
-    if target:
-        stmt = stmt.where(col(AuditRecord.target) == target)
-    rows, cursor = await paginate(session, stmt, AuditRecord.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+    rows, cursor = await service.list_records(session, page, action=action, target=target)
     return Page(items=[AuditRecordPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 
 

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from livecommerce.audit.models import AuditHead, AuditRecord
 from livecommerce.kit.db import insert_or_ignore
+from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
 
 GENESIS = "0" * 64
@@ -67,6 +68,18 @@ async def record(
     session.add(head)
     await session.flush()
     return entry
+
+
+async def list_records(
+    session: AsyncSession, page: PageParams, *, action: str | None = None, target: str | None = None
+) -> tuple[list[AuditRecord], str | None]:
+    """One page of the chain, oldest first, optionally of one action or target."""
+    stmt = select(AuditRecord)
+    if action:
+        stmt = stmt.where(col(AuditRecord.action) == action)
+    if target:
+        stmt = stmt.where(col(AuditRecord.target) == target)
+    return await paginate(session, stmt, AuditRecord.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
 
 
 @dataclass(frozen=True)

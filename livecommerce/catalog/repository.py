@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from sqlalchemy import Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.catalog.models import Anchor, County, Household, Product, Station
+from livecommerce.kit.pagination import PageParams, paginate
 
 
 def _ids(ids: Iterable[int]) -> list[int]:
@@ -178,3 +181,116 @@ async def prices_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[i
         return {}
     rows = await session.execute(select(col(Product.id), col(Product.price_fen)).where(col(Product.id).in_(wanted)))
     return {i: int(p) for i, p in rows.all() if i is not None}
+
+
+# --- back-office lists: a caller's counties, filtered, a page at a time ----------------------
+
+
+def _scoped(stmt: Select[Any], county_column: Any, county_ids: Iterable[int] | None, county_id: int | None) -> Select[Any]:
+    """Restrict to `county_ids` (None: every county) and, when given, to the one county asked for."""
+    if county_ids is not None:
+        stmt = stmt.where(county_column.in_(_ids(county_ids)))
+    if county_id is not None:
+        stmt = stmt.where(county_column == county_id)
+    return stmt
+
+
+def _matching(stmt: Select[Any], text: str | None, *columns: Any) -> Select[Any]:
+    """Rows where any of `columns` contains `text` (case-insensitive); no text: every row."""
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        stmt = stmt.where(or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+    return stmt
+
+
+async def search_products(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    county_ids: Iterable[int] | None,
+    county_id: int | None = None,
+    text: str | None = None,
+    status: str | None = None,
+) -> tuple[list[Product], str | None]:
+    """A page of products of these counties; `status`: `in_stock`, `sold_out` or `inactive`."""
+    stmt = _matching(_scoped(select(Product), col(Product.county_id), county_ids, county_id), text, col(Product.name))
+    if status == "in_stock":
+        stmt = stmt.where(col(Product.stock) > 0, col(Product.is_active))
+    elif status == "sold_out":
+        stmt = stmt.where(col(Product.stock) == 0, col(Product.is_active))
+    elif status == "inactive":
+        stmt = stmt.where(col(Product.is_active).is_(False))
+    return await paginate(session, stmt, Product.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+
+
+async def search_households(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    county_ids: Iterable[int] | None,
+    county_id: int | None = None,
+    text: str | None = None,
+    status: str | None = None,
+) -> tuple[list[Household], str | None]:
+    """A page of households of these counties; `status`: `monitored` or `unmonitored`; text matches name, village, number."""
+    stmt = _scoped(select(Household), col(Household.county_id), county_ids, county_id)
+    stmt = _matching(stmt, text, col(Household.name), col(Household.village), col(Household.registration_no))
+    if status in ("monitored", "unmonitored"):
+        stmt = stmt.where(col(Household.monitored).is_(status == "monitored"))
+    return await paginate(session, stmt, Household.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+
+
+async def search_stations(
+    session: AsyncSession, page: PageParams, *, county_ids: Iterable[int] | None, county_id: int | None = None, text: str | None = None
+) -> tuple[list[Station], str | None]:
+    """A page of village service stations of these counties; text matches name and village."""
+    stmt = _scoped(select(Station), col(Station.county_id), county_ids, county_id)
+    stmt = _matching(stmt, text, col(Station.name), col(Station.village))
+    return await paginate(session, stmt, Station.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+
+
+async def search_anchors(
+    session: AsyncSession, page: PageParams, *, county_ids: Iterable[int] | None, county_id: int | None = None, text: str | None = None
+) -> tuple[list[Anchor], str | None]:
+    """A page of anchors of these counties; text matches name and title."""
+    stmt = _scoped(select(Anchor), col(Anchor.county_id), county_ids, county_id)
+    stmt = _matching(stmt, text, col(Anchor.name), col(Anchor.title))
+    return await paginate(session, stmt, Anchor.id, page)  # type: ignore[arg-type]  # SQLModel types `Model.id` as int | None
+
+
+async def stations_by_ids(session: AsyncSession, station_ids: Iterable[int]) -> dict[int, Station]:
+    """The stations with these ids that exist, by id."""
+    wanted = _ids(station_ids)
+    if not wanted:
+        return {}
+    rows = (await session.scalars(select(Station).where(col(Station.id).in_(wanted)))).all()
+    return {s.id: s for s in rows if s.id is not None}
+
+
+async def households_by_registration_nos(session: AsyncSession, registration_nos: Iterable[str]) -> dict[str, Household]:
+    """The households with these registration numbers, by number (the first registered where one repeats)."""
+    wanted = sorted(set(registration_nos))
+    found: dict[str, Household] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = select(Household).where(col(Household.registration_no).in_(wanted[start : start + 500])).order_by(col(Household.id))
+        for household in (await session.scalars(stmt)).all():
+            found.setdefault(household.registration_no, household)
+    return found
+
+
+async def products_by_county_and_name(
+    session: AsyncSession, county_ids: Iterable[int], names: Iterable[str]
+) -> dict[tuple[int, str], Product]:
+    """The products of these counties with these names, by (county, name) (the first added where one repeats)."""
+    wanted = sorted(set(names))
+    found: dict[tuple[int, str], Product] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = (
+            select(Product)
+            .where(col(Product.county_id).in_(_ids(county_ids)), col(Product.name).in_(wanted[start : start + 500]))
+            .order_by(col(Product.id))
+        )
+        for product in (await session.scalars(stmt)).all():
+            found.setdefault((product.county_id, product.name), product)
+    return found

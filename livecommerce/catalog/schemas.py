@@ -54,6 +54,14 @@ class HouseholdUpdate(BaseModel):
     monitored: bool = Field(description="Under anti-relapse monitoring (防返贫监测户).")
 
 
+class HouseholdChange(StrictInput):
+    """A correction by staff of the household's county: its name, village and monitoring."""
+
+    name: str = Field(min_length=1, max_length=64)
+    village: str = Field(min_length=1, max_length=64)
+    monitored: bool = Field(default=False, strict=True, description="Under anti-relapse monitoring.")
+
+
 class HouseholdPublic(BaseModel):
     """A household; `name` and `registration_no` are masked unless the caller may see them."""
 
@@ -192,3 +200,32 @@ class CertificationPublic(BaseModel):
     valid_until: date
     granted_at: datetime
     revoked_at: datetime | None
+
+
+class RowError(BaseModel):
+    """One problem of an imported file: its row as the spreadsheet numbers it (the header is 1), its column, what is wrong."""
+
+    row: int | None = Field(description="The spreadsheet's row number; null for the file as a whole.")
+    column: str | None = Field(description="The column's header as the file has it; null for the whole row or file.")
+    message: str
+
+
+class ImportResult(BaseModel):
+    """What an import did (or, on a dry run, would do)."""
+
+    created: int
+    updated: int
+    errors: list[RowError] = Field(
+        default_factory=list, description="Always empty on success: any error makes it 422 and nothing is imported."
+    )
+    dry_run: bool = False
+
+
+class ImportProblem(BaseModel):
+    """A refused import (problem+json): nothing was imported."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[RowError]

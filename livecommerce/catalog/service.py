@@ -16,6 +16,7 @@ from livecommerce.catalog.models import Anchor, County, Household, Product, Prod
 from livecommerce.catalog.schemas import (
     AnchorCreate,
     CountyCreate,
+    HouseholdChange,
     HouseholdCreate,
     HouseholdPublic,
     ProductCreate,
@@ -123,6 +124,23 @@ async def set_monitored(session: AsyncSession, principal: Principal, household_i
         session.add(household)
         await session.flush()
         await audit.record(session, principal, "household.monitoring", f"household:{household_id}", {"monitored": monitored}, now=now)
+    return household
+
+
+async def update_household(
+    session: AsyncSession, principal: Principal, household_id: int, data: HouseholdChange, now: datetime
+) -> Household:
+    """Correct a household's name or village, or its monitoring (staff of its county); audited by field name only."""
+    household = await get_household(session, household_id)
+    principal.require_county(household.county_id)
+    changed = sorted(k for k, v in data.model_dump().items() if getattr(household, k) != v)
+    for key in changed:
+        setattr(household, key, getattr(data, key))
+    if changed:
+        session.add(household)
+        await session.flush()
+        # Field names, not values: the name is personal data.
+        await audit.record(session, principal, "household.updated", f"household:{household_id}", {"fields": changed}, now=now)
     return household
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecommerce.kit.errors import PROBLEM_JSON, problem
+from livecommerce.kit.spreadsheets import safe_cell
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -22,17 +23,8 @@ BASE_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
-# A spreadsheet runs a cell as a formula when it starts with one of these (OWASP "CSV injection"),
-# Excel and WPS also after leading blanks and in the full-width forms a Chinese keyboard types.
-_FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
-_LEADING_BLANKS = " \t\r\n\u00a0\u3000"
-
-
-def spreadsheet_safe(value: object) -> object:
-    """A text cell that a spreadsheet will show as text, never run as a formula (prefixed with `'`)."""
-    if isinstance(value, str) and value and (value[0] in _FORMULA_STARTS or value.lstrip(_LEADING_BLANKS)[:1] in _FORMULA_STARTS):
-        return "'" + value
-    return value
+# The one rule for spreadsheet cells lives with the spreadsheets; kept here under its old name.
+spreadsheet_safe = safe_cell
 
 
 # The interactive API docs load their own scripts; they get the base headers but no CSP.
@@ -44,19 +36,24 @@ class _BodyTooLarge(Exception):
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies over `max_bytes` with 413 problem+json, declared or streamed."""
+    """Refuse request bodies over `max_bytes` with 413 problem+json, declared or streamed.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `larger` names the paths that take bigger bodies (spreadsheet uploads) and their own limits.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._reject(send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                await self._reject(send, limit)
                 return
         received = 0
         started = False
@@ -67,7 +64,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     too_large = True
                     raise _BodyTooLarge
             return message
@@ -85,11 +82,11 @@ class BodySizeLimitMiddleware:
         with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, limited_receive, tracking_send)
         if too_large and not started:
-            await self._reject(send)
+            await self._reject(send, limit)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            problem(413, "Request too large", f"The request body is larger than {self.max_bytes} bytes.", "payload-too-large")
+            problem(413, "Request too large", f"The request body is larger than {limit} bytes.", "payload-too-large")
         ).encode()
         headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

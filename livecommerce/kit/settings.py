@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)  # outbox safety-net poll
     relay_coalesce_interval_seconds: float = Field(default=0.4, gt=0)  # sales.updated / viewers.updated at most this often
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Household and product spreadsheets: a few thousand rows fit in well under this.
+    import_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    import_max_rows: int = Field(default=5000, gt=0)
     # Websockets: viewers only listen, so what they send is kept small and rare.
     ws_max_message_bytes: int = Field(default=4096, gt=0)
     ws_max_messages_per_minute: int = Field(default=60, gt=0)

@@ -12,9 +12,10 @@ from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.spreadsheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from livecommerce.kit.types import Instant
-from livecommerce.ledger import books, reports
-from livecommerce.ledger.access import parties_in_counties, require_party_visible, require_report_reader
+from livecommerce.ledger import books, reports, sheets
+from livecommerce.ledger.access import PARTY, parties_in_counties, require_party_visible, require_report_reader
 from livecommerce.ledger.schemas import (
     AccountBalance,
     ConsumptionStats,
@@ -97,10 +98,54 @@ async def stream_report_csv(session: SessionDep, principal: CadreOrStaff, stream
     await require_report_reader(session, principal, stream_id)
     report = await reports.stream_report(session, principal, stream_id)
     return Response(
-        reports.stream_report_csv(report),
-        media_type="text/csv; charset=utf-8",
+        sheets.stream_report_csv(report),
+        media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="stream-{stream_id}-report.csv"'},
     )
+
+
+@router.get(
+    "/streams/{stream_id}/report.xlsx",
+    tags=["reports"],
+    summary="A stream's sales report as a workbook: the totals, then a sheet per breakdown (yuan beside fen)",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The report workbook"}},
+)
+async def stream_report_xlsx(session: SessionDep, principal: CadreOrStaff, stream_id: int) -> Response:
+    await require_report_reader(session, principal, stream_id)
+    report = await reports.stream_report(session, principal, stream_id)
+    return Response(
+        sheets.stream_report_workbook(report),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="stream-{stream_id}-report.xlsx"'},
+    )
+
+
+@router.get(
+    "/ledger/accounts/{party}/statement.xlsx",
+    tags=["reports"],
+    summary="An account's statement over a period as a workbook (a county's or household's: as their JSON statements)",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The statement workbook"}},
+)
+async def account_statement_xlsx(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, party: PartyPath, start: From = None, end: To = None
+) -> Response:
+    """A county's statement for `county:<id>`, a household's for `household:<id>`, the account's movement for the others."""
+    await require_party_visible(session, principal, party)
+    first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
+    match = PARTY.match(party)
+    kind, party_id = (match.group(1), int(match.group(2))) if match and match.group(1) else (party, 0)
+    if kind == "county":
+        content = sheets.county_statement_workbook(await reports.county_statement(session, party_id, first, last))
+    elif kind == "household":
+        household = await catalog_service.get_household(session, party_id)
+        content = sheets.household_statement_workbook(await reports.household_statement(session, household, first, last))
+    else:
+        movement = await reports.account_movement(session, party, first, last)
+        content = sheets.account_statement_workbook(movement, (first.isoformat(), last.isoformat()), str(REPORTING_ZONE))
+    filename = f"statement-{party.replace(':', '-')}-{first.isoformat()}-{last.isoformat()}.xlsx"
+    return Response(content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,7 +17,6 @@ from livecommerce.kit.errors import InvalidInput, NotFound
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
-from livecommerce.kit.security import spreadsheet_safe
 from livecommerce.ledger.access import may_see_household
 from livecommerce.ledger.books import signed_amount
 from livecommerce.ledger.schemas import (
@@ -130,32 +127,6 @@ async def _household_credits(session: AsyncSession, principal: Principal | None,
     return result
 
 
-def _csv_cell(value: object) -> object:
-    # Names are user input: keep a spreadsheet from reading one as a formula.
-    return spreadsheet_safe(value)
-
-
-def stream_report_csv(report: StreamReport) -> str:
-    """The report as one tidy table: a row per figure set, its section naming what the row is."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", "id", "name", "county_id", "orders", "units", "gross_fen", "refunded_fen", "net_fen"])
-    writer.writerow(
-        ["stream", report.stream_id, "", "", report.paid_orders, report.units, report.gmv_fen, report.refunded_fen, report.net_fen]
-    )
-    for p in report.by_product:
-        writer.writerow(
-            ["product", p.product_id, _csv_cell(p.name), p.county_id, p.orders, p.units, p.gross_fen, p.refunded_fen, p.net_fen]
-        )
-    for c in report.by_county:
-        writer.writerow(["county", c.county_id, _csv_cell(c.name), c.county_id, "", c.units, c.gross_fen, c.refunded_fen, c.net_fen])
-    for h in report.by_household:
-        writer.writerow(["household", h.household_id, _csv_cell(h.name), h.county_id, "", "", h.credited_fen, h.reversed_fen, h.net_fen])
-    for party in report.by_party:
-        writer.writerow(["party", party.party, "", "", "", "", party.credited_fen, party.reversed_fen, party.net_fen])
-    return out.getvalue()
-
-
 def period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
     """A closed range of days, by default the last 30 ending today; 422 when it runs backwards or is too long."""
     end = end or today
@@ -222,6 +193,12 @@ def _movement(party: str, name: str | None, moved: tuple[int, int, int] | None) 
         debited_fen=debited,
         closing_balance_fen=opening + credited - debited,
     )
+
+
+async def account_movement(session: AsyncSession, party: str, start: date, end: date) -> AccountMovement:
+    """One account's opening balance, what raised and lowered it, and its closing balance over a period."""
+    moved = await movements(session, [party], *day_bounds(start, end))
+    return _movement(party, None, moved.get(party))
 
 
 async def county_statement(session: AsyncSession, county_id: int, start: date, end: date) -> CountyStatement:

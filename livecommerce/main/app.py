@@ -24,6 +24,8 @@ from livecommerce.audit.endpoints import router as audit_router
 from livecommerce.broadcasts import stock_events
 from livecommerce.catalog import stock
 from livecommerce.catalog.endpoints import router as catalog_router
+from livecommerce.catalog.import_endpoints import IMPORT_PATHS
+from livecommerce.catalog.import_endpoints import router as imports_router
 from livecommerce.kit import signals
 from livecommerce.kit.clock import Clock
 from livecommerce.kit.components import Component
@@ -55,7 +57,10 @@ from streams.media.endpoints import router as media_router
 from streams.relay.namespace import redis_namespace
 from streams.runtime import build_relay
 from streams.ws import router as ws_router
+from web.manage.routes import router as manage_router
+from web.manage_sales import router as manage_sales_router
 from web.routes import router as web_router
+from web.statements import router as statements_router
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +74,7 @@ def _component_factories() -> list[ComponentFactory]:
 def _routers() -> list[Any]:
     return [
         accounts_router,
+        imports_router,
         catalog_router,
         orders_router,
         bulk_orders_router,
@@ -82,7 +88,10 @@ def _routers() -> list[Any]:
         ws_router,
         schedulers_router,
         audit_router,
+        statements_router,
         web_router,
+        manage_sales_router,
+        manage_router,
     ]
 
 
@@ -185,7 +194,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={path: settings.import_max_bytes for path in IMPORT_PATHS},
+    )
     app.add_middleware(ObservabilityMiddleware)
     for router in _routers():
         app.include_router(router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,7 +21,9 @@ app = typer.Typer(help="livecommerce: live-stream commerce where every fen is cr
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+import_app = typer.Typer(help="Import master data from .xlsx or .csv files (all rows or none).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
@@ -186,6 +189,70 @@ def audit_verify() -> None:
         console.print(f"[red]The audit chain is broken{where}: {result.reason}[/red] ({result.records} records verified before it)")
         raise typer.Exit(1)
     console.print(f"[green]The audit chain is whole[/green] ({result.records} records)")
+
+
+ImportFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An .xlsx or .csv file, header in row 1.")]
+ImportCounty = Annotated[int | None, typer.Option("--county-id", help="The county of rows that leave county_id empty.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Check every row and say what would change; import nothing.")]
+
+
+@import_app.command("households")
+def import_households(file: ImportFile, county_id: ImportCounty = None, dry_run: DryRun = False) -> None:
+    """Import households (matched on registration_no), acting as an admin; exit 1 with a table of row errors."""
+    _run_import("households", file, county_id, dry_run)
+
+
+@import_app.command("products")
+def import_products(file: ImportFile, county_id: ImportCounty = None, dry_run: DryRun = False) -> None:
+    """Import products (matched on county and name), acting as an admin; exit 1 with a table of row errors."""
+    _run_import("products", file, county_id, dry_run)
+
+
+def _run_import(kind: str, file: Path, county_id: int | None, dry_run: bool) -> None:
+    from rich.progress import Progress
+
+    from livecommerce.catalog import imports
+    from livecommerce.catalog.schemas import ImportResult
+    from livecommerce.kit.clock import Clock
+    from livecommerce.kit.errors import LiveCommerceError
+    from livecommerce.kit.principal import Principal
+
+    settings = _settings()
+    _require_schema(settings)
+    operator = Principal(id=0, username="cli", role=Role.admin, display_name="command line")
+    content = file.read_bytes()
+    run = imports.import_households if kind == "households" else imports.import_products
+
+    async def _import(progress: Progress) -> ImportResult:
+        total = imports.data_rows(file.name, content, settings.import_max_rows)
+        task = progress.add_task(f"{'Checking' if dry_run else 'Importing'} {kind}", total=total)
+        async with _database(settings) as db, db.transaction() as session:
+            return await run(
+                session,
+                operator,
+                file.name,
+                content,
+                county_id=county_id,
+                dry_run=dry_run,
+                max_rows=settings.import_max_rows,
+                now=Clock().now(),
+                progress=lambda done: progress.update(task, completed=done),
+            )
+
+    try:
+        with Progress(console=console, transient=True) as progress:
+            result = asyncio.run(_import(progress))
+    except LiveCommerceError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        errors = exc.extra.get("errors", [])
+        if errors:
+            table = Table("row", "column", "message", title="Row errors")
+            for error in errors:
+                table.add_row(str(error.get("row") or ""), str(error.get("column") or ""), str(error.get("message", "")))
+            console.print(table)
+        raise typer.Exit(1) from exc
+    verb = "would create" if dry_run else "created"
+    console.print(f"[green]{kind.title()}: {verb} {result.created}, {'would update' if dry_run else 'updated'} {result.updated}.[/green]")
 
 
 def _require_schema(settings: Settings) -> None:

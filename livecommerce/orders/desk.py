@@ -7,6 +7,7 @@ of an order placed before the product sold out must still get its order back.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -29,7 +30,12 @@ from livecommerce.orders.placement import Ask, Item, Outcome, Placed, Placer, Sc
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn, StationSaleCreate, SubscriptionCreate
 
 _ORDERS: Table = Order.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
-_KEY_USED = select(_ORDERS.c.id).where(_ORDERS.c.buyer_id == bindparam("buyer_id"), _ORDERS.c.idempotency_key == bindparam("key")).limit(1)
+# The pairs among a batch's buyers and keys that have an order (the unique index on
+# (buyer_id, idempotency_key) answers it; the cross product is filtered back to the pairs asked).
+_KEYS_USED = select(_ORDERS.c.buyer_id, _ORDERS.c.idempotency_key).where(
+    _ORDERS.c.buyer_id.in_(bindparam("buyer_ids", expanding=True)),
+    _ORDERS.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+)
 
 
 def items_of(items: Sequence[OrderItemIn]) -> tuple[Item, ...]:
@@ -53,6 +59,7 @@ class OrderDesk:
         self.availability = availability
         self.units = units
         self.placer = Placer(db, settings, on_placed=self._learn)
+        self.keys = KeyChecks(db)
 
     def _learn(self, asks: list[Ask], outcome: Outcome) -> None:
         self.availability.learn_outcome(outcome)
@@ -65,7 +72,7 @@ class OrderDesk:
         if isinstance(refused, STALE):
             await self.availability.refresh(refused, self._reread)
             refused = self.availability.refusal(ask.items, now)
-        if refused is not None and not isinstance(refused, STALE) and not await self._key_used(buyer.id, key):
+        if refused is not None and not isinstance(refused, STALE) and not await self.keys.used(buyer.id, key):
             self.availability.refused_from_memory += 1
             ORDERS.labels("refused_from_memory").inc()
             raise refused
@@ -99,13 +106,58 @@ class OrderDesk:
             )
         return described
 
-    async def _key_used(self, buyer_id: int, key: str) -> bool:
-        async with self.db.read_sessionmaker() as session:
-            return (await session.execute(_KEY_USED, {"buyer_id": buyer_id, "key": key})).first() is not None
-
     async def _reread(self, product_ids: Sequence[int], deal_ids: Sequence[int]) -> tuple[dict[int, ProductState], dict[int, DealState]]:
         async with self.db.read_sessionmaker() as session:
             return await stock.read_products(session, product_ids), await stock.read_deals(session, deal_ids)
+
+
+class KeyChecks:
+    """Whether a buyer's idempotency key already has an order, asked for many callers in one read.
+
+    During a sell-out every refused caller asks; the questions that arrive while one read is
+    running are answered together by the next, so the database sees one query per batch
+    instead of one per caller (the Placer's group commit, for reads).
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.reads = 0
+        self._waiting: list[tuple[int, str, asyncio.Future[bool]]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def used(self, buyer_id: int, key: str) -> bool:
+        """True when `buyer_id` has an order under `key`."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((buyer_id, key, future))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_all(), name="idempotency-key-checks")
+        return await future
+
+    async def _read_all(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                try:
+                    found = await self._read({(buyer_id, key) for buyer_id, key, _ in batch})
+                except Exception as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for buyer_id, key, future in batch:
+                    if not future.done():
+                        future.set_result((buyer_id, key) in found)
+        finally:
+            self._reader = None
+
+    async def _read(self, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
+        self.reads += 1
+        params = {"buyer_ids": sorted({b for b, _ in pairs}), "keys": sorted({k for _, k in pairs})}
+        async with self.db.read_sessionmaker() as session:
+            rows = (await session.execute(_KEYS_USED, params)).all()
+        return {(int(b), str(k)) for b, k in rows} & pairs
 
 
 def _auto_key() -> str:

@@ -11,8 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from livecommerce.catalog import service
 from livecommerce.catalog.models import County
-from livecommerce.kit.principal import Role
+from livecommerce.catalog.schemas import HouseholdChange
+from livecommerce.kit.clock import utcnow
+from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.principal import Principal, Role
 from tests import factories
 from tests.factories import Factory
 
@@ -551,3 +555,34 @@ class TestUpdateProduct:
             r = await client.patch(f"/api/products/{product_id}", json={"splits": splits}, headers=staff.admin.headers)
             assert error_fields(r) == {"splits"}
         assert len((await client.get(f"/api/products/{product_id}")).json()["splits"]) == 3
+
+
+class TestUpdateHousehold:
+    async def test_corrects_a_household_and_audits_field_names_only(self, client: httpx.AsyncClient, make: Factory) -> None:
+
+        county = await make.county()
+        household = await make.household(county.id, name="陈大福", village="Shiling")
+        organizer = Principal(id=1, username="o", role=Role.organizer, display_name="O", county_ids=frozenset({county.id}))  # type: ignore[arg-type]
+        async with make.db.transaction() as session:
+            await service.update_household(
+                session, organizer, household.id, HouseholdChange(name="陈大福", village="Tangtang", monitored=True), utcnow()
+            )  # type: ignore[arg-type]
+        admin = await make.user(Role.admin)
+        r = await client.get(f"/api/households/{household.id}", headers=admin.headers)
+        assert r.json()["village"] == "Tangtang" and r.json()["monitored"] is True
+        entries = [
+            e
+            for e in (await client.get("/api/audit?limit=200", headers=admin.headers)).json()["items"]
+            if e["action"] == "household.updated"
+        ]
+        assert len(entries) == 1
+        assert "陈大福" not in str(entries[0]) and "Tangtang" not in str(entries[0])
+
+    async def test_an_organizer_of_another_county_is_refused(self, make: Factory) -> None:
+
+        county, other = await make.county(), await make.county()
+        household = await make.household(county.id)
+        outsider = Principal(id=1, username="o", role=Role.organizer, display_name="O", county_ids=frozenset({other.id}))  # type: ignore[arg-type]
+        with pytest.raises(Forbidden):
+            async with make.db.transaction() as session:
+                await service.update_household(session, outsider, household.id, HouseholdChange(name="x", village="y"), utcnow())  # type: ignore[arg-type]

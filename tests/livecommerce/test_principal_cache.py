@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from livecommerce.accounts.security import create_access_token
+from livecommerce.kit.clock import utcnow
 from livecommerce.kit.principal import Role
 from livecommerce.kit.settings import Settings
 from livecommerce.main.app import create_app
@@ -93,3 +95,22 @@ class TestAcrossInstances:
         loads = app_b.state.principals.loads  # type: ignore[attr-defined]
         assert (await b.get("/api/me", headers=user.headers)).status_code == 200
         assert app_b.state.principals.loads == loads + 1  # type: ignore[attr-defined]
+
+
+class TestCheckedSignatures:
+    async def test_a_token_checked_once_is_still_refused_once_it_expires(
+        self, client: httpx.AsyncClient, make: Factory, settings: Settings
+    ) -> None:
+        user = await make.user(Role.viewer)
+        token = create_access_token(user_id=user.id, token_version=0, secret=settings.secret_key, now=utcnow(), ttl_seconds=2)
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/api/me", headers=headers)).status_code == 200  # signature checked and remembered
+        await asyncio.sleep(2.2)
+        response = await client.get("/api/me", headers=headers)
+        assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+    async def test_a_remembered_signature_does_not_outlive_a_sign_out(self, client: httpx.AsyncClient, make: Factory) -> None:
+        user = await make.user(Role.viewer)
+        assert (await client.get("/api/me", headers=user.headers)).status_code == 200
+        assert (await client.post("/api/auth/logout", headers=user.headers)).status_code == 204
+        assert (await client.get("/api/me", headers=user.headers)).status_code == 401

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from livecommerce.broadcasts.models import Stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.principal import Role
+from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.pagination import PageParams
+from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
+from schedulers import bookings
 from schedulers.models import Booking
 from tests.schedulers.conftest import World, at
 
@@ -366,6 +370,28 @@ class TestListBookings:
             two["id"],
         ]
         assert [b["id"] for b in (await get("/api/bookings", params={"status": "requested"}, headers=h)).json()["items"]] == [two["id"]]
+
+    async def test_by_the_counties_of_its_anchors_and_who_organizes_it(self, world: World, db: Database) -> None:
+        other_county = await world.make.county()
+        outsider = await world.cadre(other_county.id)
+        mine = await world.booked(at(2), anchors=[world.a])
+        shared = await world.booked(at(5), anchors=[world.b, outsider], confirm=False, by=world.admin)
+        theirs = await world.booked(at(8), anchors=[outsider], confirm=False, by=world.admin)
+        page = PageParams(limit=10, after_id=None)
+        their_organizer = Principal(id=0, username="o", role=Role.organizer, display_name="O", county_ids=frozenset({other_county.id}))  # type: ignore[arg-type]
+        async with db.sessionmaker() as session:
+            rows, _ = await bookings.list_bookings(
+                session, page, anchor_id=None, starts_from=None, starts_to=None, status=None, county_ids={world.county_id}
+            )
+            assert [b.id for b in rows] == [mine["id"], shared["id"]]
+            rows, _ = await bookings.list_bookings(
+                session, page, anchor_id=None, starts_from=None, starts_to=None, status=None, county_ids=set()
+            )
+            assert rows == []
+            assert (await bookings.require_organizer(session, their_organizer, theirs["id"])).id == theirs["id"]
+            assert (await bookings.require_organizer(session, their_organizer, shared["id"])).id == shared["id"]
+            with pytest.raises(Forbidden):
+                await bookings.require_organizer(session, their_organizer, mine["id"])
 
 
 class TestConcurrentBookings:

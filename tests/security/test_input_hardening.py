@@ -11,8 +11,8 @@ import pytest
 from livecommerce.kit.principal import Role
 from livecommerce.kit.security import spreadsheet_safe
 from livecommerce.kit.settings import Settings
-from livecommerce.ledger.reports import stream_report_csv
 from livecommerce.ledger.schemas import CountySales, HouseholdCredit, StreamReport
+from livecommerce.ledger.sheets import stream_report_csv
 from tests.factories import Factory
 
 
@@ -172,7 +172,7 @@ class TestSpreadsheetFormulas:
         report = StreamReport(
             stream_id=1, **figures, refunded_units=0, net_units=0, by_product=[], by_county=[county], by_household=[household], by_party=[]
         )
-        rows = list(csv.reader(io.StringIO(stream_report_csv(report))))
+        rows = list(csv.reader(io.StringIO(stream_report_csv(report).decode("utf-8-sig"))))
         names = {row[0]: row[2] for row in rows[1:]}
         assert names["county"].startswith("'") and names["household"].startswith("'")
 

@@ -152,6 +152,32 @@ BUILDERS["GET /api/stations/{station_id}"] = lambda w, s: _call("GET", f"/api/st
 BUILDERS["POST /api/households"] = lambda w, s: _call(
     "POST", "/api/households", json={"county_id": s.county_id, "name": "李桂兰", "village": "Xintang", "registration_no": "441821190001"}
 )
+
+
+def _upload(path: str, rows: str, county_id: int) -> Builder:
+    """A multipart CSV upload into the side's county (the county named by the query, so out of scope is 403)."""
+
+    async def build(_w: World, _s: Side) -> Call:
+        boundary = uuid.uuid4().hex
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="rows.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            f"{rows}\r\n--{boundary}--\r\n"
+        ).encode()
+        return Call(
+            "POST", f"{path}?county_id={county_id}", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+
+    return build
+
+
+BUILDERS["POST /api/households/import"] = lambda w, s: _upload(
+    "/api/households/import", f"name,village,registration_no\n李桂兰,Xintang,IMPORT{s.county_id:06d}\n", s.county_id
+)(w, s)
+BUILDERS["POST /api/products/import"] = lambda w, s: _upload(
+    "/api/products/import", "name,unit,price_yuan,stock,splits\n菜心,箱,9.90,5,platform=10000\n", s.county_id
+)(w, s)
+BUILDERS["GET /api/households/import-template.xlsx"] = get("/api/households/import-template.xlsx")
+BUILDERS["GET /api/products/import-template.xlsx"] = get("/api/products/import-template.xlsx")
 BUILDERS["GET /api/households"] = lambda w, s: _call("GET", f"/api/households?county_id={s.county_id}")
 BUILDERS["GET /api/households/{household_id}"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}")
 BUILDERS["POST /api/anchors"] = lambda w, s: _call(
@@ -267,6 +293,7 @@ _ADDRESS = {
 BUILDERS["POST /api/me/addresses"] = lambda w, s: _call("POST", "/api/me/addresses", json=_ADDRESS)
 BUILDERS["GET /api/me/addresses"] = get("/api/me/addresses")
 BUILDERS["GET /api/fulfillment"] = lambda w, s: _call("GET", f"/api/fulfillment?county_id={s.county_id}")
+BUILDERS["GET /api/fulfillment.xlsx"] = lambda w, s: _call("GET", f"/api/fulfillment.xlsx?county_id={s.county_id}")
 BUILDERS["GET /api/refund-requests"] = get("/api/refund-requests")
 
 
@@ -374,6 +401,14 @@ async def _report_csv(w: World, s: Side) -> Call:
     return Call("GET", f"/api/streams/{await _reported_stream(w, s)}/report.csv")
 
 
+@builds("GET /api/streams/{stream_id}/report.xlsx")
+async def _report_xlsx(w: World, s: Side) -> Call:
+    return Call("GET", f"/api/streams/{await _reported_stream(w, s)}/report.xlsx")
+
+
+BUILDERS["GET /api/ledger/accounts/{party}/statement.xlsx"] = lambda w, s: _call(
+    "GET", f"/api/ledger/accounts/county:{s.county_id}/statement.xlsx"
+)
 BUILDERS["GET /api/counties/{county_id}/statement"] = lambda w, s: _call("GET", f"/api/counties/{s.county_id}/statement")
 BUILDERS["GET /api/households/{household_id}/statement"] = lambda w, s: _call("GET", f"/api/households/{s.household_id}/statement")
 BUILDERS["GET /api/stats/consumption"] = get("/api/stats/consumption?group_by=channel")

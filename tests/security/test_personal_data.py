@@ -69,6 +69,15 @@ def _urls(w: World) -> list[str]:
         "/reports",
         f"/reports/streams/{stream_id}",
         "/schedule",
+        "/me/orders",
+        "/manage/orders",
+        f"/manage/orders/{out.cached['order_id']}",
+        f"/manage/orders?county_id={out.county_id}",
+        "/manage/fulfillment",
+        "/manage/refund-requests?status=all",
+        "/manage/units",
+        "/manage/subscriptions",
+        "/manage/station-sales",
     ]
 
 

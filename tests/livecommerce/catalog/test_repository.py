@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from livecommerce.catalog import repository
 from livecommerce.kit.db import Database
+from livecommerce.kit.pagination import PageParams
 from tests.factories import Factory
 
 
@@ -74,3 +75,43 @@ class TestNaturalKeys:
             anchor_found = await repository.find_anchor(session, county.id, "王县长")
             assert anchor_found is not None and anchor_found.id == anchor.id
             assert await repository.find_anchor(session, county.id, "nobody") is None
+
+
+class TestBackOfficeSearch:
+    async def test_products_keep_to_the_callers_counties_and_the_one_asked_for(self, make: Factory, db: Database) -> None:
+        county, other = await make.county(), await make.county()
+        mine = await make.product(county.id, name="Rice")
+        await make.product(other.id, name="Rice too")
+        async with db.sessionmaker() as session:
+            rows, _ = await repository.search_products(session, PageParams(limit=10, after_id=None), county_ids={county.id}, text="rice")
+            assert [p.id for p in rows] == [mine.id]
+            rows, _ = await repository.search_products(
+                session, PageParams(limit=10, after_id=None), county_ids={county.id}, county_id=other.id
+            )
+            assert rows == []
+            rows, _ = await repository.search_products(session, PageParams(limit=10, after_id=None), county_ids=None, text="RICE")
+            assert len(rows) == 2
+
+    async def test_text_is_matched_literally_not_as_a_pattern(self, make: Factory, db: Database) -> None:
+        county = await make.county()
+        await make.station(county.id, name="Station 100% organic")
+        plain = await make.station(county.id, name="Station_1")
+        await make.station(county.id, name="StationX1")
+        async with db.sessionmaker() as session:
+            page = PageParams(limit=10, after_id=None)
+            assert len((await repository.search_stations(session, page, county_ids=None, text="100%"))[0]) == 1
+            assert [s.id for s in (await repository.search_stations(session, page, county_ids=None, text="n_1"))[0]] == [plain.id]
+
+    async def test_households_by_monitoring_and_a_page_at_a_time(self, make: Factory, db: Database) -> None:
+        county = await make.county()
+        watched = await make.household(county.id, monitored=True)
+        others = [await make.household(county.id) for _ in range(3)]
+        async with db.sessionmaker() as session:
+            rows, _ = await repository.search_households(
+                session, PageParams(limit=10, after_id=None), county_ids={county.id}, status="monitored"
+            )
+            assert [h.id for h in rows] == [watched.id]
+            first, cursor = await repository.search_households(session, PageParams(limit=2, after_id=None), county_ids={county.id})
+            assert cursor is not None and len(first) == 2
+            rest, cursor = await repository.search_households(session, PageParams(limit=2, after_id=int(cursor)), county_ids={county.id})
+            assert [h.id for h in first + rest] == [watched.id, *[h.id for h in others]] and cursor is None

@@ -83,5 +83,5 @@ class TestPaidOrderEndToEnd:
             assert (await http.get(f"/api/ledger/accounts/{party}", headers=organizer.headers)).json()["balance_fen"] == 0
             check = (await http.get("/api/ledger/check", headers=organizer.headers)).json()
             assert check["balanced"] is True and check["total_debits_fen"] == 2 * 5997
-            csv_text = (await http.get(f"/api/streams/{stream_id}/report.csv", headers=organizer.headers)).text
-            assert csv_text.splitlines()[1] == f"stream,{stream_id},,,1,3,5997,5997,0"
+            csv_text = (await http.get(f"/api/streams/{stream_id}/report.csv", headers=organizer.headers)).content.decode("utf-8-sig")
+            assert csv_text.splitlines()[1] == f"stream,{stream_id},,,1,3,5997,59.97,5997,59.97,0,0.00"

@@ -69,10 +69,11 @@ class TestStreamReport:
         w = await _stream_with_sales(db, make)
         response = await client.get(f"/api/streams/{w['stream']}/report.csv", headers=w["organizer"].headers)
         assert response.headers["content-type"].startswith("text/csv")
-        lines = response.text.splitlines()
-        assert lines[0] == "section,id,name,county_id,orders,units,gross_fen,refunded_fen,net_fen"
-        assert lines[1] == f"stream,{w['stream']},,,2,4,3336,2335,1001"
-        assert f"product,{w['rice'].id},'=Rice,{w['county'].id},1,1,333,333,0" in lines
+        assert response.content.startswith(b"\xef\xbb\xbf")  # Excel on Chinese Windows reads UTF-8 only with its BOM
+        lines = response.content.decode("utf-8-sig").splitlines()
+        assert lines[0] == "section,id,name,county_id,orders,units,gross_fen,gross_yuan,refunded_fen,refunded_yuan,net_fen,net_yuan"
+        assert lines[1] == f"stream,{w['stream']},,,2,4,3336,33.36,2335,23.35,1001,10.01"
+        assert f"product,{w['rice'].id},'=Rice,{w['county'].id},1,1,333,3.33,333,3.33,0,0.00" in lines
 
     async def test_unknown_stream_is_404_and_viewers_are_forbidden(self, client: httpx.AsyncClient, make: Factory) -> None:
         admin = await make.user(Role.admin)

@@ -171,8 +171,8 @@ class TestWorkbook:
         assert {row[0]: row[2] for row in _rows(book["Summary"])[1:]}["gmv_fen"] == pytest.approx(375.70)
 
         timeline = _rows(book["Timeline"])
-        assert timeline[0] == ("minute", "at", "gmv_fen", "gmv_yuan", "paid_orders", "refunded_fen", "viewers")
-        assert {row[0]: (row[2], row[4], row[5], row[6]) for row in timeline[1:]} == EXPECTED_TIMELINE
+        assert timeline[0] == ("minute", "at", "gmv_fen", "gmv_yuan", "paid_orders", "refunded_fen", "refunded_yuan", "viewers")
+        assert {row[0]: (row[2], row[4], row[5], row[7]) for row in timeline[1:]} == EXPECTED_TIMELINE
         assert timeline[2][1] == "2026-12-01T18:01:00+08:00"  # shown in the display zone
 
         moments = _rows(book["Moments"])[1:]
@@ -180,11 +180,13 @@ class TestWorkbook:
             (m["type"], m["product_id"], m["deal_id"], m["minute"]) for m in review["moments"]
         ]
         products = _rows(book["Top products"])[1:]
-        assert [(p[0], p[1], p[2], p[3], p[5], p[6]) for p in products] == [
+        assert [(p[0], p[1], p[2], p[3], p[5], p[7]) for p in products] == [
             (p["product_id"], p["name"], p["units"], p["gmv_fen"], p["refunded_fen"], p["net_fen"]) for p in review["top_products"]
         ]
 
-    async def test_a_name_that_looks_like_a_formula_stays_text(self, client: httpx.AsyncClient, make: Factory, clock: FrozenClock) -> None:
+    async def test_a_name_that_looks_like_a_formula_is_neutralised(
+        self, client: httpx.AsyncClient, make: Factory, clock: FrozenClock
+    ) -> None:
         county = await make.county()
         anchor = await make.anchor(county.id)
         product = await make.product(county.id, name='=HYPERLINK("http://x")', stock=10)
@@ -195,7 +197,7 @@ class TestWorkbook:
         await pay(make.db, buyer.id, [(product.id, 1)], stream_id=stream_id, now=at(1))
         r = await client.get(f"/api/streams/{stream_id}/review.xlsx", headers=organizer.headers)
         book = load_workbook(io.BytesIO(r.content))
-        assert {row[0]: row[1] for row in _rows(book["Summary"])}["title"] == "=1+1"
+        assert {row[0]: row[1] for row in _rows(book["Summary"])}["title"] == "'=1+1"
         assert book["Summary"]["B3"].data_type == "s"
-        assert _rows(book["Top products"])[1][1] == '=HYPERLINK("http://x")'
+        assert _rows(book["Top products"])[1][1] == '\'=HYPERLINK("http://x")'
         assert book["Top products"]["B2"].data_type == "s"
