@@ -1,5 +1,5 @@
 # The two set-up commands of the README:
-#   make demo   start the demo (embedded mode: one process, SQLite, no other service)
+#   make demo   start the demo (embedded mode: one process, SQLite, no other service); PORT=8001 picks the port
 #   make test   run the whole test suite (lint, types, then every test on SQLite and on PostgreSQL)
 # and, for the inner loop:
 #   make test-fast   every test that needs no real server or browser, on SQLite only (no lint, no PostgreSQL)
@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+PORT ?= 8000
 
-.PHONY: demo test test-fast lint services install bench fuzz clean
+.PHONY: demo test test-fast lint services install bench fuzz clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/livecommerce serve --demo
+	$(BIN)/livecommerce serve --demo --port $(PORT)
 
 services:
 	bash scripts/services.sh
@@ -50,3 +51,11 @@ fuzz: install services
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache livecommerce.db*
+
+# Translations (README, "Translations"): extract the messages from the code, merge them into the
+# catalogs (a translator then edits livecommerce/locale/*/LC_MESSAGES/messages.po), compile the .mo files.
+BABEL_KEYWORDS := -k _l -k t -k N_
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --sort-by-file --width 0 -o livecommerce/locale/messages.pot --project livecommerce .
+	$(BIN)/pybabel update -i livecommerce/locale/messages.pot -d livecommerce/locale --width 0 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d livecommerce/locale --statistics

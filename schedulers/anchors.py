@@ -9,6 +9,7 @@ from sqlmodel import col, delete, select
 
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from schedulers import rules
@@ -50,7 +51,7 @@ async def set_availability(session: AsyncSession, principal: Principal, anchor_i
     """Replace an anchor's weekly windows (an empty list: always available)."""
     anchor = await get_anchor(session, anchor_id)
     if not may_manage_anchor(principal, anchor):
-        raise Forbidden("Only the anchor and the organizers of its county can set its availability.")
+        raise Forbidden(_l("Only the anchor and the organizers of its county can set its availability."))
     await session.execute(delete(AnchorAvailability).where(col(AnchorAvailability.anchor_id) == anchor_id))
     for w in data.windows:
         session.add(
@@ -82,7 +83,7 @@ async def set_limits(
     """Set an anchor's limit overrides (organizers of its county, admins)."""
     anchor = await get_anchor(session, anchor_id)
     if not (principal.is_staff and principal.covers_county(anchor.county_id)):
-        raise Forbidden("Only the organizers of the anchor's county can set its limits.")
+        raise Forbidden(_l("Only the organizers of the anchor's county can set its limits."))
     row = await session.get(AnchorLimit, anchor_id) or AnchorLimit(anchor_id=anchor_id)
     row.max_broadcasts_per_week = data.max_broadcasts_per_week
     row.max_air_minutes_per_day = data.max_air_minutes_per_day
@@ -95,5 +96,5 @@ async def require_schedule_reader(session: AsyncSession, principal: Principal, a
     """The anchor, if the caller may read its schedule (itself, its county's organizers, admins)."""
     anchor = await get_anchor(session, anchor_id)
     if not may_manage_anchor(principal, anchor):
-        raise Forbidden("Only the anchor and the organizers of its county can read its schedule.")
+        raise Forbidden(_l("Only the anchor and the organizers of its county can read its schedule."))
     return anchor

@@ -27,6 +27,7 @@ from livecommerce.broadcasts import service as streams
 from livecommerce.catalog import certification
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, at_time, status_word
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
@@ -65,11 +66,11 @@ def authorize_booking(principal: Principal, anchors: Sequence[Anchor]) -> None:
         return
     if principal.role == Role.organizer:
         if not any(principal.covers_county(a.county_id) for a in anchors):
-            raise Forbidden("You organize none of the counties of these anchors.")
+            raise Forbidden(_l("You organize none of the counties of these anchors."))
         return
     if principal.role == Role.cadre and principal.anchor_id is not None and principal.anchor_id in {a.id for a in anchors}:
         return
-    raise Forbidden("Cadres can book only broadcasts they host themselves.")
+    raise Forbidden(_l("Cadres can book only broadcasts they host themselves."))
 
 
 async def _check_products(session: AsyncSession, product_ids: Sequence[int], county_ids: set[int]) -> None:
@@ -82,17 +83,17 @@ async def _check_products(session: AsyncSession, product_ids: Sequence[int], cou
     products = await catalog.products_by_ids(session, product_ids)
     missing = [pid for pid in product_ids if pid not in products]
     if missing:
-        raise bad_field("product_ids", "unknown product", f"Product {', '.join(map(str, missing))} does not exist.")
+        raise bad_field("product_ids", "unknown product", _l("Product {ids} does not exist.", ids=", ".join(map(str, missing))))
     foreign = [products[pid].name for pid in product_ids if products[pid].county_id not in county_ids]
     if foreign:
         raise bad_field(
             "product_ids",
             "product of a county this booking does not serve",
-            f"{', '.join(foreign)}: not from a county of the booking's anchors.",
+            _l("{names}: not from a county of the booking's anchors.", names=", ".join(foreign)),
         )
     inactive = [products[pid].name for pid in product_ids if not products[pid].is_active]
     if inactive:
-        raise bad_field("product_ids", "product withdrawn", f"{', '.join(inactive)}: no longer sold.")
+        raise bad_field("product_ids", "product withdrawn", _l("{names}: no longer sold.", names=", ".join(inactive)))
 
 
 async def certified_only(session: AsyncSession, slot: Slot) -> bool:
@@ -133,7 +134,7 @@ async def _known_anchors(session: AsyncSession, anchor_ids: Sequence[int]) -> li
     anchors = await catalog.anchors_by_ids(session, anchor_ids)
     missing = sorted(set(anchor_ids) - {a.id for a in anchors if a.id is not None})
     if missing:
-        raise bad_field("anchor_ids", "unknown anchor", f"Anchor {', '.join(map(str, missing))} does not exist.")
+        raise bad_field("anchor_ids", "unknown anchor", _l("Anchor {ids} does not exist.", ids=", ".join(map(str, missing))))
     return anchors
 
 
@@ -158,7 +159,7 @@ async def _clashes_or_raise(
 ) -> bool:
     """Lock the anchors and the studio, then refuse with every clash; True if the notice rule was overridden."""
     if override_reason is not None and not _may_override_notice(principal, county_ids):
-        raise Forbidden("Only an organizer of every county of the booking can override the notice rule.")
+        raise Forbidden(_l("Only an organizer of every county of the booking can override the notice rule."))
     # Lock order everywhere: anchors by id, then the studio. Keeps concurrent bookings deadlock-free.
     await catalog.anchors_by_ids(session, anchor_ids, for_update=True)
     await lock_studio(session, slot.studio_id)
@@ -170,7 +171,7 @@ async def _clashes_or_raise(
         clashes = [c for c in clashes if c.kind != "notice"]
     clashes = [*clashes, *also]
     if clashes:
-        raise clash_conflict("The booking clashes with the schedule.", clashes)
+        raise clash_conflict(_l("The booking clashes with the schedule."), clashes)
     return overridden
 
 
@@ -257,7 +258,7 @@ async def get_booking(session: AsyncSession, booking_id: int, *, for_update: boo
         stmt = stmt.with_for_update()
     booking = await session.scalar(stmt)
     if booking is None:
-        raise NotFound(f"Booking {booking_id} does not exist.")
+        raise NotFound(_l("Booking {booking_id} does not exist.", booking_id=booking_id))
     return booking
 
 
@@ -443,11 +444,17 @@ async def confirm_booking(session: AsyncSession, principal: Principal, booking_i
     """
     booking = await get_booking(session, booking_id, for_update=True)
     if not await _organizes(session, principal, booking_id):
-        raise Forbidden("Only the organizers of this booking's counties can confirm it.")
+        raise Forbidden(_l("Only the organizers of this booking's counties can confirm it."))
     if booking.status == BookingStatus.confirmed:
         return booking
     if booking.status != BookingStatus.requested:
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be confirmed.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be confirmed.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     counties = await booking_county_ids(session, booking_id)
     mine = {c for c in counties if principal.covers_county(c)} - await _approved_county_ids(session, booking_id)
     for county_id in sorted(mine):
@@ -470,9 +477,15 @@ async def accept_booking(session: AsyncSession, principal: Principal, booking_id
     booking = await get_booking(session, booking_id, for_update=True)
     member = next((m for m in await _members(session, booking_id) if m.anchor_id == principal.anchor_id), None)
     if principal.role != Role.cadre or member is None or member.position == 0:
-        raise Forbidden("Only a co-host's own cadre can accept its invitation.")
+        raise Forbidden(_l("Only a co-host's own cadre can accept its invitation."))
     if booking.status not in (BookingStatus.requested, BookingStatus.confirmed):
-        raise InvalidState(f"Booking {booking_id} is {booking.status}; its invitations are closed.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status}; its invitations are closed.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     if member.accepted_at is None:
         member.accepted_at = now
         session.add(member)
@@ -493,7 +506,7 @@ async def cancel_booking(session: AsyncSession, principal: Principal, booking_id
     """Cancel a booking that has not gone live, and its stream; cancelling twice changes nothing."""
     booking = await get_booking(session, booking_id)
     if not await _may_change(session, principal, booking):
-        raise Forbidden("Only the booking's anchors, whoever booked it, and its organizers can cancel it.")
+        raise Forbidden(_l("Only the booking's anchors, whoever booked it, and its organizers can cancel it."))
     changed = await transition(session, booking_id, BookingStatus.cancelled, now=now)
     await session.refresh(booking)
     if changed:
@@ -501,7 +514,13 @@ async def cancel_booking(session: AsyncSession, principal: Principal, booking_id
         if booking.stream_id is not None:
             await streams.cancel_stream(session, booking.stream_id)
     elif booking.status != BookingStatus.cancelled:
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be cancelled.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be cancelled.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     return booking
 
 
@@ -515,9 +534,15 @@ async def reschedule_booking(
     """
     booking = await get_booking(session, booking_id, for_update=True)
     if not await _may_change(session, principal, booking):
-        raise Forbidden("Only the booking's anchors, whoever booked it, and its organizers can move it.")
+        raise Forbidden(_l("Only the booking's anchors, whoever booked it, and its organizers can move it."))
     if booking.status not in (BookingStatus.requested, BookingStatus.confirmed):
-        raise InvalidState(f"Booking {booking_id} is {booking.status} and cannot be moved.")
+        raise InvalidState(
+            _l(
+                "The booking at {time} is {status} and cannot be moved.",
+                time=at_time(booking.starts_at),
+                status=status_word(booking.status),
+            )
+        )
     if data.slot_id == booking.slot_id:
         return booking
     slot = await get_slot(session, data.slot_id)

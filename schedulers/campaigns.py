@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from livecommerce.kit.errors import NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams, paginate
 from schedulers.models import Booking, Campaign, Slot
 from schedulers.schemas import CampaignCreate
@@ -28,7 +29,7 @@ async def get_campaign(session: AsyncSession, campaign_id: int) -> Campaign:
     """The campaign, or NotFound."""
     campaign = await session.get(Campaign, campaign_id)
     if campaign is None:
-        raise NotFound(f"Campaign {campaign_id} does not exist.")
+        raise NotFound(_l("Campaign {campaign_id} does not exist.", campaign_id=campaign_id))
     return campaign
 
 

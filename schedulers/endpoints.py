@@ -11,6 +11,7 @@ from starlette.status import HTTP_204_NO_CONTENT
 from livecommerce.kit.auth import CadreOrStaff, CurrentUser, OptionalUser, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.types import Instant
 from schedulers import anchors, bookings, calendar, campaigns, followers, plans, slots, studios
@@ -249,9 +250,9 @@ async def reminders_ics(
 ) -> Response:
     if not (token is not None and calendar.reminders_feed_token_valid(settings, user_id, token)):
         if principal is None:
-            raise Unauthorized("Sign in, or use the feed link with its token.")
+            raise Unauthorized(_l("Sign in, or use the feed link with its token."))
         if principal.id != user_id:
-            raise Forbidden("This is someone else's calendar.")
+            raise Forbidden(_l("This is someone else's calendar."))
     body = await calendar.reminders_calendar(session, user_id, settings=settings, now=clock.now())
     return Response(body, media_type="text/calendar; charset=utf-8", headers={"Cache-Control": "private, max-age=300"})
 
@@ -304,9 +305,9 @@ async def schedule_ics(
     if token is not None and calendar.feed_token_valid(settings, anchor_id, token):
         anchor = await anchors.get_anchor(session, anchor_id)
     elif principal is None:
-        raise Unauthorized("Sign in, or use the feed link with its token.")
+        raise Unauthorized(_l("Sign in, or use the feed link with its token."))
     elif principal.role == "viewer":
-        raise Forbidden("Only the anchor and its organizers can read this schedule.")
+        raise Forbidden(_l("Only the anchor and its organizers can read this schedule."))
     else:
         anchor = await anchors.require_schedule_reader(session, principal, anchor_id)
     body = await calendar.anchor_calendar(session, anchor, settings=settings, now=clock.now())

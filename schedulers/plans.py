@@ -22,6 +22,7 @@ from livecommerce.broadcasts import service as streams
 from livecommerce.catalog import certification
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger import review as ledger_review
@@ -38,7 +39,7 @@ async def build_instance(
 ) -> tuple[Instance, dict[tuple[int, int], list[int]]]:
     """The planner's instance for a campaign's open slots, and the products each county would present in each slot."""
     if not principal.is_staff:
-        raise Forbidden("Only organizers and admins plan campaigns.")
+        raise Forbidden(_l("Only organizers and admins plan campaigns."))
     campaign = await get_campaign(session, campaign_id)
     slots = await campaign_slots(session, campaign_id)
     booked = set(
@@ -232,7 +233,7 @@ async def get_plan(session: AsyncSession, campaign_id: int, plan_id: int, *, for
         stmt = stmt.with_for_update()
     plan = await session.scalar(stmt)
     if plan is None:
-        raise NotFound(f"Plan {plan_id} of campaign {campaign_id} does not exist.")
+        raise NotFound(_l("Plan {plan_id} of campaign {campaign_id} does not exist.", plan_id=plan_id, campaign_id=campaign_id))
     return plan
 
 
@@ -241,10 +242,10 @@ async def apply_plan(
 ) -> CampaignPlan:
     """Book and confirm every assignment through the booking rules, all or none (409 with every clash)."""
     if not principal.is_staff:
-        raise Forbidden("Only organizers and admins apply plans.")
+        raise Forbidden(_l("Only organizers and admins apply plans."))
     plan = await get_plan(session, campaign_id, plan_id, for_update=True)
     if plan.applied_at is not None:
-        raise InvalidState(f"Plan {plan_id} was applied at {plan.applied_at.isoformat()}.")
+        raise InvalidState(_l("Plan {plan_id} was applied at {applied_at}.", plan_id=plan_id, applied_at=plan.applied_at.isoformat()))
     conflicts: list[dict[str, object]] = []
     for item in plan.assignments:
         body = BookingCreate(slot_id=item["slot_id"], anchor_ids=item["anchor_ids"], product_ids=item["product_ids"])
@@ -260,7 +261,7 @@ async def apply_plan(
         except (Forbidden, InvalidInput) as exc:
             conflicts.append({"kind": "refused", "planned_slot_id": item["slot_id"], "detail": exc.detail})
     if conflicts:
-        raise Conflict("The calendar changed since this plan was made; nothing was booked.", extra={"conflicts": conflicts})
+        raise Conflict(_l("The calendar changed since this plan was made; nothing was booked."), extra={"conflicts": conflicts})
     plan.applied_at = now
     session.add(plan)
     await session.flush()
@@ -299,7 +300,7 @@ async def plan_calendar(session: AsyncSession, plan_id: int) -> PlanCalendar:
     """The page's view of a plan: each slot of its campaign with its current booking and its proposal."""
     plan = await session.get(CampaignPlan, plan_id)
     if plan is None:
-        raise NotFound(f"Plan {plan_id} does not exist.")
+        raise NotFound(_l("Plan {plan_id} does not exist.", plan_id=plan_id))
     campaign = await get_campaign(session, plan.campaign_id)
     slots = await campaign_slots(session, plan.campaign_id)
     current: dict[int, list[int]] = defaultdict(list)

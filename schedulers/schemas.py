@@ -109,7 +109,7 @@ class BookingCreate(StrictInput):
 class BookingReschedule(BaseModel):
     """Move a booking to another slot."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     slot_id: int = Id
     notice_override_reason: str | None = Field(default=None, min_length=3, max_length=500)
@@ -229,7 +229,7 @@ class NotificationPublic(BaseModel):
 class CountyWeight(BaseModel):
     """How much air time a county should get relative to the others (e.g. its households or unsold stock)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     county_id: int = Id
     weight: int = Field(ge=0, le=1_000_000)
@@ -244,7 +244,7 @@ class UnreadCount(BaseModel):
 class PlanCreate(BaseModel):
     """Ask the planner for a proposal."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     time_limit_seconds: int = Field(default=10, ge=1, le=120, description="How long the solver may search.")
     county_weights: list[CountyWeight] = Field(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.settings import Settings
 from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, Campaign, Slot
@@ -19,14 +20,14 @@ async def get_slot(session: AsyncSession, slot_id: int) -> Slot:
     """The slot, or 422 naming `slot_id` (slots are always named in a request body)."""
     slot = await session.get(Slot, slot_id)
     if slot is None:
-        raise bad_field("slot_id", "unknown slot", f"Slot {slot_id} does not exist.")
+        raise bad_field("slot_id", "unknown slot", _l("Slot {slot_id} does not exist.", slot_id=slot_id))
     return slot
 
 
 async def create_slot(session: AsyncSession, data: SlotCreate, *, settings: Settings) -> Slot:
     """Add a slot; 409 with `conflicts` when it overlaps another slot of the studio (buffers included)."""
     if data.campaign_id is not None and await session.get(Campaign, data.campaign_id) is None:
-        raise bad_field("campaign_id", "unknown campaign", f"Campaign {data.campaign_id} does not exist.")
+        raise bad_field("campaign_id", "unknown campaign", _l("Campaign {campaign_id} does not exist.", campaign_id=data.campaign_id))
     await lock_studio(session, data.studio_id)
     buffer = timedelta(minutes=settings.booking_buffer_minutes)
     stmt = (
@@ -50,7 +51,7 @@ async def create_slot(session: AsyncSession, data: SlotCreate, *, settings: Sett
         for other in (await session.scalars(stmt)).all()
     ]
     if clashes:
-        raise clash_conflict("The studio already has a slot at that time.", clashes)
+        raise clash_conflict(_l("The studio already has a slot at that time."), clashes)
     slot = Slot(**data.model_dump())
     session.add(slot)
     await session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams, paginate
 from schedulers.models import Studio
 from schedulers.problems import bad_field
@@ -28,5 +29,5 @@ async def lock_studio(session: AsyncSession, studio_id: int) -> Studio:
     """The studio with its row locked (the lock that serializes bookings and go-lives in one studio)."""
     studio = await session.scalar(select(Studio).where(col(Studio.id) == studio_id).with_for_update())
     if studio is None:
-        raise bad_field("studio_id", "unknown studio", f"Studio {studio_id} does not exist.")
+        raise bad_field("studio_id", "unknown studio", _l("Studio {studio_id} does not exist.", studio_id=studio_id))
     return studio

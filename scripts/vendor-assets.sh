@@ -32,3 +32,29 @@ sed '/^\/\/# sourceMappingURL=/d' "$src/dist/hls.min.js" > "$vendor/hlsjs/hls.mi
 cp "$src/LICENSE" "$vendor/hlsjs/LICENSE"
 echo "hls.js $version (Apache-2.0) from npm" > "$vendor/hlsjs/VERSION"
 echo "vendored hls.js $version into ${vendor#"$root"/}/hlsjs" >&2
+
+# /docs and /redoc serve these (FastAPI's defaults load them from a CDN: a blank page offline).
+mkdir -p "$vendor/swagger-ui"
+src="$work/node_modules/swagger-ui-dist"
+version="$(node -p "require('$src/package.json').version")"
+for file in swagger-ui-bundle.js swagger-ui.css; do
+    sed '/^\/\/# sourceMappingURL=/d; /^\/\*# sourceMappingURL=.*\*\/$/d' "$src/$file" > "$vendor/swagger-ui/$file"
+done
+cp "$src/favicon-32x32.png" "$vendor/swagger-ui/favicon-32x32.png"
+cp "$src/LICENSE" "$vendor/swagger-ui/LICENSE"
+cp "$src/NOTICE" "$vendor/swagger-ui/NOTICE"
+cp "$src/swagger-ui-bundle.js.LICENSE.txt" "$vendor/swagger-ui/swagger-ui-bundle.js.LICENSE.txt"
+echo "swagger-ui-dist $version (Apache-2.0) from npm" > "$vendor/swagger-ui/VERSION"
+echo "vendored swagger-ui-dist $version into ${vendor#"$root"/}/swagger-ui" >&2
+
+mkdir -p "$vendor/redoc"
+src="$work/node_modules/redoc"
+version="$(node -p "require('$src/package.json').version")"
+# Its sidebar shows a Redocly logo fetched from Redocly's CDN; an empty source makes the image fail
+# at once, without a request, and Redoc then hides it.
+sed '/^\/\/# sourceMappingURL=/d; s#src:"https://cdn.redoc.ly/redoc/logo-mini.svg"#src:""#' \
+    "$src/bundles/redoc.standalone.js" > "$vendor/redoc/redoc.standalone.js"
+cp "$src/LICENSE" "$vendor/redoc/LICENSE"
+cp "$src/bundles/redoc.standalone.js.LICENSE.txt" "$vendor/redoc/redoc.standalone.js.LICENSE.txt"
+echo "redoc $version (MIT) from npm" > "$vendor/redoc/VERSION"
+echo "vendored redoc $version into ${vendor#"$root"/}/redoc" >&2

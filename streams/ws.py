@@ -39,7 +39,8 @@ from livecommerce.accounts.principals import principal_from_token
 from livecommerce.broadcasts.audience import record_viewer
 from livecommerce.broadcasts.service import get_stream
 from livecommerce.kit.db import Database
-from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, problem, problem_response
+from livecommerce.kit.errors import Forbidden, LiveCommerceError, Unauthorized, error_problem, problem_response, request_language
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
@@ -62,7 +63,7 @@ def _token(websocket: WebSocket) -> str | None:
         return credentials.strip()
     cookie = websocket.cookies.get("lc_token") or None
     if cookie and not same_origin_websocket(websocket.headers, websocket.app.state.settings.cors_origins):
-        raise Forbidden("A page of another site may not use your sign-in here.")
+        raise Forbidden(_l("A page of another site may not use your sign-in here."))
     return cookie
 
 
@@ -76,11 +77,12 @@ def _since(websocket: WebSocket) -> int | None:
 
 
 class _BadSince(LiveCommerceError):
-    status, slug, title = 422, "validation-error", "Invalid input"
+    status, slug = 422, "validation-error"
+    title: LazyMessage | str = _l("Invalid input")
 
     def __init__(self) -> None:
         super().__init__(
-            "since must be a non-negative integer seq.",
+            _l("since must be a non-negative integer seq."),
             extra={"errors": [{"field": "query.since", "message": "must be a non-negative integer"}]},
         )
 
@@ -95,7 +97,8 @@ async def _admit(websocket: WebSocket, stream_id: int) -> Principal | None:
 
 
 class _TooManyConnections(LiveCommerceError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+    status, slug = 429, "rate-limited"
+    title: LazyMessage | str = _l("Too many requests")
 
 
 class AddressCounter:
@@ -108,7 +111,9 @@ class AddressCounter:
         """Count one more connection from `address`, or refuse it past `limit` (None: no limit)."""
         count = self.open.get(address, 0)
         if limit is not None and count >= limit:
-            raise _TooManyConnections(f"Too many open connections from this address (at most {limit}).", headers={"Retry-After": "5"})
+            raise _TooManyConnections(
+                _l("Too many open connections from this address (at most {limit}).", limit=limit), headers={"Retry-After": "5"}
+            )
         self.open[address] = count + 1
 
     def release(self, address: str) -> None:
@@ -140,7 +145,7 @@ async def stream_events(websocket: WebSocket, stream_id: int) -> None:
         principal = await _admit(websocket, stream_id)
         addresses.acquire(address, settings.ws_max_connections_per_address if settings.rate_limits_enabled else None)
     except LiveCommerceError as exc:
-        body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+        body = error_problem(exc, request_language(websocket))
         headers = exc.headers if isinstance(exc, Unauthorized | _TooManyConnections) else None
         await websocket.send_denial_response(problem_response(exc.status, body, headers))
         return
@@ -239,7 +244,7 @@ async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id
     db: Database = websocket.app.state.db
     try:
         if not isinstance(text, str):
-            raise ChatRefused(Refusal.invalid, "text must be a string.")
+            raise ChatRefused(Refusal.invalid, _l("text must be a string."))
         async with db.transaction() as session:
             await post_message(
                 session, stream_id, principal, text, rules=_chat_rules(websocket, settings), now=websocket.app.state.clock.now()

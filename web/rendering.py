@@ -45,6 +45,8 @@ def static_url(path: str) -> str:
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    # `{% trans %}` and `_()` take `gettext`/`_` from each page's context (its own language).
+    env.add_extension("jinja2.ext.i18n")
     env.filters["yuan"] = fmt.yuan
     env.globals["static_url"] = static_url
     env.globals["product_colors"] = fmt.product_colors
@@ -78,7 +80,10 @@ class Page:
         }
         base: dict[str, Any] = {
             "page": self,
+            "_": self.t,
             "t": self.t,
+            "gettext": self.t.gettext,
+            "ngettext": self.t.ngettext,
             "lang": self.lang,
             "user": self.principal,
             "unread_notifications": getattr(self.request.state, "unread_notifications", 0),

@@ -281,7 +281,7 @@ async def payment_reconciliation(
         try:
             result = await reconciliation.reconcile_day(session, providers.get(chosen), day, tz=settings.tz)
         except LiveCommerceError as exc:
-            error = exc.detail
+            error = exc.render(page.lang)[1]
     return page.render("payment_reconciliation.html", providers=names, provider=chosen, day=day, result=result, error=error)
 
 

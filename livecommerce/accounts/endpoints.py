@@ -12,6 +12,7 @@ from livecommerce.accounts.schemas import PasswordChange, RefreshRequest, Regist
 from livecommerce.kit.auth import AdminUser, CurrentUser
 from livecommerce.kit.deps import ClockDep, RateLimiterDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import NotFound, problem, problem_response
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.ratelimit_deps import check_sign_in, registration_limit
 from livecommerce.kit.types import MAX_ID
 
@@ -99,7 +100,7 @@ async def me(session: SessionDep, principal: CurrentUser) -> UserPublic:
     """Who the token belongs to."""
     user = await session.get(User, principal.id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(_l("No such user."))
     return await service.user_public(session, user)
 
 

@@ -14,6 +14,7 @@ from sqlmodel import col
 from livecommerce.accounts.models import User, UserCounty
 from livecommerce.accounts.security import decode_token
 from livecommerce.kit.errors import Unauthorized
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.notices import Notices
 from livecommerce.kit.principal import Principal, Role
 
@@ -27,10 +28,10 @@ async def _load(session: AsyncSession, user_id: int, token_version: int | None) 
     # One round trip: the user joined to its counties (one row per county, or one with NULL).
     rows = (await session.execute(_PRINCIPAL_ROWS, {"user_id": user_id})).all()
     if not rows:
-        raise Unauthorized("The token is no longer valid; sign in again.")
+        raise Unauthorized(_l("The token is no longer valid; sign in again."))
     _, username, role, display_name, anchor_id, is_active, current_version, _ = rows[0]
     if not is_active or (token_version is not None and token_version != current_version):
-        raise Unauthorized("The token is no longer valid; sign in again.")
+        raise Unauthorized(_l("The token is no longer valid; sign in again."))
     principal = Principal(
         id=user_id,
         username=username,

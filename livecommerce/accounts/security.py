@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from livecommerce.kit.errors import Unauthorized
+from livecommerce.kit.i18n import _l
 
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): a sixth of the library's
 # default cost, which keeps a burst of sign-ins from starving a 2-core server. Hashes record
@@ -65,13 +66,13 @@ def decode_token(token: str, *, secret: str, kind: str = "access") -> dict[str, 
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "ver"]})
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The token has expired; sign in again.") from exc
+        raise Unauthorized(_l("The token has expired; sign in again.")) from exc
     except jwt.PyJWTError as exc:
-        raise Unauthorized("The token is not valid.") from exc
+        raise Unauthorized(_l("The token is not valid.")) from exc
     if claims.get("typ", "access") != kind or not (str(claims.get("sub", "")).isascii() and str(claims.get("sub", "")).isdigit()):
-        raise Unauthorized("The token is not valid.")
+        raise Unauthorized(_l("The token is not valid."))
     if not isinstance(claims.get("ver"), int) or isinstance(claims.get("ver"), bool):
-        raise Unauthorized("The token is not valid.")
+        raise Unauthorized(_l("The token is not valid."))
     if kind == "refresh" and not isinstance(claims.get("jti"), str):
-        raise Unauthorized("The token is not valid.")
+        raise Unauthorized(_l("The token is not valid."))
     return claims

@@ -18,6 +18,7 @@ from livecommerce.accounts.security import create_access_token, decode_token, ha
 from livecommerce.audit import service as audit
 from livecommerce.catalog.models import Anchor, County
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, Unauthorized
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
@@ -29,7 +30,7 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     user = await session.scalar(select(User).where(col(User.username) == username))
     ok = await verify_password_async(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        raise Unauthorized("Wrong username or password.")
+        raise Unauthorized(_l("Wrong username or password."))
     return user
 
 
@@ -85,7 +86,9 @@ async def change_password(session: AsyncSession, principal: Principal, data: Pas
     """Set a new password after checking the current one; revokes older tokens and returns a fresh pair."""
     user = await session.get(User, principal.id)
     if user is None or not await verify_password_async(user.password_hash, data.current_password):
-        raise InvalidInput("The current password is wrong.", extra={"errors": [{"field": "current_password", "message": "wrong password"}]})
+        raise InvalidInput(
+            _l("The current password is wrong."), extra={"errors": [{"field": "current_password", "message": "wrong password"}]}
+        )
     user.password_hash = await hash_password_async(data.new_password)
     session.add(user)
     await session.flush()
@@ -100,7 +103,7 @@ async def _insert_user(session: AsyncSession, user: User) -> User:
             session.add(user)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"The username {user.username!r} is taken.") from exc
+        raise Conflict(_l("The username “{username}” is taken.", username=user.username)) from exc
     return user
 
 
@@ -116,12 +119,14 @@ async def _check_counties(session: AsyncSession, county_ids: list[int]) -> None:
     found = set((await session.scalars(select(col(County.id)).where(col(County.id).in_(county_ids)))).all())
     missing = [c for c in county_ids if c not in found]
     if missing:
-        raise InvalidInput(f"Unknown county ids: {missing}.", extra={"errors": [{"field": "county_ids", "message": "unknown county"}]})
+        raise InvalidInput(
+            _l("Unknown county ids: {missing}.", missing=missing), extra={"errors": [{"field": "county_ids", "message": "unknown county"}]}
+        )
 
 
 async def _check_anchor(session: AsyncSession, anchor_id: int | None) -> None:
     if anchor_id is not None and await session.get(Anchor, anchor_id) is None:
-        raise InvalidInput("Unknown anchor id.", extra={"errors": [{"field": "anchor_id", "message": "unknown anchor"}]})
+        raise InvalidInput(_l("Unknown anchor id."), extra={"errors": [{"field": "anchor_id", "message": "unknown anchor"}]})
 
 
 async def create_user(session: AsyncSession, data: UserCreate, *, actor: Principal | None = None, now: datetime | None = None) -> User:
@@ -155,11 +160,11 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: int, dat
     """Change a user's role, counties, anchor, name or active flag; any change of rights revokes their tokens."""
     user = await session.scalar(select(User).where(col(User.id) == user_id).with_for_update())
     if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
+        raise NotFound(_l("User {user_id} does not exist.", user_id=user_id))
     if user_id == actor.id and (
         (data.role is not None and data.role is not Role.admin) or ("is_active" in data.model_fields_set and data.is_active is False)
     ):
-        raise InvalidState("You cannot demote or deactivate yourself; ask another admin.")
+        raise InvalidState(_l("You cannot demote or deactivate yourself; ask another admin."))
     changes: dict[str, dict[str, Any]] = {}
     fields = data.model_dump(exclude_unset=True, exclude={"county_ids"})
     if "anchor_id" in fields:

@@ -13,6 +13,7 @@ from livecommerce.audit import service as audit
 from livecommerce.catalog import certification
 from livecommerce.catalog.service import get_county
 from livecommerce.kit.errors import Forbidden, InvalidInput, NotFound
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import REPORTING_ZONE
@@ -22,7 +23,7 @@ TOTAL_BP = 10000
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
-def _bad(field: str, message: str, detail: str) -> InvalidInput:
+def _bad(field: str, message: str, detail: LazyMessage | str) -> InvalidInput:
     return InvalidInput(detail, extra={"errors": [{"field": field, "message": message}]})
 
 
@@ -32,13 +33,15 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
     if data.parent_unit_id is not None:
         parent = await repository.get_unit(session, data.parent_unit_id)
         if parent is None:
-            raise _bad("parent_unit_id", "unknown unit", f"Purchasing unit {data.parent_unit_id} does not exist.")
+            raise _bad(
+                "parent_unit_id", "unknown unit", _l("Purchasing unit {parent_unit_id} does not exist.", parent_unit_id=data.parent_unit_id)
+            )
     elif data.unit_type == UnitType.union:
-        raise _bad("parent_unit_id", "a union belongs to a parent unit", "A trade union must name the unit it belongs to.")
+        raise _bad("parent_unit_id", "a union belongs to a parent unit", _l("A trade union must name the unit it belongs to."))
     county_id = data.county_id if data.county_id is not None else (parent.county_id if parent is not None else None)
     if county_id is None:
         if not principal.is_admin:
-            raise Forbidden("Only admins add units followed by the province; name a county you act for.")
+            raise Forbidden(_l("Only admins add units followed by the province; name a county you act for."))
     else:
         await get_county(session, county_id)
         principal.require_county(county_id)
@@ -53,7 +56,7 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
 def _require_sees(principal: Principal, unit: PurchasingUnit) -> None:
     if unit.county_id is None:
         if not principal.is_admin:
-            raise Forbidden("Only admins follow units of the province.")
+            raise Forbidden(_l("Only admins follow units of the province."))
     else:
         principal.require_county(unit.county_id)
 
@@ -62,7 +65,7 @@ async def get_unit(session: AsyncSession, principal: Principal, unit_id: int) ->
     """The unit, if the caller follows it (admins all; organizers their counties' units)."""
     unit = await repository.get_unit(session, unit_id)
     if unit is None:
-        raise NotFound(f"Purchasing unit {unit_id} does not exist.")
+        raise NotFound(_l("Purchasing unit {unit_id} does not exist.", unit_id=unit_id))
     _require_sees(principal, unit)
     return unit
 
@@ -116,7 +119,11 @@ async def completed_fen(session: AsyncSession, unit_ids: list[int], year: int) -
 async def quota(session: AsyncSession, principal: Principal, unit_id: int, year: int) -> Quota:
     """The unit's quota for a year, what it and its children completed, and the completion in basis points."""
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise _bad("year", f"between {MIN_YEAR} and {MAX_YEAR}", f"The year must lie between {MIN_YEAR} and {MAX_YEAR}.")
+        raise _bad(
+            "year",
+            f"between {MIN_YEAR} and {MAX_YEAR}",
+            _l("The year must lie between {MIN_YEAR} and {MAX_YEAR}.", MIN_YEAR=MIN_YEAR, MAX_YEAR=MAX_YEAR),
+        )
     unit = await get_unit(session, principal, unit_id)
     target = quota_fen(unit)
     done = await completed_fen(session, await family_ids(session, unit_id), year)

@@ -23,6 +23,7 @@ from livecommerce.broadcasts.schemas import FeaturedProduct, StreamDetail, Strea
 from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams, paginate
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.signals import StreamStart, stream_starting
@@ -70,7 +71,7 @@ async def get_stream(session: AsyncSession, stream_id: int) -> Stream:
     """The stream, or NotFound."""
     stream = await session.get(Stream, stream_id)
     if stream is None:
-        raise NotFound(f"Stream {stream_id} does not exist.")
+        raise NotFound(_l("Stream {stream_id} does not exist.", stream_id=stream_id))
     return stream
 
 
@@ -97,10 +98,10 @@ async def require_controller(session: AsyncSession, principal: Principal, stream
     if principal.role == "organizer":
         if principal.county_ids & await stream_county_ids(session, stream_id):
             return
-        raise Forbidden("You organize no county this stream serves.")
+        raise Forbidden(_l("You organize no county this stream serves."))
     if principal.role == "cadre" and principal.anchor_id is not None and principal.anchor_id in await host_anchor_ids(session, stream_id):
         return
-    raise Forbidden("Only the stream's hosts and its organizers can control it.")
+    raise Forbidden(_l("Only the stream's hosts and its organizers can control it."))
 
 
 async def _transition(session: AsyncSession, stream_id: int, expected: Sequence[StreamStatus], values: dict[str, object]) -> bool:
@@ -126,7 +127,7 @@ async def start_stream(session: AsyncSession, stream_id: int, *, now: datetime, 
         await append_event(session, stream_id, EventType.stream_started, {"started_at": now.isoformat(), "title": stream.title}, ts=now)
     await session.refresh(stream)
     if stream.status != StreamStatus.live:
-        raise InvalidState(f"Stream {stream_id} is {stream.status} and cannot go live.")
+        raise InvalidState(_l("「{title}」 is {status} and cannot go live.", title=stream.title, status=status_word(stream.status)))
     return stream
 
 
@@ -165,7 +166,7 @@ async def guard_hand_start(session: AsyncSession, stream: Stream, *, now: dateti
                 }
             )
     if start.conflicts:
-        raise Conflict(f"「{stream.title}」 cannot go live now.", extra={"conflicts": start.conflicts})
+        raise Conflict(_l("「{title}」 cannot go live now.", title=stream.title), extra={"conflicts": start.conflicts})
 
 
 async def reschedule_stream(
@@ -194,7 +195,9 @@ async def end_stream(session: AsyncSession, stream_id: int, *, now: datetime) ->
         await append_event(session, stream_id, EventType.stream_ended, {"ended_at": now.isoformat()}, ts=now)
     await session.refresh(stream)
     if stream.status != StreamStatus.ended:
-        raise InvalidState(f"Stream {stream_id} is {stream.status}; only a live stream can end.")
+        raise InvalidState(
+            _l("「{title}」 is {status}; only a live stream can end.", title=stream.title, status=status_word(stream.status))
+        )
     return stream
 
 
@@ -207,10 +210,10 @@ async def pin_product(session: AsyncSession, stream_id: int, product_id: int, *,
     """Show one featured product on screen; viewers see it pinned (audited, as `actor` or the system)."""
     stream = await get_stream(session, stream_id)
     if stream.status != StreamStatus.live:
-        raise InvalidState("Products can be pinned only while the stream is live.")
+        raise InvalidState(_l("Products can be pinned only while the stream is live."))
     if product_id not in await featured_product_ids(session, stream_id):
         raise InvalidInput(
-            f"Product {product_id} is not featured in this stream.",
+            _l("This product is not featured in this stream."),
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
     product = await catalog_service.get_product(session, product_id)
@@ -276,12 +279,13 @@ class StreamOffer:
 
     status: str
     prices: dict[int, int]
+    title: str = ""  # read in the same query, so a refusal can name the stream
 
 
 async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Sequence[int]) -> StreamOffer | None:
     """The stream's status and the price of each of `product_ids` it features (None for an unknown stream)."""
     stmt = (
-        select(col(Stream.status), col(StreamProduct.product_id))
+        select(col(Stream.status), col(StreamProduct.product_id), col(Stream.title))
         .select_from(Stream)
         .outerjoin(StreamProduct, (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(list(product_ids)))
         .where(col(Stream.id) == stream_id)
@@ -289,8 +293,8 @@ async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Seque
     rows = (await session.execute(stmt)).all()
     if not rows:
         return None
-    featured = [pid for _, pid in rows if pid is not None]
-    return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured))
+    featured = [pid for _, pid, _ in rows if pid is not None]
+    return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured), title=rows[0][2])
     return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})
 
 

@@ -16,6 +16,7 @@ from livecommerce.catalog.models import ProductCertification
 from livecommerce.catalog.schemas import CertificationCreate
 from livecommerce.catalog.service import get_product
 from livecommerce.kit.errors import InvalidInput, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 
 # Certificates are issued by Chinese offices: `valid_until` is a day on the offices' calendar.
@@ -70,7 +71,7 @@ async def grant(
     await get_product(session, product_id)
     if data.valid_until < now.astimezone(CERTIFICATION_ZONE).date():
         raise InvalidInput(
-            "The certificate has already expired.", extra={"errors": [{"field": "valid_until", "message": "must not be in the past"}]}
+            _l("The certificate has already expired."), extra={"errors": [{"field": "valid_until", "message": "must not be in the past"}]}
         )
     row = ProductCertification(
         product_id=product_id,
@@ -98,7 +99,7 @@ async def revoke(session: AsyncSession, principal: Principal, product_id: int, n
     )
     live = [r for r in rows if _validity(r).covers(now)]
     if not live:
-        raise NotFound("This product has no certificate in force.")
+        raise NotFound(_l("This product has no certificate in force."))
     for row in live:
         row.revoked_at = now
         row.revoked_by = principal.id or None

@@ -27,6 +27,7 @@ from livecommerce.catalog.schemas import (
 )
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import Conflict, InvalidInput, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_identifier, mask_name
 from livecommerce.kit.principal import Principal
 
@@ -35,14 +36,17 @@ async def get_county(session: AsyncSession, county_id: int) -> County:
     """The county, or NotFound."""
     county = await session.get(County, county_id)
     if county is None:
-        raise NotFound(f"County {county_id} does not exist.")
+        raise NotFound(_l("County {county_id} does not exist.", county_id=county_id))
     return county
 
 
 async def _existing_county(session: AsyncSession, county_id: int) -> County:
     county = await session.get(County, county_id)
     if county is None:
-        raise InvalidInput(f"County {county_id} does not exist.", extra={"errors": [{"field": "county_id", "message": "unknown county"}]})
+        raise InvalidInput(
+            _l("County {county_id} does not exist.", county_id=county_id),
+            extra={"errors": [{"field": "county_id", "message": "unknown county"}]},
+        )
     return county
 
 
@@ -54,7 +58,7 @@ async def create_county(session: AsyncSession, data: CountyCreate) -> County:
             session.add(county)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A county with code {data.code!r} exists already.") from exc
+        raise Conflict(_l("A county with code “{code}” exists already.", code=data.code)) from exc
     return county
 
 
@@ -84,7 +88,7 @@ async def get_household(session: AsyncSession, household_id: int) -> Household:
     """The household, or NotFound."""
     household = await session.get(Household, household_id)
     if household is None:
-        raise NotFound(f"Household {household_id} does not exist.")
+        raise NotFound(_l("Household {household_id} does not exist.", household_id=household_id))
     return household
 
 
@@ -92,7 +96,7 @@ async def get_station(session: AsyncSession, station_id: int) -> Station:
     """The station, or NotFound."""
     station = await session.get(Station, station_id)
     if station is None:
-        raise NotFound(f"Station {station_id} does not exist.")
+        raise NotFound(_l("Station {station_id} does not exist.", station_id=station_id))
     return station
 
 
@@ -154,7 +158,7 @@ async def get_anchor(session: AsyncSession, anchor_id: int) -> Anchor:
     """The anchor, or NotFound."""
     anchor = await session.get(Anchor, anchor_id)
     if anchor is None:
-        raise NotFound(f"Anchor {anchor_id} does not exist.")
+        raise NotFound(_l("Anchor {anchor_id} does not exist.", anchor_id=anchor_id))
     return anchor
 
 
@@ -186,12 +190,13 @@ async def validate_parties(session: AsyncSession, splits: Sequence[Split], count
     if unknown:
         parties = ", ".join(unknown)
         raise InvalidInput(
-            f"Unknown split parties: {parties}.", extra={"errors": [{"field": "splits", "message": f"unknown party {parties}"}]}
+            _l("Unknown split parties: {parties}.", parties=parties),
+            extra={"errors": [{"field": "splits", "message": f"unknown party {parties}"}]},
         )
     if elsewhere:
         parties = ", ".join(elsewhere)
         raise InvalidInput(
-            f"Split parties outside the product's county: {parties}.",
+            _l("Split parties outside the product's county: {parties}.", parties=parties),
             extra={"errors": [{"field": "splits", "message": f"party outside the product's county: {parties}"}]},
         )
 
@@ -266,7 +271,7 @@ async def get_product(session: AsyncSession, product_id: int, *, for_update: boo
         stmt = stmt.with_for_update()
     product = await session.scalar(stmt)
     if product is None:
-        raise NotFound(f"Product {product_id} does not exist.")
+        raise NotFound(_l("Product {product_id} does not exist.", product_id=product_id))
     return product
 
 

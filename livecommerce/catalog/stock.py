@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.catalog.models import FlashDeal, Product
 from livecommerce.kit.errors import Conflict, InvalidState, OutOfStock
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.signals import StockChange, stock_changed
 
 PENDING_KEY = "livecommerce.pending_stock_changes"
@@ -351,15 +352,20 @@ async def open_deal(session: AsyncSession, deal: NewDeal, *, now: datetime) -> D
     found = await lock_products(session, [deal.product_id])
     state = found.get(deal.product_id)
     if state is None or not state.active:
-        raise InvalidState("This product is no longer on sale.")
+        raise InvalidState(_l("This product is no longer on sale."))
     if state.level.stock < deal.quantity:
         raise OutOfStock(
-            f"Only {state.level.stock} unit(s) of {state.name} are free; the deal asks for {deal.quantity}.",
+            _l(
+                "Only {stock} unit(s) of {name} are free; the deal asks for {quantity}.",
+                stock=state.level.stock,
+                name=state.name,
+                quantity=deal.quantity,
+            ),
             extra={"product_id": deal.product_id, "available": state.level.stock},
         )
     if deal.price_fen >= state.level.price_fen:
         raise Conflict(
-            f"A flash deal must cost less than {state.name}'s price of {state.level.price_fen} fen.",
+            _l("A flash deal must cost less than {name}'s price of {price_fen} fen.", name=state.name, price_fen=state.level.price_fen),
             extra={"errors": [{"field": "price_fen", "message": f"must be below {state.level.price_fen}"}]},
         )
     level = _required(
@@ -435,7 +441,9 @@ def _required(level: StockLevel | None, product_id: int, bucket: str) -> StockLe
     # Only reachable if the buckets disagree with the orders (a bug or a manual edit):
     # refuse the transition rather than let a bucket go negative.
     if level is None:
-        raise InvalidState(f"Product {product_id} has fewer {bucket} units than this change needs; the change was refused.")
+        raise InvalidState(
+            _l("The {bucket} stock of this product is smaller than this change needs; the change was refused.", bucket=bucket)
+        )
     return level
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.deps import SessionDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal, Role
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -53,7 +54,7 @@ async def optional_principal(
         # header cross-origin without a CORS preflight (which this app never grants), so a
         # cookie-authenticated change must carry X-Requested-With (the page scripts send it).
         if request.scope.get("method", "GET") not in _SAFE_METHODS and "x-requested-with" not in request.headers:
-            raise Forbidden("Requests authenticated by the sign-in cookie must send the X-Requested-With header.")
+            raise Forbidden(_l("Requests authenticated by the sign-in cookie must send the X-Requested-With header."))
         try:
             principal = await source.from_token(session, cookie)
         except Unauthorized:
@@ -76,7 +77,7 @@ def require_roles(*roles: Role) -> object:
 
     async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in roles:
-            raise Forbidden(f"This needs the role {' or '.join(r.value for r in roles)}.")
+            raise Forbidden(_l("This needs the role {roles}.", roles=" or ".join(r.value for r in roles)))
         return principal
 
     return Depends(_check)

@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livecommerce.kit.i18n import LANG_COOKIE, LazyMessage, _l, negotiate
 from livecommerce.kit.types import MAX_ID
 
 PROBLEM_JSON = "application/problem+json"
@@ -22,65 +24,113 @@ log = structlog.get_logger(__name__)
 
 
 class LiveCommerceError(Exception):
-    """Base of every error the app raises on purpose; rendered as problem+json."""
+    """Base of every error the app raises on purpose; rendered as problem+json in the reader's language.
+
+    `detail` is a lazy message (`_l("{product} is sold out.", product=name)`) rendered per request;
+    a plain string still works and is shown as it is (English in both languages until translated).
+    """
 
     status: int = 400
     slug: str = "bad-request"
-    title: str = "Bad request"
+    title: LazyMessage | str = _l("Bad request")
 
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, detail: LazyMessage | str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(detail))
+        self.message = detail
         self.extra = extra or {}
         self.headers = headers or {}
 
+    @property
+    def detail(self) -> str:
+        """The detail in English (logs, the CLI, tests)."""
+        return str(self.message)
+
+    def render(self, lang: str) -> tuple[str, str]:
+        """The title and the detail in `lang`."""
+        return _render(self.title, lang), _render(self.message, lang)
+
+
+def _render(text: LazyMessage | str, lang: str) -> str:
+    return text.render(lang) if isinstance(text, LazyMessage) else text
+
 
 class BadRequest(LiveCommerceError):
-    status, slug, title = 400, "bad-request", "Bad request"
+    status = 400
+    slug = "bad-request"
+    title: LazyMessage | str = _l("Bad request")
 
 
 class InvalidInput(LiveCommerceError):
-    status, slug, title = 422, "validation-error", "Invalid input"
+    status = 422
+    slug = "validation-error"
+    title: LazyMessage | str = _l("Invalid input")
 
 
 class Unauthorized(LiveCommerceError):
-    status, slug, title = 401, "unauthorized", "Not signed in"
+    status = 401
+    slug = "unauthorized"
+    title: LazyMessage | str = _l("Not signed in")
 
-    def __init__(self, detail: str = "Sign in to do this.", **kwargs: Any) -> None:
+    def __init__(self, detail: LazyMessage | str = _l("Sign in to do this."), **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(detail, **kwargs)
 
 
 class Forbidden(LiveCommerceError):
-    status, slug, title = 403, "forbidden", "Not allowed"
+    status = 403
+    slug = "forbidden"
+    title: LazyMessage | str = _l("Not allowed")
 
 
 class NotFound(LiveCommerceError):
-    status, slug, title = 404, "not-found", "Not found"
+    status = 404
+    slug = "not-found"
+    title: LazyMessage | str = _l("Not found")
 
 
 class Conflict(LiveCommerceError):
-    status, slug, title = 409, "conflict", "Conflict"
+    status = 409
+    slug = "conflict"
+    title: LazyMessage | str = _l("Conflict")
 
 
 class OutOfStock(Conflict):
-    slug, title = "out-of-stock", "Out of stock"
+    slug = "out-of-stock"
+    title: LazyMessage | str = _l("Out of stock")
 
 
 class InvalidState(Conflict):
-    slug, title = "invalid-state", "Not possible in the current state"
+    slug = "invalid-state"
+    title: LazyMessage | str = _l("Not possible in the current state")
 
 
 class PayloadTooLarge(LiveCommerceError):
-    status, slug, title = 413, "payload-too-large", "Request too large"
+    status = 413
+    slug = "payload-too-large"
+    title: LazyMessage | str = _l("Request too large")
 
 
 class RateLimited(LiveCommerceError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+    status = 429
+    slug = "rate-limited"
+    title: LazyMessage | str = _l("Too many requests")
 
 
 class ServiceUnavailable(LiveCommerceError):
-    status, slug, title = 503, "service-unavailable", "Service unavailable"
+    status = 503
+    slug = "service-unavailable"
+    title: LazyMessage | str = _l("Service unavailable")
+
+
+def request_language(connection: HTTPConnection) -> str:
+    """The language of a request's problem details: Accept-Language (the pages send theirs), then the page cookie, else English."""
+    return negotiate(connection.headers.get("accept-language"), connection.cookies.get(LANG_COOKIE))
+
+
+def error_problem(exc: LiveCommerceError, lang: str) -> dict[str, Any]:
+    """The problem+json body of an error, its title and detail in `lang` (`type` and the extra fields never change)."""
+    title, detail = exc.render(lang)
+    return problem(exc.status, title, detail, exc.slug, **exc.extra)
 
 
 def problem(status: int, title: str, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -98,6 +148,64 @@ def problem(status: int, title: str, detail: str, slug: str | None = None, **ext
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     """A JSONResponse with the problem+json media type."""
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# pydantic's error types, in words a reader of either language understands ({ctx} fields are pydantic's).
+_VALIDATION_MESSAGES: dict[str, LazyMessage] = {
+    "missing": _l("Field required"),
+    "string_too_short": _l("Should have at least {min_length} characters"),
+    "string_too_long": _l("Should have at most {max_length} characters"),
+    "too_short": _l("Should have at least {min_length} items"),
+    "too_long": _l("Should have at most {max_length} items"),
+    "greater_than": _l("Should be greater than {gt}"),
+    "greater_than_equal": _l("Should be at least {ge}"),
+    "less_than": _l("Should be less than {lt}"),
+    "less_than_equal": _l("Should be at most {le}"),
+    "int_type": _l("Should be a whole number"),
+    "int_parsing": _l("Should be a whole number"),
+    "int_from_float": _l("Should be a whole number"),
+    "float_type": _l("Should be a number"),
+    "float_parsing": _l("Should be a number"),
+    "string_type": _l("Should be a text"),
+    "bool_type": _l("Should be true or false"),
+    "bool_parsing": _l("Should be true or false"),
+    "list_type": _l("Should be a list"),
+    "dict_type": _l("Should be an object"),
+    "model_type": _l("Should be an object"),
+    "model_attributes_type": _l("Should be an object"),
+    "enum": _l("Should be one of {expected}"),
+    "literal_error": _l("Should be one of {expected}"),
+    "string_pattern_mismatch": _l("Has the wrong format"),
+    "datetime_type": _l("Should be a date and time"),
+    "datetime_parsing": _l("Should be a date and time (ISO 8601)"),
+    "datetime_from_date_parsing": _l("Should be a date and time (ISO 8601)"),
+    "date_type": _l("Should be a date"),
+    "date_parsing": _l("Should be a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": _l("Should be a date (YYYY-MM-DD)"),
+    "time_parsing": _l("Should be a time (HH:MM)"),
+    "timezone_aware": _l("Should have a time zone"),
+    "extra_forbidden": _l("Is not a known field"),
+    "json_invalid": _l("Is not valid JSON"),
+    "value_error": _l("Is not valid: {error}"),
+    "uuid_parsing": _l("Should be a UUID"),
+    "url_parsing": _l("Should be a URL"),
+    "multiple_of": _l("Should be a multiple of {multiple_of}"),
+}
+
+
+def validation_message(err: Any, lang: str) -> str:
+    """A pydantic error's message in `lang` (pydantic's own English when its type has no translation)."""
+    template = _VALIDATION_MESSAGES.get(str(err.get("type")))
+    original = str(err.get("msg", "invalid"))
+    if template is None:
+        return original
+    ctx = {name: str(value) for name, value in (err.get("ctx") or {}).items()}
+    if err.get("type") == "value_error":
+        ctx["error"] = original.removeprefix("Value error, ")
+    try:
+        return LazyMessage(template.template, **ctx).render(lang)
+    except KeyError:
+        return original
 
 
 def _location(err: Any) -> str:
@@ -143,9 +251,28 @@ def _unstorable_text(exc: BaseException) -> bool:
     return False
 
 
-def _out_of_range_response() -> JSONResponse:
-    body = problem(422, "Invalid input", "A number in the request is out of range.", "validation-error", errors=[])
-    return problem_response(422, body)
+def _out_of_range_response(request: Request) -> JSONResponse:
+    return _answer(request, InvalidInput(_l("A number in the request is out of range."), extra={"errors": []}))
+
+
+def _answer(request: Request, exc: LiveCommerceError) -> JSONResponse:
+    lang = request_language(request)
+    return problem_response(exc.status, error_problem(exc, lang), {**exc.headers, "Content-Language": lang})
+
+
+class InternalError(LiveCommerceError):
+    """A bug (never raised on purpose; the handlers answer with it)."""
+
+    status = 500
+    slug = "internal-error"
+    title: LazyMessage | str = _l("Internal error")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 class UnhandledErrorMiddleware:
@@ -178,7 +305,8 @@ class UnhandledErrorMiddleware:
             if started:
                 raise  # the status line is gone; only closing the connection is left, which the server does
             log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
-            response = problem_response(500, problem(500, "Internal error", "An unexpected error occurred.", "internal-error"))
+            error = InternalError(_l("An unexpected error occurred."))
+            response = problem_response(500, error_problem(error, negotiate(_header(scope, b"accept-language"))))
             await response(scope, receive, send)
 
 
@@ -234,7 +362,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 entry = responses.setdefault(str(status), {"description": description})
                 if str(status) == "422":
                     entry["description"] = description  # FastAPI's own text describes its JSON shape, not ours
-                entry["content"] = content
+            for status, entry in responses.items():
+                if status[:1] in ("4", "5"):  # an operation's own errors (a provider's 502) are problems too
+                    entry["content"] = content
     return schema
 
 
@@ -254,16 +384,17 @@ def install_error_handlers(app: FastAPI) -> None:
     _install_problem_docs(app)
 
     @app.exception_handler(LiveCommerceError)
-    async def _domain_error(_request: Request, exc: LiveCommerceError) -> JSONResponse:
-        body = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
-        return problem_response(exc.status, body, exc.headers)
+    async def _domain_error(request: Request, exc: LiveCommerceError) -> JSONResponse:
+        return _answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _location(err), "message": err.get("msg", "invalid"), "type": err.get("type")} for err in exc.errors()]
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        lang = request_language(request)
+        errors = [{"field": _location(err), "message": validation_message(err, lang), "type": err.get("type")} for err in exc.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
-        body = problem(422, "Invalid input", f"The request is not valid: {fields}.", "validation-error", errors=errors)
-        return problem_response(422, body)
+        detail = _l("The request is not valid: {fields}.", fields=fields).render(lang)
+        body = problem(422, _l("Invalid input").render(lang), detail, "validation-error", errors=errors)
+        return problem_response(422, body, {"Content-Language": lang})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -273,64 +404,60 @@ def install_error_handlers(app: FastAPI) -> None:
         allowed = _allowed_methods(request) if exc.status_code == 405 else []
         if allowed:
             headers["Allow"] = ", ".join(allowed)
-            detail = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+            detail = _l("{method} is not allowed here; use {allowed}.", method=request.method, allowed=" or ".join(allowed)).render(
+                request_language(request)
+            )
         return problem_response(exc.status_code, problem(exc.status_code, phrase, detail), headers)
 
     @app.exception_handler(PoolTimeoutError)
     @app.exception_handler(OperationalError)
-    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", error=type(exc).__name__)
-        body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
-        return problem_response(503, body, {"Retry-After": "2"})
+        return _answer(request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"}))
 
     @app.exception_handler(OverflowError)
-    async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
         # SQLite's driver raises this (unwrapped) for an integer wider than 64 bits.
         log.warning("number_out_of_range", error=str(exc))
-        return _out_of_range_response()
+        return _out_of_range_response(request)
 
     @app.exception_handler(ConnectionError)
     @app.exception_handler(TimeoutError)
-    async def _backend_unreachable(_request: Request, exc: Exception) -> JSONResponse:
+    async def _backend_unreachable(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg raises plain OSError subclasses when the server is down or restarting.
         log.warning("backend_unreachable", error=type(exc).__name__)
-        body = problem(503, "Service unavailable", "A backing service is not reachable; try again shortly.", "service-unavailable")
-        return problem_response(503, body, {"Retry-After": "2"})
+        return _answer(
+            request, ServiceUnavailable(_l("A backing service is not reachable; try again shortly."), headers={"Retry-After": "2"})
+        )
 
     @app.exception_handler(DBAPIError)
-    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if _out_of_range(exc):
             # asyncpg refuses an id beyond int32 before the query runs: bad input, not a fault.
             log.warning("number_out_of_range", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-            return _out_of_range_response()
+            return _out_of_range_response(request)
         if _unstorable_text(exc):
             log.warning("unstorable_text", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-            body = problem(
-                422,
-                "Invalid input",
-                "A text in the request contains a character that cannot be stored (NUL).",
-                "validation-error",
-                errors=[],
-            )
-            return problem_response(422, body)
+            text = _l("A text in the request contains a character that cannot be stored (NUL).")
+            return _answer(request, InvalidInput(text, extra={"errors": []}))
         if exc.connection_invalidated or _is_connection_error(exc):
-            body = problem(503, "Service unavailable", "The database is not reachable; try again shortly.", "service-unavailable")
-            return problem_response(503, body, {"Retry-After": "2"})
+            return _answer(
+                request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"})
+            )
         if _sqlstate(exc) in _TRANSIENT_SQLSTATES:
             # A serialization failure, deadlock or lock/statement timeout rolled the work back:
             # nothing changed, and the client may retry (with the same Idempotency-Key).
             log.warning("database_contention", sqlstate=_sqlstate(exc))
-            body = problem(503, "Service unavailable", "The database was too busy to finish this; retry it.", "service-unavailable")
-            return problem_response(503, body, {"Retry-After": "1"})
+            return _answer(
+                request, ServiceUnavailable(_l("The database was too busy to finish this; retry it."), headers={"Retry-After": "1"})
+            )
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        body = problem(500, "Internal error", "An unexpected database error occurred.", "internal-error")
-        return problem_response(500, body)
+        return _answer(request, InternalError(_l("An unexpected database error occurred.")))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug; Starlette re-raises it after this response, so it is still logged with its traceback.
-        body = problem(500, "Internal error", "An unexpected error occurred.", "internal-error")
-        return problem_response(500, body)
+        return _answer(request, InternalError(_l("An unexpected error occurred.")))
 
 
 # serialization_failure, deadlock_detected, lock_not_available, query_canceled (statement timeout)

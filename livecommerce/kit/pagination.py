@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.types import MAX_ID
 
 T = TypeVar("T")
@@ -56,12 +57,13 @@ def page_params(
     if cursor:
         if not (cursor.isascii() and cursor.isdigit()):
             raise InvalidInput(
-                "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "malformed cursor"}]}
+                _l("cursor is not one this server gave out"), extra={"errors": [{"field": "query.cursor", "message": "malformed cursor"}]}
             )
         after_id = int(cursor)
         if after_id > MAX_ID:
             raise InvalidInput(
-                "cursor is not one this server gave out", extra={"errors": [{"field": "query.cursor", "message": "cursor out of range"}]}
+                _l("cursor is not one this server gave out"),
+                extra={"errors": [{"field": "query.cursor", "message": "cursor out of range"}]},
             )
     return PageParams(limit=limit, after_id=after_id)
 

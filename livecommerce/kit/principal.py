@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.i18n import _l
 
 
 class Role(StrEnum):
@@ -45,4 +46,4 @@ class Principal:
     def require_county(self, county_id: int) -> None:
         """Raise Forbidden unless the user acts for `county_id`."""
         if not self.covers_county(county_id):
-            raise Forbidden("You do not act for this county.")
+            raise Forbidden(_l("You do not act for this county."))

@@ -21,6 +21,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from livecommerce.kit.errors import RateLimited
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ class RateLimiter:
             return
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(
-            f"Too many requests ({item}); try again in {retry_after} s.",
+            _l("Too many requests ({item}); try again in {retry_after} s.", item=item, retry_after=retry_after),
             extra={"limit": str(item), "retry_after": retry_after},
             headers={"Retry-After": str(retry_after)},
         )

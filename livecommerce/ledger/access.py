@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from livecommerce.broadcasts import service as broadcasts
 from livecommerce.catalog import repository as catalog
 from livecommerce.kit.errors import Forbidden, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.ledger.service import CLEARING, PLATFORM
 
@@ -25,12 +26,12 @@ async def county_of_party(session: AsyncSession, party: str) -> int | None:
     """The county a party belongs to (None for the platform and clearing); NotFound for unknown parties."""
     match = PARTY.match(party)
     if match is None:
-        raise NotFound(f"No such account: {party!r}.")
+        raise NotFound(_l("No such account: “{party}”.", party=party))
     if party in (PLATFORM, CLEARING):
         return None
     county_id = await catalog.county_of(session, match.group(1), int(match.group(2)))
     if county_id is None:
-        raise NotFound(f"No such account: {party!r}.")
+        raise NotFound(_l("No such account: “{party}”.", party=party))
     return county_id
 
 
@@ -40,9 +41,9 @@ async def require_party_visible(session: AsyncSession, principal: Principal, par
     if principal.is_admin:
         return
     if not principal.is_staff:
-        raise Forbidden("Only admins and organizers see ledger accounts.")
+        raise Forbidden(_l("Only admins and organizers see ledger accounts."))
     if county_id is None:
-        raise Forbidden("Only admins see the platform's and the clearing account.")
+        raise Forbidden(_l("Only admins see the platform's and the clearing account."))
     principal.require_county(county_id)
 
 
@@ -67,4 +68,4 @@ async def require_report_reader(session: AsyncSession, principal: Principal, str
         return
     await broadcasts.get_stream(session, stream_id)
     if principal.anchor_id is None or principal.anchor_id not in await broadcasts.host_anchor_ids(session, stream_id):
-        raise Forbidden("Cadres read the reports of the streams they host.")
+        raise Forbidden(_l("Cadres read the reports of the streams they host."))

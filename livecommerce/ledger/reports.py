@@ -16,6 +16,7 @@ from livecommerce.catalog import repository as catalog
 from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.buckets import as_utc
 from livecommerce.kit.errors import InvalidInput, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_name
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.access import may_see_household
@@ -49,7 +50,7 @@ _FIGURES = ("orders", "units", "gross_fen", "refunded_orders", "refunded_units",
 async def stream_report(session: AsyncSession, principal: Principal | None, stream_id: int) -> StreamReport:
     """A stream's sales from its aggregate rows: a handful of rows, however many orders."""
     if not await broadcasts.stream_exists(session, stream_id):
-        raise NotFound(f"Stream {stream_id} does not exist.")
+        raise NotFound(_l("Stream {stream_id} does not exist.", stream_id=stream_id))
     rows = (await session.execute(select(AGGREGATES).where(AGGREGATES.c.stream_id == stream_id))).mappings().all()
     whole = next((r for r in rows if r["product_id"] == 0), None)
     lines = [r for r in rows if r["product_id"] != 0 and r["party"] == ""]
@@ -134,10 +135,11 @@ def period(start: date | None, end: date | None, today: date) -> tuple[date, dat
     end = end or today
     start = start or end - timedelta(days=29)
     if start > end:
-        raise InvalidInput("`from` is after `to`.", extra={"errors": [{"field": "from", "message": "must not be after `to`"}]})
+        raise InvalidInput(_l("`from` is after `to`."), extra={"errors": [{"field": "from", "message": "must not be after `to`"}]})
     if (end - start).days > MAX_PERIOD_DAYS:
         raise InvalidInput(
-            f"A period may span at most {MAX_PERIOD_DAYS} days.", extra={"errors": [{"field": "from", "message": "period too long"}]}
+            _l("A period may span at most {MAX_PERIOD_DAYS} days.", MAX_PERIOD_DAYS=MAX_PERIOD_DAYS),
+            extra={"errors": [{"field": "from", "message": "period too long"}]},
         )
     return start, end
 

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.errors import Conflict, InvalidState
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.metrics import LEDGER_POSTINGS
 from livecommerce.kit.tables import table_of
 from livecommerce.ledger import settlement
@@ -306,13 +307,13 @@ async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -
         )
     ).first()
     if sale is None:
-        raise InvalidState(f"Order {order_id} has no sale posting to reverse.")
+        raise InvalidState(_l("Order {order_id} has no sale posting to reverse.", order_id=order_id))
     bucket = await settlement.claim_for_refund(session, order_id, now=now)
     tx_id = await _open_transaction(
         session, kind="reversal", order_id=order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=sale.id, now=now
     )
     if tx_id is None:
-        raise Conflict(f"Order {order_id} has been refunded already.")
+        raise Conflict(_l("Order {order_id} has been refunded already.", order_id=order_id))
     legs = await posted_legs(session, sale.id)
     await _write_entries(session, tx_id, [leg.mirrored().in_bucket(bucket) for leg in legs], now)
     await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=True)

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -172,6 +172,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         summary="Live-stream commerce for rural revitalization: every fen of every sale credited home.",
         description=TIME_RULE,
         lifespan=lifespan,
+        docs_url=None,  # served by _add_docs_routes from vendored assets: FastAPI's default loads a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
@@ -201,7 +203,41 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     for router in _routers():
         app.include_router(router)
     _add_health_routes(app)
+    _add_docs_routes(app)
     return app
+
+
+VENDOR = "/static/vendor"
+
+
+def _add_docs_routes(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc, with every asset served by the app itself (they work offline)."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{VENDOR}/swagger-ui/favicon-32x32.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{VENDOR}/swagger-ui/favicon-32x32.png",
+            with_google_fonts=False,
+        )
 
 
 def _add_health_routes(app: FastAPI) -> None:

@@ -43,6 +43,27 @@ def migrate() -> None:
     console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)})")
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (in use, not allowed), or None when it can."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"the address is not known ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is already in use"
+            return exc.strerror or str(exc)
+    return None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -61,6 +82,12 @@ def serve(
     if settings.env == "prod" and settings.secret_key == Settings.model_fields["secret_key"].default:
         console.print("[red]Refusing to start in prod with the default secret key: set LIVECOMMERCE_SECRET_KEY.[/red]")
         raise typer.Exit(2)
+    taken = _port_taken(host, port)
+    if taken:
+        console.print(
+            f"[red]Cannot serve on {host}:{port}: {taken}. Pick another port with --port (make demo PORT=...).[/red]", soft_wrap=True
+        )
+        raise typer.Exit(1)
     if demo:
         _load_demo(settings, print_logins=True)
     console.print(f"livecommerce serving at [bold]http://{host}:{port}/[/bold]  (API docs: http://{host}:{port}/docs)", soft_wrap=True)

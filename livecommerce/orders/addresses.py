@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
 
 from livecommerce.kit.errors import Conflict
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_identifier
 from livecommerce.kit.principal import Principal
 from livecommerce.orders.models import Address
@@ -53,7 +54,7 @@ async def add_address(session: AsyncSession, buyer: Principal, body: AddressCrea
     """Add an address; the buyer's first one, or one marked default, becomes the only default."""
     mine = list((await session.scalars(select(Address).where(col(Address.buyer_id) == buyer.id).with_for_update())).all())
     if len(mine) >= MAX_ADDRESSES_PER_BUYER:
-        raise Conflict(f"At most {MAX_ADDRESSES_PER_BUYER} addresses per buyer.")
+        raise Conflict(_l("At most {MAX_ADDRESSES_PER_BUYER} addresses per buyer.", MAX_ADDRESSES_PER_BUYER=MAX_ADDRESSES_PER_BUYER))
     is_default = body.is_default or not mine
     if is_default and mine:
         await session.execute(

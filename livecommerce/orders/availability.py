@@ -19,6 +19,7 @@ from typing import Any
 
 from livecommerce.catalog.stock import DealState, ProductState
 from livecommerce.kit.errors import LiveCommerceError, OutOfStock
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.orders.placement import Item, Outcome, deal_refusal
 
 
@@ -44,6 +45,7 @@ class Availability:
         self.ttl = ttl_seconds
         self._now = monotonic
         self._free: dict[int, _Known] = {}
+        self._names: dict[int, str] = {}  # products' names, as last read, so a refusal names the product
         self._deals: dict[int, _DealWindow] = {}
         self._rereads: dict[tuple[tuple[int, ...], tuple[int, ...]], asyncio.Future[None]] = {}
         self.refused_from_memory = 0
@@ -56,6 +58,7 @@ class Availability:
         for key, left in outcome.free.items():
             if key > 0:
                 self._free[key] = _Known(left, now)
+        self._names |= outcome.names
         for deal_id, deal in outcome.deals.items():
             left = outcome.free.get(-deal_id, deal.remaining)
             self._deals[deal_id] = _DealWindow(replace(deal, remaining=left), now)
@@ -65,6 +68,7 @@ class Availability:
         now = self._now()
         for pid, state in products.items():
             self._free[pid] = _Known(state.level.stock if state.active else 0, now)
+            self._names[pid] = state.name
         for deal_id, deal in deals.items():
             self._deals[deal_id] = _DealWindow(deal, now)
 
@@ -116,7 +120,7 @@ class Availability:
             return None, 0.0
         return (
             OutOfStock(
-                f"Product {item.product_id} has {known.value} unit(s) left; {item.quantity} requested.",
+                _sold_out(self._names.get(item.product_id), known.value, item.quantity),
                 extra={"product_id": item.product_id, "available": known.value},
             ),
             known.learned,
@@ -153,3 +157,9 @@ class _Stale:
 
 
 STALE = _Stale
+
+
+def _sold_out(name: str | None, left: int, quantity: int) -> LazyMessage:
+    if name is None:
+        return _l("This product has {left} unit(s) left; {quantity} requested.", left=left, quantity=quantity)
+    return _l("{name} has {left} unit(s) left; {quantity} requested.", name=name, left=left, quantity=quantity)

@@ -20,6 +20,7 @@ from livecommerce.catalog import certification, stock
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.stock import DealState, NewDeal
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.principal import Principal
 from livecommerce.orders.schemas import FlashDealCreate, FlashDealPublic
 
@@ -58,16 +59,18 @@ async def announce_deal(session: AsyncSession, principal: Principal, stream_id: 
     stream = await broadcasts.get_stream(session, stream_id)
     await broadcasts.require_controller(session, principal, stream_id)
     if stream.status != "live":
-        raise InvalidState(f"Flash deals are announced only while a stream is live; this one is {stream.status}.")
+        raise InvalidState(
+            _l("Flash deals are announced only while a stream is live; this one is {status}.", status=status_word(stream.status))
+        )
     if data.product_id not in await broadcasts.featured_product_ids(session, stream_id):
         raise InvalidInput(
-            "A flash deal can only offer a product this stream features.",
+            _l("A flash deal can only offer a product this stream features."),
             extra={"errors": [{"field": "product_id", "message": "not featured in this stream"}]},
         )
     await _require_certified(session, stream.certified_only, data.product_id, now)
     if data.per_buyer_limit > data.quantity:
         raise InvalidInput(
-            "The per-buyer limit cannot exceed the deal's quantity.",
+            _l("The per-buyer limit cannot exceed the deal's quantity."),
             extra={"errors": [{"field": "per_buyer_limit", "message": f"at most {data.quantity}"}]},
         )
     starts_at = now + timedelta(seconds=data.countdown_seconds)
@@ -123,7 +126,7 @@ async def get_deal(session: AsyncSession, deal_id: int) -> DealState:
     """The deal, or NotFound."""
     found = await stock.read_deals(session, [deal_id])
     if deal_id not in found:
-        raise NotFound(f"Flash deal {deal_id} does not exist.")
+        raise NotFound(_l("Flash deal {deal_id} does not exist.", deal_id=deal_id))
     return found[deal_id]
 
 

@@ -20,6 +20,7 @@ from livecommerce.catalog import stock
 from livecommerce.catalog.stock import DealState, ProductState
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.metrics import ORDERS
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
@@ -100,7 +101,8 @@ class OrderDesk:
                 described = await self.units.describe(session, unit_id)
         if described is None:
             raise InvalidInput(
-                f"Purchasing unit {unit_id} does not exist.", extra={"errors": [{"field": "unit_id", "message": "unknown unit"}]}
+                _l("Purchasing unit {unit_id} does not exist.", unit_id=unit_id),
+                extra={"errors": [{"field": "unit_id", "message": "unknown unit"}]},
             )
         return described
 

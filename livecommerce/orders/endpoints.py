@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from livecommerce.kit.auth import CurrentUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import ServiceUnavailable
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
@@ -35,7 +36,7 @@ from livecommerce.orders.schemas import (
 )
 from livecommerce.payments.base import Payer, PaymentStarted
 from livecommerce.payments.registry import PaymentProviders, ProviderNotConfigured, providers_from
-from livecommerce.payments.webhook import SIGNATURE_HEADER, parse_signed_webhook
+from livecommerce.payments.webhook import SIGNATURE_HEADER, PaymentWebhook, parse_signed_webhook
 
 router = APIRouter(prefix="/api", tags=["orders"])
 log = structlog.get_logger(__name__)
@@ -65,7 +66,7 @@ async def get_payment_providers(request: Request) -> PaymentProviders:
             cached = state.payment_providers = (key, providers_from(settings))
         except (ProviderNotConfigured, OSError, ValueError) as exc:
             log.error("payment_providers_misconfigured", error=str(exc))
-            raise ServiceUnavailable("Payments are not configured correctly on this server.") from exc
+            raise ServiceUnavailable(_l("Payments are not configured correctly on this server.")) from exc
     return cached[1]
 
 
@@ -211,6 +212,57 @@ async def confirm_payment(
     return await _public(session, principal, order.id)
 
 
+WEBHOOK_BODY_SCHEMA = PaymentWebhook.model_json_schema()
+# Each provider's own notification protocol, read raw and verified before anything in it is trusted.
+NOTIFY_BODY = {
+    "required": True,
+    "description": "WeChat Pay (APIv3): a JSON notification whose `resource` is AES-GCM encrypted, signed in the "
+    "Wechatpay-* headers. Alipay: a form of the trade's fields, RSA2-signed in `sign`.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "title": "WeChatPayNotification",
+                "type": "object",
+                "required": ["id", "event_type", "resource"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "create_time": {"type": "string"},
+                    "event_type": {"type": "string", "examples": ["TRANSACTION.SUCCESS"]},
+                    "resource_type": {"type": "string"},
+                    "resource": {
+                        "type": "object",
+                        "required": ["algorithm", "ciphertext", "nonce"],
+                        "properties": {
+                            "algorithm": {"type": "string", "examples": ["AEAD_AES_256_GCM"]},
+                            "ciphertext": {"type": "string"},
+                            "associated_data": {"type": "string"},
+                            "nonce": {"type": "string"},
+                        },
+                    },
+                },
+            }
+        },
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "title": "AlipayNotification",
+                "type": "object",
+                "required": ["out_trade_no", "trade_no", "total_amount", "sign", "sign_type"],
+                "properties": {
+                    "app_id": {"type": "string"},
+                    "seller_id": {"type": "string"},
+                    "out_trade_no": {"type": "string"},
+                    "trade_no": {"type": "string"},
+                    "trade_status": {"type": "string", "examples": ["TRADE_SUCCESS"]},
+                    "total_amount": {"type": "string", "examples": ["19.90"]},
+                    "sign_type": {"type": "string", "examples": ["RSA2"]},
+                    "sign": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+
+
 @router.post(
     "/payments/{provider}/notify",
     summary="A payment provider's notification, in that provider's own protocol and answered in its format",
@@ -219,6 +271,7 @@ async def confirm_payment(
         401: {"description": "Unsigned or badly signed; nothing changed"},
         400: {"description": "Genuine but not matching the order; nothing changed, the provider retries"},
     },
+    openapi_extra={"requestBody": NOTIFY_BODY},
 )
 async def provider_notify(
     request: Request,
@@ -236,6 +289,8 @@ async def provider_notify(
     response_model=PaymentReceipt,
     summary="A payment provider's signed notice (HMAC-SHA256 of the raw body, hex, in X-Signature)",
     responses={401: {"description": "Unsigned or badly signed; nothing changed"}, 409: {"description": "Amount or order state wrong"}},
+    # The body is read raw (its signature covers the exact bytes), so FastAPI cannot describe it itself.
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": WEBHOOK_BODY_SCHEMA}}}},
 )
 async def payment_webhook(
     request: Request,

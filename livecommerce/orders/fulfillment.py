@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from livecommerce.audit import service as audit
 from livecommerce.catalog import stock
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger import settlement
@@ -44,12 +45,13 @@ def check_tracking(carriers: Sequence[str], carrier: str, tracking_no: str) -> s
     """The tracking number, upper-cased, if it has the carrier's shape; 422 otherwise."""
     if carrier not in carriers:
         raise InvalidInput(
-            f"Unknown carrier {carrier!r}.", extra={"errors": [{"field": "carrier", "message": f"one of {', '.join(carriers)}"}]}
+            _l("Unknown carrier “{carrier}”.", carrier=carrier),
+            extra={"errors": [{"field": "carrier", "message": f"one of {', '.join(carriers)}"}]},
         )
     number = tracking_no.strip().upper()
     if not TRACKING_SHAPES.get(carrier, GENERIC_SHAPE).fullmatch(number):
         raise InvalidInput(
-            f"{tracking_no!r} is not a {carrier} tracking number.",
+            _l("“{tracking_no}” is not a {carrier} tracking number.", tracking_no=tracking_no, carrier=carrier),
             extra={"errors": [{"field": "tracking_no", "message": f"not the shape of a {carrier} tracking number"}]},
         )
     return number
@@ -62,14 +64,16 @@ async def record_shipment(
     number = check_tracking(carriers, body.carrier, body.tracking_no)
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     await service.require_staff_of(session, principal, order)
     if order.status != OrderStatus.paid:
-        raise InvalidState(f"Order {order_id} is {order.status}; only a paid order is shipped.")
+        raise InvalidState(
+            _l("Order {order_id} is {status}; only a paid order is shipped.", order_id=order_id, status=status_word(order.status))
+        )
     if order.fulfillment == Fulfillment.delivered:
-        raise InvalidState(f"Order {order_id} was delivered already.")
+        raise InvalidState(_l("Order {order_id} was delivered already.", order_id=order_id))
     if await session.scalar(select(Shipment.id).where(col(Shipment.carrier) == body.carrier, col(Shipment.tracking_no) == number)):
-        raise Conflict(f"{body.carrier} {number} is recorded already.")
+        raise Conflict(_l("{carrier} {number} is recorded already.", carrier=body.carrier, number=number))
     shipment = Shipment(order_id=order_id, carrier=body.carrier, tracking_no=number, created_by=principal.id, created_at=now)
     session.add(shipment)
     await session.flush()
@@ -84,13 +88,13 @@ async def confirm_receipt(session: AsyncSession, principal: Principal, order_id:
     """The buyer confirms a shipped order arrived; confirming a delivered order changes nothing."""
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
-        raise Forbidden("Only the buyer can confirm receipt.")
+        raise Forbidden(_l("Only the buyer can confirm receipt."))
     if order.fulfillment == Fulfillment.delivered:
         return order
     if order.status != OrderStatus.paid or order.fulfillment != Fulfillment.shipped:
-        raise InvalidState(f"Order {order_id} has not been shipped.")
+        raise InvalidState(_l("Order {order_id} has not been shipped.", order_id=order_id))
     if await repository.transition_fulfillment(
         session, order_id, Fulfillment.shipped, {"fulfillment": Fulfillment.delivered, "delivered_at": now}
     ):
@@ -143,7 +147,7 @@ async def pick_list(
 ) -> tuple[list[PickListItem], str | None]:
     """Paid orders to pack (or shipped, or delivered) in the caller's counties, oldest first, with where they go."""
     if not principal.is_staff:
-        raise Forbidden("Only staff see the pick list.")
+        raise Forbidden(_l("Only staff see the pick list."))
     if wanted.county_id is not None:
         principal.require_county(wanted.county_id)
     items: list[PickListItem] = []

@@ -39,6 +39,7 @@ from livecommerce.catalog.service import get_station, splits_of
 from livecommerce.catalog.stock import DealState, ProductState, StockLevel
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, LiveCommerceError, NotFound, OutOfStock
+from livecommerce.kit.i18n import LazyMessage, _l, status_word
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
@@ -217,9 +218,15 @@ class LiveRules:
         self, ask: Ask, stream_id: int, offer: broadcasts.StreamOffer | None, deals: dict[int, DealState]
     ) -> LiveCommerceError | None:
         if offer is None:
-            return NotFound(f"Stream {stream_id} does not exist.")
+            return NotFound(_l("Stream {stream_id} does not exist.", stream_id=stream_id))
         if offer.status != "live":
-            return InvalidState(f"Orders are taken only while a stream is live; stream {stream_id} is {offer.status}.")
+            return InvalidState(
+                _l(
+                    "Orders are taken only while a stream is live; 「{title}」 is {status}.",
+                    title=offer.title,
+                    status=status_word(offer.status),
+                )
+            )
         errors: list[dict[str, str]] = []
         for n, item in enumerate(ask.items):
             if item.product_id not in offer.prices:
@@ -250,14 +257,14 @@ class LiveRules:
                 {"field": "items", "message": f"product {i.product_id}: you hold {mine.get(i.product_id, 0)} of at most {self.cap}"}
                 for i in over
             ]
-            return Conflict(f"At most {self.cap} units of a product per buyer in one stream.", extra={"errors": errors})
+            return Conflict(_l("At most {cap} units of a product per buyer in one stream.", cap=self.cap), extra={"errors": errors})
         for item in ask.items:
             state = products.get(item.product_id)
             if state is None or not state.active:
-                return InvalidState(f"Product {item.product_id} is no longer on sale.")
+                return InvalidState(_no_longer_on_sale(state))
             if item.flash_deal_id is None:
                 if state.level.price_fen != ask.prices[item.product_id]:
-                    return Conflict(f"The price of {state.name} changed while ordering; please order again.")
+                    return Conflict(_l("The price of {name} changed while ordering; please order again.", name=state.name))
                 if free[item.product_id] < item.quantity:
                     return out_of_stock(state.name, item.product_id, free[item.product_id], item.quantity)
                 continue
@@ -292,17 +299,17 @@ class BulkRules:
     async def _refusal(self, session: AsyncSession, ask: Ask, products: dict[int, ProductState]) -> LiveCommerceError | None:
         if any(i.flash_deal_id is not None for i in ask.items):
             return InvalidInput(
-                "Flash deals are sold only in their stream.", extra={"errors": [{"field": "items", "message": "no flash deals here"}]}
+                _l("Flash deals are sold only in their stream."), extra={"errors": [{"field": "items", "message": "no flash deals here"}]}
             )
         missing = [i.product_id for i in ask.items if i.product_id not in products]
         if missing:
             return InvalidInput(
-                f"Unknown products: {', '.join(map(str, missing))}.",
+                _l("Unknown products: {ids}.", ids=", ".join(map(str, missing))),
                 extra={"errors": [{"field": "items", "message": f"unknown product {pid}"} for pid in missing]},
             )
         inactive = [products[i.product_id].name for i in ask.items if not products[i.product_id].active]
         if inactive:
-            return InvalidState(f"No longer on sale: {', '.join(inactive)}.")
+            return InvalidState(_l("No longer on sale: {names}.", names=", ".join(inactive)))
         try:
             if ask.scope.station_id is not None:
                 station = await get_station(session, ask.scope.station_id)
@@ -323,9 +330,9 @@ class BulkRules:
         for item in ask.items:
             state = products.get(item.product_id)
             if state is None or not state.active:
-                return InvalidState(f"Product {item.product_id} is no longer on sale.")
+                return InvalidState(_no_longer_on_sale(state))
             if state.level.price_fen != ask.prices[item.product_id]:
-                return Conflict(f"The price of {state.name} changed while ordering; please order again.")
+                return Conflict(_l("The price of {name} changed while ordering; please order again.", name=state.name))
             if free[item.product_id] < item.quantity:
                 return out_of_stock(state.name, item.product_id, free[item.product_id], item.quantity)
         for item in ask.items:
@@ -335,7 +342,10 @@ class BulkRules:
 
 def out_of_stock(name: str, product_id: int, left: int, quantity: int) -> OutOfStock:
     """The refusal of `quantity` units when `left` are free."""
-    return OutOfStock(f"{name} has {left} unit(s) left; {quantity} requested.", extra={"product_id": product_id, "available": left})
+    return OutOfStock(
+        _l("{name} has {left} unit(s) left; {quantity} requested.", name=name, left=left, quantity=quantity),
+        extra={"product_id": product_id, "available": left},
+    )
 
 
 def deal_refusal(
@@ -345,17 +355,19 @@ def deal_refusal(
     status = deal.status(now)
     if status == "countdown":
         return InvalidState(
-            f"The flash deal opens at {deal.starts_at.isoformat()}; it cannot be bought yet.",
+            _l("The flash deal opens at {starts_at}; it cannot be bought yet.", starts_at=deal.starts_at.isoformat()),
             extra={"deal_id": deal.id, "deal_status": status},
         )
     if status == "ended":
-        return InvalidState("The flash deal has ended.", extra={"deal_id": deal.id, "deal_status": status})
+        return InvalidState(_l("The flash deal has ended."), extra={"deal_id": deal.id, "deal_status": status})
     if quantity > deal.per_buyer_limit:
         return deal_limit(deal, 0)
     left = deal.remaining if remaining is None else remaining
     if left < quantity:
         return OutOfStock(
-            f"The flash deal{' on ' + name if name else ''} has {left} unit(s) left; {quantity} requested.",
+            _l("The flash deal on {name} has {left} unit(s) left; {quantity} requested.", name=name, left=left, quantity=quantity)
+            if name
+            else _l("The flash deal has {left} unit(s) left; {quantity} requested.", left=left, quantity=quantity),
             extra={"product_id": deal.product_id, "deal_id": deal.id, "available": left},
         )
     return None
@@ -364,7 +376,11 @@ def deal_refusal(
 def deal_limit(deal: DealState, held: int) -> Conflict:
     """The refusal of an order that would take a buyer past the deal's per-buyer limit."""
     return Conflict(
-        f"At most {deal.per_buyer_limit} unit(s) of this flash deal per buyer; you hold {held}.",
+        _l(
+            "At most {per_buyer_limit} unit(s) of this flash deal per buyer; you hold {held}.",
+            per_buyer_limit=deal.per_buyer_limit,
+            held=held,
+        ),
         extra={"deal_id": deal.id, "errors": [{"field": "items", "message": f"deal {deal.id}: at most {deal.per_buyer_limit} per buyer"}]},
     )
 
@@ -378,6 +394,7 @@ class Outcome:
 
     free: dict[int, int] = field(default_factory=dict)
     deals: dict[int, DealState] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # the products' names, so a refusal from memory names them
 
 
 async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, settings: Settings) -> Outcome:
@@ -427,7 +444,7 @@ async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, 
     if refused:
         # Nothing of a refused order may remain, and its key must be free for a retry.
         await session.execute(delete(_ORDERS).where(_ORDERS.c.id.in_(refused)))
-    outcome = Outcome(free=free, deals=deals)
+    outcome = Outcome(free=free, deals=deals, names={pid: state.name for pid, state in products.items()})
     if not won:
         return outcome
     await _insert_lines(session, won)
@@ -453,7 +470,7 @@ async def _choose_addresses(session: AsyncSession, asks: list[Ask]) -> None:
             ask.address_id = defaults.get(ask.buyer.id)
         elif owners.get(ask.address_id) != ask.buyer.id:
             ask.error = InvalidInput(
-                f"Address {ask.address_id} is not one of yours.",
+                _l("Address {address_id} is not one of yours.", address_id=ask.address_id),
                 extra={"errors": [{"field": "address_id", "message": "not one of your addresses"}]},
             )
 
@@ -628,7 +645,7 @@ async def _replay(session: AsyncSession, ask: Ask, order: Order) -> None:
     """The order an earlier request with this key placed, or 409 when that request asked for something else."""
     if order.request_hash != ask.digest:
         ask.error = Conflict(
-            "This Idempotency-Key was already used for a different order; send a new key for a new order.",
+            _l("This Idempotency-Key was already used for a different order; send a new key for a new order."),
             extra={"order_id": order.id, "errors": [{"field": "Idempotency-Key", "message": "reused for a different request"}]},
         )
         return
@@ -778,3 +795,9 @@ _HELD_BY_BUYER = (
     )
     .group_by(_ORDERS.c.buyer_id, _LINES.c.product_id, _LINES.c.flash_deal_id)
 )
+
+
+def _no_longer_on_sale(state: ProductState | None) -> LazyMessage:
+    if state is None:
+        return _l("A product of this order is not sold in this stream.")
+    return _l("{name} is no longer on sale.", name=state.name)

@@ -20,6 +20,7 @@ from sqlmodel import col, or_, select
 
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.metrics import RECONCILIATION_DIFFERENCES
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
@@ -65,7 +66,7 @@ def _key(payment: Payment) -> tuple[str, str]:
 async def reconcile(session: AsyncSession, principal: Principal, provider: PaymentProvider, day: date, *, tz: ZoneInfo) -> Reconciliation:
     """An admin compares the provider's bill of `day` (in `tz`) with the payments here."""
     if not principal.is_admin:
-        raise Forbidden("Only an admin may reconcile payments.")
+        raise Forbidden(_l("Only an admin may reconcile payments."))
     return await reconcile_day(session, provider, day, tz=tz)
 
 

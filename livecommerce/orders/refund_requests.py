@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.orders import repository, service
@@ -41,16 +42,18 @@ async def ask_refund(session: AsyncSession, principal: Principal, order_id: int,
     """The buyer asks for a refund of a paid order (before or after shipping); one open request per order."""
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
-        raise Forbidden("Only the buyer can ask for a refund.")
+        raise Forbidden(_l("Only the buyer can ask for a refund."))
     if order.status != OrderStatus.paid:
-        raise InvalidState(f"Order {order_id} is {order.status}; only a paid order can be refunded.")
+        raise InvalidState(
+            _l("Order {order_id} is {status}; only a paid order can be refunded.", order_id=order_id, status=status_word(order.status))
+        )
     open_one = await session.scalar(
         select(RefundRequest.id).where(col(RefundRequest.order_id) == order_id, col(RefundRequest.status) == RefundRequestStatus.requested)
     )
     if open_one is not None:
-        raise Conflict(f"Order {order_id} has an open refund request already.", extra={"refund_request_id": open_one})
+        raise Conflict(_l("Order {order_id} has an open refund request already.", order_id=order_id), extra={"refund_request_id": open_one})
     request = RefundRequest(order_id=order_id, buyer_id=principal.id, reason=reason, created_at=now)
     session.add(request)
     await session.flush()
@@ -62,7 +65,7 @@ async def _locked(session: AsyncSession, principal: Principal, request_id: int) 
     """The request and its order, the order row locked first, then the request, for an organizer of its counties."""
     request = await session.get(RefundRequest, request_id)
     if request is None:
-        raise NotFound(f"Refund request {request_id} does not exist.")
+        raise NotFound(_l("Refund request {request_id} does not exist.", request_id=request_id))
     order = await repository.get_order(session, request.order_id, for_update=True)
     assert order is not None
     await service.require_staff_of(session, principal, order)
@@ -92,11 +95,11 @@ async def approve(
     if request.status == RefundRequestStatus.approved:
         return request
     if request.status != RefundRequestStatus.requested:
-        raise InvalidState(f"Refund request {request_id} was {request.status}.")
+        raise InvalidState(_l("Refund request {request_id} was {status}.", request_id=request_id, status=status_word(request.status)))
     if order.status != OrderStatus.paid:
-        raise InvalidState(f"Order {order.id} is {order.status}; it can no longer be refunded.")
+        raise InvalidState(_l("Order {order} is {status}; it can no longer be refunded.", order=order.id, status=status_word(order.status)))
     if not await _decide(session, principal, request_id, RefundRequestStatus.approved, None, now):
-        raise InvalidState(f"Refund request {request_id} changed while it was being decided.")
+        raise InvalidState(_l("Refund request {request_id} changed while it was being decided.", request_id=request_id))
     # The money goes back through the provider that took it, before the ledger reverses.
     await service.refund_order(session, principal, order.id or 0, now=now, providers=providers)
     await audit.record(session, principal, "refund.approved", f"order:{order.id}", {"refund_request_id": request_id}, now=now)
@@ -109,9 +112,9 @@ async def reject(session: AsyncSession, principal: Principal, request_id: int, n
     if request.status == RefundRequestStatus.rejected:
         return request
     if request.status != RefundRequestStatus.requested:
-        raise InvalidState(f"Refund request {request_id} was {request.status}.")
+        raise InvalidState(_l("Refund request {request_id} was {status}.", request_id=request_id, status=status_word(request.status)))
     if not await _decide(session, principal, request_id, RefundRequestStatus.rejected, note, now):
-        raise InvalidState(f"Refund request {request_id} changed while it was being decided.")
+        raise InvalidState(_l("Refund request {request_id} changed while it was being decided.", request_id=request_id))
     await audit.record(session, principal, "refund.rejected", f"order:{order.id}", {"refund_request_id": request_id}, now=now)
     return await _fresh(session, request_id)
 

@@ -31,7 +31,7 @@ class OrderItemIn(BaseModel):
 class ItemList(BaseModel):
     """A body of products and quantities, one line per product (subclasses set the `items` bounds)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `"address_id": true` is not address 1
 
     @field_validator("items", check_fields=False)
     @classmethod
@@ -90,7 +90,7 @@ class OrderLinePublic(BaseModel):
 class AddressCreate(BaseModel):
     """A new delivery address of the signed-in buyer."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     recipient: str = Field(min_length=1, max_length=64)
     phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,30}$", max_length=32)

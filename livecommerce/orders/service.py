@@ -28,6 +28,7 @@ from livecommerce.broadcasts.stock_events import append_with_stock_changes
 from livecommerce.catalog import stock
 from livecommerce.catalog.service import splits_of
 from livecommerce.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
@@ -109,14 +110,14 @@ async def require_staff_of(session: AsyncSession, principal: Principal, order: O
         return
     if principal.is_staff and principal.county_ids & await order_counties(session, order):
         return
-    raise Forbidden("Only an organizer of the order's counties may do this.")
+    raise Forbidden(_l("Only an organizer of the order's counties may do this."))
 
 
 async def get_order(session: AsyncSession, principal: Principal, order_id: int) -> tuple[Order, list[OrderLine]]:
     """An order with its lines, for its buyer or staff of its counties."""
     order = await repository.get_order(session, order_id)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
         await require_staff_of(session, principal, order)
     return order, (await repository.lines_of(session, [order_id]))[order_id]
@@ -158,7 +159,7 @@ async def pay_with_provider(
     """The buyer pays through a provider that settles at once (the sandbox); paying a paid order changes nothing."""
     started = await start_payment(session, principal, order_id, provider, Payer(), now=now)
     if isinstance(started, PaymentStarted):
-        raise InvalidState(f"{provider.name} does not settle at once; the order is paid when its notification arrives.")
+        raise InvalidState(_l("{name} does not settle at once; the order is paid when its notification arrives.", name=provider.name))
     return started
 
 
@@ -173,9 +174,9 @@ async def start_payment(
     """
     order = await repository.get_order(session, order_id, for_update=provider.settles_at_once)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
-        raise Forbidden("Only the buyer can pay for an order.")
+        raise Forbidden(_l("Only the buyer can pay for an order."))
     if order.status == OrderStatus.paid:
         return order
     require_payable(order, now)
@@ -197,9 +198,15 @@ async def start_payment(
 def require_payable(order: Order, now: datetime) -> None:
     """InvalidState unless the order waits for its payment and its reservation still holds."""
     if order.status != OrderStatus.pending_payment:
-        raise InvalidState(f"Order {order.id} is {order.status} and cannot be paid.")
+        raise InvalidState(_l("Order {order} is {status} and cannot be paid.", order=order.id, status=status_word(order.status)))
     if order.expires_at is not None and now >= order.expires_at:
-        raise InvalidState(f"The reservation of order {order.id} expired at {order.expires_at.isoformat()}; place a new order.")
+        raise InvalidState(
+            _l(
+                "The reservation of order {order} expired at {expires_at}; place a new order.",
+                order=order.id,
+                expires_at=order.expires_at.isoformat(),
+            )
+        )
 
 
 async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> Settlement:
@@ -211,29 +218,33 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
     """
     order = await repository.get_order(session, notice.order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {notice.order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=notice.order_id))
     assert order.id is not None
     earlier = await repository.payment_by_txn(session, notice.provider, notice.provider_txn_id)
     if earlier is not None:
         if earlier.order_id != order.id:
-            raise Conflict(f"Transaction {notice.provider_txn_id} was applied to another order.")
+            raise Conflict(_l("Transaction {provider_txn_id} was applied to another order.", provider_txn_id=notice.provider_txn_id))
         return Settlement(order=order, replayed=True)
     if notice.currency != CURRENCY:
         raise Conflict(
-            f"The payment is in {notice.currency[:8]}; orders are paid in {CURRENCY}.",
+            _l("The payment is in {currency}; orders are paid in {CURRENCY}.", currency=notice.currency[:8], CURRENCY=CURRENCY),
             extra={"errors": [{"field": "currency", "message": f"expected {CURRENCY}"}]},
         )
     if notice.amount_fen != order.total_fen:
         raise Conflict(
-            f"The amount paid ({notice.amount_fen} fen) is not the order's total ({order.total_fen} fen).",
+            _l(
+                "The amount paid ({amount_fen} fen) is not the order's total ({total_fen} fen).",
+                amount_fen=notice.amount_fen,
+                total_fen=order.total_fen,
+            ),
             extra={"errors": [{"field": "amount_fen", "message": f"expected {order.total_fen}"}]},
         )
     if order.status == OrderStatus.paid:
-        raise Conflict(f"Order {order.id} was already paid by another transaction.")
+        raise Conflict(_l("Order {order} was already paid by another transaction.", order=order.id))
     require_payable(order, now)
     session.add(Payment(order_id=order.id, provider=notice.provider, provider_txn_id=notice.provider_txn_id, amount_fen=notice.amount_fen))
     if not await repository.transition(session, [order.id], OrderStatus.pending_payment, {"status": OrderStatus.paid, "paid_at": now}):
-        raise InvalidState(f"Order {order.id} changed while it was being paid.")
+        raise InvalidState(_l("Order {order} changed while it was being paid.", order=order.id))
     lines = (await repository.lines_of(session, [order.id]))[order.id]
     levels = [await stock.settle(session, line.product_id, line.quantity, now=now) for line in sorted(lines, key=lambda ln: ln.product_id)]
     await credit_sale(session, await _sale_of(session, order, lines, levels), now=now)
@@ -271,13 +282,15 @@ async def cancel_order(session: AsyncSession, principal: Principal, order_id: in
     """The buyer withdraws an unpaid order and its units go back on sale; cancelling twice changes nothing."""
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id and not principal.is_admin:
-        raise Forbidden("Only the buyer can cancel an order.")
+        raise Forbidden(_l("Only the buyer can cancel an order."))
     if order.status == OrderStatus.cancelled:
         return order
     if order.status != OrderStatus.pending_payment:
-        raise InvalidState(f"Order {order_id} is {order.status}; only an unpaid order can be cancelled.")
+        raise InvalidState(
+            _l("Order {order_id} is {status}; only an unpaid order can be cancelled.", order_id=order_id, status=status_word(order.status))
+        )
     await _release_orders(session, [order_id], OrderStatus.cancelled, now=now)
     cancelled = await repository.get_order(session, order_id)
     assert cancelled is not None
@@ -355,12 +368,14 @@ async def refund_order(
     """
     order = await repository.get_order(session, order_id, for_update=True)
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.")
+        raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     await require_staff_of(session, principal, order)
     if order.status != OrderStatus.paid:
-        raise InvalidState(f"Order {order_id} is {order.status}; only a paid order can be refunded.")
+        raise InvalidState(
+            _l("Order {order_id} is {status}; only a paid order can be refunded.", order_id=order_id, status=status_word(order.status))
+        )
     if not await repository.transition(session, [order_id], OrderStatus.paid, {"status": OrderStatus.refunded, "refunded_at": now}):
-        raise InvalidState(f"Order {order_id} changed while it was being refunded.")
+        raise InvalidState(_l("Order {order_id} changed while it was being refunded.", order_id=order_id))
     payment = await repository.payment_of(session, order_id)
     if payment is not None:
         # The refund's own row: the (provider, transaction) constraint makes a second one impossible.
@@ -392,7 +407,9 @@ async def _refund_through_provider(providers: PaymentProviders | None, payment: 
     """Have the provider return the money; its refund number is the order's, so a retried refund is the same one."""
     provider = providers.find(payment.provider) if providers is not None else None
     if provider is None:
-        raise InvalidState(f"Refunds through {payment.provider} are not enabled on this server; the money cannot be returned here.")
+        raise InvalidState(
+            _l("Refunds through {provider} are not enabled on this server; the money cannot be returned here.", provider=payment.provider)
+        )
     assert order.id is not None
     refund = Refund(order_id=order.id, provider_txn_id=payment.provider_txn_id, amount_fen=payment.amount_fen, total_fen=payment.amount_fen)
     accepted = await provider.refund(refund)

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -89,11 +90,11 @@ def response_content(text: str, method: str) -> tuple[str, Any, str | None]:
     try:
         document = json.loads(text)
     except ValueError as exc:
-        raise ProviderError("Alipay's answer is not JSON.") from exc
+        raise ProviderError(_l("Alipay's answer is not JSON.")) from exc
     marker = f'"{key}"'
     at = text.find(marker)
     if not isinstance(document, dict) or at < 0:
-        raise ProviderError("Alipay's answer has no response member.")
+        raise ProviderError(_l("Alipay's answer has no response member."))
     start = text.index(":", at + len(marker)) + 1
     while text[start] in " \t\r\n":
         start += 1
@@ -140,18 +141,18 @@ class AlipayProvider:
                 )
         except httpx.HTTPError as exc:
             log.warning("alipay_unreachable", method=method, error=type(exc).__name__)
-            raise ProviderError("Alipay could not be reached; try again.") from exc
+            raise ProviderError(_l("Alipay could not be reached; try again.")) from exc
         if response.status_code != 200:
-            raise ProviderError(f"Alipay answered HTTP {response.status_code}.")
+            raise ProviderError(_l("Alipay answered HTTP {status_code}.", status_code=response.status_code))
         content, value, sign = response_content(response.text, method)
         if not isinstance(value, dict):
-            raise ProviderError("Alipay's answer is malformed.")
+            raise ProviderError(_l("Alipay's answer is malformed."))
         # An answer with a business error may come unsigned (a bad app id has no key to sign with).
         if sign is None and value.get("code") != SUCCESS_CODE:
             return value
         if not rsa_verify(self._alipay_key, content.encode(), sign):
             log.warning("alipay_answer_unsigned", method=method)
-            raise ProviderError("Alipay's answer was not signed with Alipay's key.")
+            raise ProviderError(_l("Alipay's answer was not signed with Alipay's key."))
         return value
 
     async def start(self, charge: Charge) -> PaymentStarted:
@@ -159,7 +160,7 @@ class AlipayProvider:
         channel = charge.channel or "wap"
         if channel not in ("wap", "page"):
             raise InvalidInput(
-                f"Alipay has no {channel} payments here; use wap or page.",
+                _l("Alipay has no {channel} payments here; use wap or page.", channel=channel),
                 extra={"errors": [{"field": "channel", "message": f"Alipay has no {channel} payments here; use wap or page."}]},
             )
         biz: dict[str, Any] = {
@@ -185,26 +186,26 @@ class AlipayProvider:
         try:
             fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise NotificationRejected("The notification is not a form.") from exc
+            raise NotificationRejected(_l("The notification is not a form.")) from exc
         if fields.get("sign_type") != "RSA2":
-            raise NotificationRejected("The notification is not signed RSA2.")
+            raise NotificationRejected(_l("The notification is not signed RSA2."))
         content = signing_string(fields, exclude=frozenset({"sign", "sign_type"}))
         if not rsa_verify(self._alipay_key, content, fields.get("sign")):
-            raise NotificationRejected("The notification is not signed with Alipay's key.")
+            raise NotificationRejected(_l("The notification is not signed with Alipay's key."))
         return Verified(notice=self._paid_notice(fields), event=str(fields.get("trade_status", "")))
 
     def _paid_notice(self, trade: Mapping[str, Any]) -> PaymentNotice | None:
         """The notice in a trade Alipay signed, None unless it was paid; NotificationRejected if it is not ours."""
         if trade.get("app_id", self.config.app_id) != self.config.app_id:
-            raise NotificationRejected("The trade is not addressed to this application.")
+            raise NotificationRejected(_l("The trade is not addressed to this application."))
         if self.config.seller_id and trade.get("seller_id", self.config.seller_id) != self.config.seller_id:
-            raise NotificationRejected("The trade is not addressed to this seller.")
+            raise NotificationRejected(_l("The trade is not addressed to this seller."))
         order_id = order_id_of(self.config.trade_prefix, trade.get("out_trade_no"))
         if trade.get("trade_status") not in PAID_STATES:
             return None
         amount, txn = fen_of(trade.get("total_amount")), trade.get("trade_no")
         if amount is None or not isinstance(txn, str) or not txn:
-            raise NotificationRejected("The trade has no amount or trade number.")
+            raise NotificationRejected(_l("The trade has no amount or trade number."))
         # Domestic trades are in yuan and name no currency; cross-border ones say which.
         currency = str(trade.get("trans_currency") or trade.get("currency") or CURRENCY).upper()
         return PaymentNotice(provider=self.name, provider_txn_id=txn, order_id=order_id, amount_fen=amount, currency=currency)
@@ -215,11 +216,11 @@ class AlipayProvider:
         if value.get("code") != SUCCESS_CODE:
             if value.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
                 return None
-            raise ProviderError(f"Alipay could not query the trade: {value.get('sub_code') or value.get('code')}.")
+            raise ProviderError(_l("Alipay could not query the trade: {code}.", code=value.get("sub_code") or value.get("code")))
         try:
             return self._paid_notice(value)
         except NotificationRejected as exc:
-            raise ProviderError("Alipay's answer to the query does not concern this application's trade.") from exc
+            raise ProviderError(_l("Alipay's answer to the query does not concern this application's trade.")) from exc
 
     async def refund(self, refund: Refund) -> RefundAccepted:
         """`alipay.trade.refund` of the whole trade; `out_request_no` makes a retry the same refund."""
@@ -230,7 +231,7 @@ class AlipayProvider:
         }
         value = await self._call("alipay.trade.refund", {**biz, "refund_reason": refund.reason[:256]})
         if value.get("code") != SUCCESS_CODE:
-            raise RefundRefused(f"Alipay refused the refund: {value.get('sub_code') or value.get('code')}.")
+            raise RefundRefused(_l("Alipay refused the refund: {code}.", code=value.get("sub_code") or value.get("code")))
         return RefundAccepted(
             provider_refund_id=str(value.get("trade_no", refund.provider_txn_id)), status=str(value.get("fund_change", ""))
         )
@@ -241,14 +242,14 @@ class AlipayProvider:
         if value.get("code") != SUCCESS_CODE:
             if value.get("sub_code") == "isp.bill_not_exist":
                 return []
-            raise ProviderError(f"Alipay could not find the bill: {value.get('sub_code') or value.get('code')}.")
+            raise ProviderError(_l("Alipay could not find the bill: {code}.", code=value.get("sub_code") or value.get("code")))
         try:
             async with httpx.AsyncClient(timeout=self.config.timeout_seconds) as client:
                 download = await client.get(str(value["bill_download_url"]))
         except (httpx.HTTPError, KeyError) as exc:
-            raise ProviderError("Alipay's bill could not be downloaded.") from exc
+            raise ProviderError(_l("Alipay's bill could not be downloaded.")) from exc
         if download.status_code != 200:
-            raise ProviderError(f"Alipay's bill could not be downloaded (HTTP {download.status_code}).")
+            raise ProviderError(_l("Alipay's bill could not be downloaded (HTTP {status_code}).", status_code=download.status_code))
         return parse_trade_bill(download.content, self.config.trade_prefix)
 
     def reply(self, accepted: bool, message: str) -> ProviderReply:
@@ -272,10 +273,10 @@ def parse_trade_bill(archive: bytes, prefix: str) -> list[BillEntry]:
         with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
             detail = next((i for i in zipped.infolist() if "业务明细" in _member_name(i) and "汇总" not in _member_name(i)), None)
             if detail is None:
-                raise ProviderError("Alipay's bill has no detail file.")
+                raise ProviderError(_l("Alipay's bill has no detail file."))
             text = zipped.read(detail).decode("gbk")
     except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise ProviderError("Alipay's bill cannot be read.") from exc
+        raise ProviderError(_l("Alipay's bill cannot be read.")) from exc
     rows = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith("#")]
     if not rows:
         return []
@@ -290,6 +291,6 @@ def parse_trade_bill(archive: bytes, prefix: str) -> list[BillEntry]:
             continue
         amount = fen_of(row[column["订单金额（元）"]].lstrip("-"))
         if amount is None:
-            raise ProviderError("Alipay's bill has an amount that cannot be read.")
+            raise ProviderError(_l("Alipay's bill has an amount that cannot be read."))
         entries.append(BillEntry(order_id=order_id, provider_txn_id=row[column["支付宝交易号"]], amount_fen=amount, kind=kind))
     return entries

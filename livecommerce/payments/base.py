@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from livecommerce.kit.errors import Conflict, LiveCommerceError, Unauthorized
+from livecommerce.kit.i18n import LazyMessage, _l
 
 CURRENCY = "CNY"
 _YUAN = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?", re.ASCII)
@@ -115,22 +116,25 @@ class Verified:
 class NotificationRejected(Unauthorized):
     """A notification that is unsigned, badly signed, stale or not addressed to this merchant; nothing is trusted."""
 
-    slug, title = "payment-notice-rejected", "Payment notice rejected"
+    slug = "payment-notice-rejected"
+    title: LazyMessage | str = _l("Payment notice rejected")
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: LazyMessage | str) -> None:
         super().__init__(detail, headers={})
 
 
 class ProviderError(LiveCommerceError):
     """A provider answered with an error or could not be reached."""
 
-    status, slug, title = 502, "payment-provider-error", "Payment provider error"
+    status, slug = 502, "payment-provider-error"
+    title: LazyMessage | str = _l("Payment provider error")
 
 
 class RefundRefused(Conflict):
     """The provider refused to return the money; nothing was reversed."""
 
-    slug, title = "refund-refused", "Refund refused by the payment provider"
+    slug = "refund-refused"
+    title: LazyMessage | str = _l("Refund refused by the payment provider")
 
 
 class PaymentProvider(Protocol):
@@ -180,10 +184,10 @@ def trade_no(prefix: str, order_id: int) -> str:
 def order_id_of(prefix: str, out_trade_no: object) -> int:
     """The order a trade number names; NotificationRejected when it is not one of this deployment's."""
     if not isinstance(out_trade_no, str) or not out_trade_no.startswith(prefix):
-        raise NotificationRejected("The trade number is not one of this merchant's.")
+        raise NotificationRejected(_l("The trade number is not one of this merchant's."))
     digits = out_trade_no[len(prefix) :]
     if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
-        raise NotificationRejected("The trade number is not one of this merchant's.")
+        raise NotificationRejected(_l("The trade number is not one of this merchant's."))
     return int(digits)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from livecommerce.kit.errors import Forbidden, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.settings import Settings
 from livecommerce.payments.alipay import AlipayConfig, AlipayProvider
 from livecommerce.payments.base import PaymentProvider
@@ -35,8 +36,8 @@ class PaymentProviders:
         if provider is not None:
             return provider
         if name in KNOWN_PROVIDERS:
-            raise Forbidden(f"Payments through {name} are turned off on this server.")
-        raise NotFound(f"There is no payment provider called {name[:32]!r}.")
+            raise Forbidden(_l("Payments through {name} are turned off on this server.", name=name))
+        raise NotFound(_l("There is no payment provider called “{name}”.", name=name[:32]))
 
     def find(self, name: str) -> PaymentProvider | None:
         """The provider called `name`, if it is enabled."""

@@ -8,6 +8,7 @@ import hmac
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from livecommerce.kit.errors import InvalidInput, Unauthorized
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.types import MAX_ID
 from livecommerce.payments.base import PaymentNotice
 
@@ -47,12 +48,12 @@ def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
 def parse_signed_webhook(secret: str, body: bytes, signature: str | None) -> PaymentNotice:
     """Verify and read a webhook of the contract's shape; nothing is trusted before the signature checks."""
     if not verify_signature(secret, body, signature):
-        raise Unauthorized("The payment notice is not signed with the webhook secret.", headers={})
+        raise Unauthorized(_l("The payment notice is not signed with the webhook secret."), headers={})
     try:
         payload = PaymentWebhook.model_validate_json(body)
     except ValidationError as exc:
         errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
-        raise InvalidInput("The payment notice is malformed.", extra={"errors": errors}) from exc
+        raise InvalidInput(_l("The payment notice is malformed."), extra={"errors": errors}) from exc
     return PaymentNotice(
         provider=payload.provider,
         provider_txn_id=payload.provider_txn_id,

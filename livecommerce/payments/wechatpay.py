@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.payments.base import (
     CURRENCY,
     BillEntry,
@@ -139,10 +140,10 @@ class WeChatPayProvider:
                 response = await client.request(method, url_path, content=body.encode() if body else None, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("wechatpay_unreachable", path=url_path.split("?")[0], error=type(exc).__name__)
-            raise ProviderError("WeChat Pay could not be reached; try again.") from exc
+            raise ProviderError(_l("WeChat Pay could not be reached; try again.")) from exc
         if verify and response.status_code < 500 and not await self._response_is_signed(response):
             log.warning("wechatpay_answer_unsigned", path=url_path.split("?")[0], status=response.status_code)
-            raise ProviderError("WeChat Pay's answer was not signed by a platform certificate.")
+            raise ProviderError(_l("WeChat Pay's answer was not signed by a platform certificate."))
         return response
 
     async def _response_is_signed(self, response: httpx.Response) -> bool:
@@ -173,7 +174,7 @@ class WeChatPayProvider:
         self._refreshed_at = time.monotonic()
         response = await self._call("GET", "/v3/certificates", verify=False)
         if response.status_code != 200:
-            raise ProviderError(f"WeChat Pay refused the certificate download ({response.status_code}).")
+            raise ProviderError(_l("WeChat Pay refused the certificate download ({status_code}).", status_code=response.status_code))
         for item in response.json().get("data", []):
             try:
                 pem = decrypt_resource(self._apiv3_key, item["encrypt_certificate"])
@@ -216,7 +217,7 @@ class WeChatPayProvider:
         if channel == "jsapi":
             if not charge.openid:
                 raise InvalidInput(
-                    "A WeChat JSAPI payment needs the payer's openid.",
+                    _l("A WeChat JSAPI payment needs the payer's openid."),
                     extra={"errors": [{"field": "openid", "message": "A WeChat JSAPI payment needs the payer's openid."}]},
                 )
             payload["payer"] = {"openid": charge.openid}
@@ -224,7 +225,7 @@ class WeChatPayProvider:
             payload["scene_info"] = {"payer_client_ip": charge.client_ip or "127.0.0.1", "h5_info": {"type": "Wap"}}
         else:
             raise InvalidInput(
-                f"WeChat Pay has no {channel} payments here; use jsapi or h5.",
+                _l("WeChat Pay has no {channel} payments here; use jsapi or h5.", channel=channel),
                 extra={"errors": [{"field": "channel", "message": f"WeChat Pay has no {channel} payments here; use jsapi or h5."}]},
             )
         response = await self._call("POST", f"/v3/pay/transactions/{channel}", payload)
@@ -254,10 +255,10 @@ class WeChatPayProvider:
         if not await self._signature_checks(
             headers.get("Wechatpay-Serial"), ts, headers.get("Wechatpay-Nonce"), headers.get("Wechatpay-Signature"), body
         ):
-            raise NotificationRejected("The notification is not signed by a WeChat Pay platform certificate.")
+            raise NotificationRejected(_l("The notification is not signed by a WeChat Pay platform certificate."))
         assert ts is not None
         if not ts.isdigit() or abs(now.timestamp() - int(ts)) > self.config.notify_max_age_seconds:
-            raise NotificationRejected("The notification's timestamp is too far from now.")
+            raise NotificationRejected(_l("The notification's timestamp is too far from now."))
         try:
             envelope = json.loads(body)
             resource = envelope["resource"]
@@ -265,7 +266,7 @@ class WeChatPayProvider:
                 raise ValueError("unknown algorithm")
             transaction = json.loads(decrypt_resource(self._apiv3_key, resource))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise NotificationRejected("The notification's resource does not decrypt under the APIv3 key.") from exc
+            raise NotificationRejected(_l("The notification's resource does not decrypt under the APIv3 key.")) from exc
         event = str(envelope.get("event_type", ""))
         if event != "TRANSACTION.SUCCESS":
             return Verified(notice=None, event=event)
@@ -274,16 +275,16 @@ class WeChatPayProvider:
     def _paid_notice(self, transaction: Any) -> PaymentNotice | None:
         """The notice in a transaction WeChat Pay signed, None unless it was paid; NotificationRejected if it is not ours."""
         if not isinstance(transaction, dict):
-            raise NotificationRejected("The transaction is malformed.")
+            raise NotificationRejected(_l("The transaction is malformed."))
         if transaction.get("mchid") != self.config.mchid or transaction.get("appid") != self.config.appid:
-            raise NotificationRejected("The transaction is not addressed to this merchant.")
+            raise NotificationRejected(_l("The transaction is not addressed to this merchant."))
         order_id = order_id_of(self.config.trade_prefix, transaction.get("out_trade_no"))
         if transaction.get("trade_state") not in PAID_STATES:
             return None
         amount = transaction.get("amount") or {}
         total, txn = amount.get("total"), transaction.get("transaction_id")
         if not isinstance(total, int) or isinstance(total, bool) or not isinstance(txn, str) or not txn:
-            raise NotificationRejected("The transaction has no amount or transaction id.")
+            raise NotificationRejected(_l("The transaction has no amount or transaction id."))
         return PaymentNotice(
             provider=self.name, provider_txn_id=txn, order_id=order_id, amount_fen=total, currency=str(amount.get("currency") or CURRENCY)
         )
@@ -298,7 +299,7 @@ class WeChatPayProvider:
         try:
             return self._paid_notice(data)
         except NotificationRejected as exc:
-            raise ProviderError("WeChat Pay's answer to the query does not concern this merchant's order.") from exc
+            raise ProviderError(_l("WeChat Pay's answer to the query does not concern this merchant's order.")) from exc
 
     async def refund(self, refund: Refund) -> RefundAccepted:
         """`POST /v3/refund/domestic/refunds`; accepted when WeChat Pay answers SUCCESS or PROCESSING."""
@@ -310,11 +311,11 @@ class WeChatPayProvider:
         }
         response = await self._call("POST", "/v3/refund/domestic/refunds", payload)
         if 400 <= response.status_code < 500:
-            raise RefundRefused(f"WeChat Pay refused the refund: {_error_code(response)}.")
+            raise RefundRefused(_l("WeChat Pay refused the refund: {code}.", code=_error_code(response)))
         data = self._json_or_error(response, "refund")
         status = str(data.get("status", ""))
         if status not in ACCEPTED_REFUNDS:
-            raise RefundRefused(f"WeChat Pay did not accept the refund (status {status or 'unknown'}).")
+            raise RefundRefused(_l("WeChat Pay did not accept the refund (status {provider_status}).", provider_status=status or "unknown"))
         return RefundAccepted(provider_refund_id=str(data.get("refund_id", "")), status=status)
 
     def reply(self, accepted: bool, message: str) -> ProviderReply:
@@ -334,21 +335,21 @@ class WeChatPayProvider:
         link = urlsplit(str(data.get("download_url", "")))
         download = await self._call("GET", link.path + (f"?{link.query}" if link.query else ""), verify=False)
         if download.status_code != 200:
-            raise ProviderError(f"WeChat Pay's bill could not be downloaded (HTTP {download.status_code}).")
+            raise ProviderError(_l("WeChat Pay's bill could not be downloaded (HTTP {status_code}).", status_code=download.status_code))
         if hashlib.sha1(download.content).hexdigest() != str(data.get("hash_value", "")).lower():  # noqa: S324 - WeChat Pay's own choice of hash
-            raise ProviderError("WeChat Pay's bill does not match the hash in its signed answer.")
+            raise ProviderError(_l("WeChat Pay's bill does not match the hash in its signed answer."))
         return parse_trade_bill(download.content.decode("utf-8-sig"), self.config.trade_prefix)
 
     def _json_or_error(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code >= 300:
             log.warning("wechatpay_error", action=what, status=response.status_code, code=_error_code(response))
-            raise ProviderError(f"WeChat Pay could not {what}: {_error_code(response)}.")
+            raise ProviderError(_l("WeChat Pay could not {what}: {code}.", what=what, code=_error_code(response)))
         try:
             data = response.json()
         except ValueError as exc:
-            raise ProviderError(f"WeChat Pay's answer to {what} is not JSON.") from exc
+            raise ProviderError(_l("WeChat Pay's answer to {what} is not JSON.", what=what)) from exc
         if not isinstance(data, dict):
-            raise ProviderError(f"WeChat Pay's answer to {what} is malformed.")
+            raise ProviderError(_l("WeChat Pay's answer to {what} is malformed.", what=what))
         return data
 
 
@@ -384,6 +385,6 @@ def parse_trade_bill(text: str, prefix: str) -> list[BillEntry]:
         else:
             continue
         if amount is None:
-            raise ProviderError("WeChat Pay's bill has an amount that cannot be read.")
+            raise ProviderError(_l("WeChat Pay's bill has an amount that cannot be read."))
         entries.append(BillEntry(order_id=order_id, provider_txn_id=txn, amount_fen=amount, kind=kind))
     return entries

@@ -19,6 +19,7 @@ from livecommerce.broadcasts import service as broadcasts
 from livecommerce.broadcasts.models import StreamStatus
 from livecommerce.catalog import service as catalog
 from livecommerce.kit.errors import Forbidden, NotFound
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 from livecommerce.ledger import reports
 from livecommerce.ledger.review import MinuteSales, county_totals_of_streams, sales_by_minute, totals_of_streams
@@ -196,7 +197,7 @@ async def _visible_streams(session: AsyncSession, principal: Principal, stream_i
 async def campaign_review(session: AsyncSession, principal: Principal, campaign_id: int) -> CampaignReview:
     """A campaign's streams that went live, summed and ranked by gross, with each county's and anchor's totals."""
     if not principal.is_staff:
-        raise Forbidden("Only organizers and admins can read a campaign's review.")
+        raise Forbidden(_l("Only organizers and admins can read a campaign's review."))
     campaign = await scheduling.get_campaign(session, campaign_id)
     found = await audience.streams_by_id(session, await scheduling.streams_of_campaign(session, campaign_id))
     went_live = [s for s, stream in found.items() if stream.status in REVIEWED_STATUSES]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from livecommerce.kit.auth import CurrentUser, OptionalUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_display_name
 from livecommerce.kit.types import MAX_ID
 from streams.chat import service
@@ -54,7 +55,9 @@ async def recent_chat(
     cursor: Annotated[str | None, Query(max_length=20, description="next_cursor of the previous page: older messages")] = None,
 ) -> ChatPage:
     if cursor is not None and not cursor.isdigit():
-        raise InvalidInput("cursor is not one this API gave.", extra={"errors": [{"field": "query.cursor", "message": "unknown cursor"}]})
+        raise InvalidInput(
+            _l("cursor is not one this API gave."), extra={"errors": [{"field": "query.cursor", "message": "unknown cursor"}]}
+        )
     rows = await service.recent_messages(session, stream_id, limit=limit, before=int(cursor) if cursor else None)
     staff = principal is not None and principal.is_staff
     items = [

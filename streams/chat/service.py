@@ -20,6 +20,7 @@ from livecommerce.broadcasts import service as broadcasts
 from livecommerce.broadcasts.events import EventType, append_event
 from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.kit.errors import InvalidInput, LiveCommerceError, NotFound
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
 from streams.chat.models import MAX_TEXT, ChatMessage, ChatMute
@@ -39,9 +40,10 @@ class Refusal(StrEnum):
 class ChatRefused(LiveCommerceError):
     """A message the rules refuse; only its sender hears of it."""
 
-    status, slug, title = 409, "chat-refused", "Message refused"
+    status, slug = 409, "chat-refused"
+    title: LazyMessage | str = _l("Message refused")
 
-    def __init__(self, reason: Refusal, detail: str) -> None:
+    def __init__(self, reason: Refusal, detail: LazyMessage | str) -> None:
         super().__init__(detail, extra={"reason": reason.value})
         self.reason = reason
 
@@ -66,21 +68,21 @@ async def post_message(
 ) -> ChatMessage:
     """Post a viewer's message to a live stream, or raise ChatRefused."""
     if principal is None:
-        raise ChatRefused(Refusal.anonymous, "Sign in to chat.")
+        raise ChatRefused(Refusal.anonymous, _l("Sign in to chat."))
     text = text.strip()
     if not 1 <= len(text) <= MAX_TEXT:
-        raise ChatRefused(Refusal.invalid, f"A message has 1 to {MAX_TEXT} characters.")
+        raise ChatRefused(Refusal.invalid, _l("A message has 1 to {MAX_TEXT} characters.", MAX_TEXT=MAX_TEXT))
     folded = text.casefold()
     if any(word in folded for word in rules.blocked_words):
-        raise ChatRefused(Refusal.blocked_word, "The message contains a word that is not allowed here.")
+        raise ChatRefused(Refusal.blocked_word, _l("The message contains a word that is not allowed here."))
     stream = await broadcasts.get_stream(session, stream_id)
     if stream.status != StreamStatus.live:
-        raise ChatRefused(Refusal.not_live, "Chat is open only while the stream is live.")
+        raise ChatRefused(Refusal.not_live, _l("Chat is open only while the stream is live."))
     muted_until = await session.scalar(
         select(col(ChatMute.until)).where(col(ChatMute.stream_id) == stream_id, col(ChatMute.user_id) == principal.id)
     )
     if muted_until is not None and muted_until > now:
-        raise ChatRefused(Refusal.muted, f"You are muted in this stream until {muted_until.isoformat()}.")
+        raise ChatRefused(Refusal.muted, _l("You are muted in this stream until {muted_until}.", muted_until=muted_until.isoformat()))
     recent = await session.scalar(
         select(func.count())
         .select_from(ChatMessage)
@@ -91,7 +93,14 @@ async def post_message(
         )
     )
     if int(recent or 0) >= rules.messages_per_window:
-        raise ChatRefused(Refusal.too_fast, f"At most {rules.messages_per_window} messages per {rules.window_seconds:g} s.")
+        raise ChatRefused(
+            Refusal.too_fast,
+            _l(
+                "At most {messages_per_window} messages per {window_seconds} s.",
+                messages_per_window=rules.messages_per_window,
+                window_seconds=format(rules.window_seconds, "g"),
+            ),
+        )
     message = ChatMessage(stream_id=stream_id, user_id=principal.id, author=principal.display_name, text=text, created_at=now)
     session.add(message)
     await session.flush()
@@ -108,7 +117,7 @@ async def hide_message(session: AsyncSession, principal: Principal, stream_id: i
     await broadcasts.require_controller(session, principal, stream_id)
     message = await session.get(ChatMessage, message_id, with_for_update=True)
     if message is None or message.stream_id != stream_id:
-        raise NotFound(f"Stream {stream_id} has no chat message {message_id}.")
+        raise NotFound(_l("This stream has no chat message {message_id}.", message_id=message_id))
     if message.hidden_at is None:
         message.hidden_at = now
         session.add(message)
@@ -123,13 +132,13 @@ async def mute_user(session: AsyncSession, principal: Principal, stream_id: int,
     await broadcasts.get_stream(session, stream_id)
     await broadcasts.require_controller(session, principal, stream_id)
     if user_id == principal.id:
-        raise InvalidInput("You cannot mute yourself.", extra={"errors": [{"field": "user_id", "message": "is yourself"}]})
+        raise InvalidInput(_l("You cannot mute yourself."), extra={"errors": [{"field": "user_id", "message": "is yourself"}]})
     # Mutes answer what someone said here: the user must have chatted in this stream (their row, not the users table).
     spoke = await session.scalar(
         select(col(ChatMessage.id)).where(col(ChatMessage.stream_id) == stream_id, col(ChatMessage.user_id) == user_id).limit(1)
     )
     if spoke is None:
-        raise NotFound(f"User {user_id} has not chatted in stream {stream_id}.")
+        raise NotFound(_l("User {user_id} has not chatted in this stream.", user_id=user_id))
     until = now + timedelta(minutes=minutes)
     mute = await session.get(ChatMute, (stream_id, user_id), with_for_update=True)
     if mute is None:

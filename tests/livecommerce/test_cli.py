@@ -250,3 +250,27 @@ class TestServeDemo:
         assert "Application shutdown complete" in stderr
         assert f"http://127.0.0.1:{port}/" in stderr
         assert "Demo sign-ins" in stderr and DEMO_PASSWORD in stderr
+
+
+@pytest.mark.e2e
+class TestServePortTaken:
+    def test_a_taken_port_is_one_clear_line_and_a_non_zero_exit(self, tmp_path: Path) -> None:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECOMMERCE_")}
+            command = [str(Path(sys.executable).parent / "livecommerce"), "serve", "--demo", "--port", str(port)]
+            done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        output = done.stdout + done.stderr
+        assert done.returncode == 1
+        assert f"127.0.0.1:{port}" in output and "already in use" in output
+        assert "serving at" not in output
+        assert len(output.strip().splitlines()) == 1
+        assert not (tmp_path / "livecommerce.db").exists()  # refused before loading the demo
+
+    def test_make_demo_passes_its_port(self) -> None:
+        dry = subprocess.run(
+            ["make", "-n", "demo", "PORT=8765", "-o", "install"], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+        )
+        assert "--port 8765" in dry.stdout, dry.stdout + dry.stderr

@@ -1,7 +1,7 @@
 // A stream's chat: recent messages on load, then chat.message / chat.hidden from the websocket.
 // Sending goes over the same websocket; a refusal (chat.refused) comes back to this tab alone.
 // With `moderate`, each message carries Hide (and, when the author's id is known, Mute) buttons.
-import { api, boot, clock, el, show, t, when } from "./core.js";
+import { api, boot, clock, el, show, t, tOf, when } from "./core.js";
 
 export class ChatPanel {
   constructor(root, streamId, live, { moderate = false } = {}) {
@@ -44,7 +44,7 @@ export class ChatPanel {
     const d = event.data || {};
     if (event.type === "chat.message") this.add(d, event.ts, true);
     else if (event.type === "chat.hidden") this.hide(d.message_id);
-    else if (event.type === "chat.refused") this.showError(t(`chat.refused.${event.reason}`));
+    else if (event.type === "chat.refused") this.showError(tOf("chat.refused.", event.reason));
   }
 
   add(d, ts, fresh = false) {

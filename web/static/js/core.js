@@ -6,6 +6,12 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
 }
 
+// A message whose id is built at run time ("status." + status); its ids are listed in web/i18n.py
+// COMPUTED_KEYS, as extraction cannot see them here.
+export function tOf(prefix, name, values = {}) {
+  return t(prefix + name, values);
+}
+
 // Yuan from integer fen by integer arithmetic only (no floating point on money).
 export function yuan(fen) {
   const n = Number(fen) || 0;
@@ -53,7 +59,13 @@ export class ApiError extends Error {
 // Calls the API with the sign-in cookie; the X-Requested-With header is what the API asks of
 // cookie-authenticated changes (a cross-site page cannot send it without a CORS preflight).
 export async function api(method, path, { json, form, headers = {} } = {}) {
-  const init = { method, credentials: "same-origin", headers: { "X-Requested-With": "fetch", Accept: "application/json", ...headers } };
+  // The page's own language, so problem details come back in it (the browser's may differ).
+  const language = document.documentElement.lang || "zh-CN";
+  const init = {
+    method,
+    credentials: "same-origin",
+    headers: { "X-Requested-With": "fetch", Accept: "application/json", "Accept-Language": language, ...headers },
+  };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);

@@ -1,6 +1,6 @@
 // An organizer's live view of one stream: GMV ticking, paid orders per minute, by product and
 // county, households credited, stock levels. Figures come from the report API and the websocket.
-import { api, boot, clock, t, yuan } from "./core.js";
+import { api, boot, clock, t, tOf, yuan } from "./core.js";
 import { FlashDeals } from "./flash.js";
 import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
@@ -115,7 +115,7 @@ function apply(event) {
       const badge = document.querySelector("#status-badge .badge");
       const status = event.type === "stream.started" ? "live" : "ended";
       badge.className = `badge badge-${status}`;
-      badge.textContent = t(`status.${status}`);
+      badge.textContent = tOf("status.", status);
       break;
     }
   }

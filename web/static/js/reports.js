@@ -1,5 +1,5 @@
 // Consumption statistics by county and by channel as charts, and the county statements.
-import { api, boot, showError, t, yuan } from "./core.js";
+import { api, boot, showError, t, tOf, yuan } from "./core.js";
 
 const range = `from=${boot.from}&to=${boot.to}`;
 const palette = ["#ea580c", "#65a30d", "#d97706", "#b45309", "#16a34a", "#f59e0b", "#9a3412", "#4d7c0f"];
@@ -31,7 +31,7 @@ async function channelChart() {
   new window.Chart(document.getElementById("chart-channel"), {
     type: "doughnut",
     data: {
-      labels: items.map((i) => t(`channel.${i.channel || i.key}`)),
+      labels: items.map((i) => tOf("channel.", i.channel || i.key)),
       datasets: [{ data: items.map((i) => toYuan(i.net_fen)), fen: items.map((i) => i.net_fen), backgroundColor: palette }],
     },
     options: { responsive: true, maintainAspectRatio: false, plugins: { legend: { position: "bottom" }, tooltip: money } },

@@ -1,6 +1,6 @@
 // The post-stream review page: the timeline with its moments, the funnel, top products and the
 // comparison, from GET /api/streams/{id}/review; staff also get the report's breakdown tables.
-import { api, boot, clock, el, showError, t, yuan } from "./core.js";
+import { api, boot, clock, el, showError, t, tOf, yuan } from "./core.js";
 import { renderReport } from "./report-tables.js";
 
 const streamId = boot.stream.id;
@@ -59,7 +59,7 @@ function drawTimeline(review) {
           callbacks: {
             afterBody: (items) => {
               const minute = items[0]?.dataIndex;
-              return moments.filter((m) => m.minute === minute).map((m) => `${t("review.moment." + m.type)}${m.product_id ? ` · ${productName(review, m.product_id)}` : ""}`);
+              return moments.filter((m) => m.minute === minute).map((m) => `${tOf("review.moment.", m.type)}${m.product_id ? ` · ${productName(review, m.product_id)}` : ""}`);
             },
           },
         },
@@ -131,7 +131,7 @@ function render(review) {
     document.querySelector("#review-moments tbody"),
     review.moments.map((m) => {
       const offset = start === null ? "" : ` (+${Math.max(0, Math.floor((new Date(m.at).getTime() - start) / 60000))}′)`;
-      return [[`${clock(m.at)}${offset}`], [t(`review.moment.${m.type}`)], [m.product_id ? productName(review, m.product_id) : ""]];
+      return [[`${clock(m.at)}${offset}`], [tOf("review.moment.", m.type)], [m.product_id ? productName(review, m.product_id) : ""]];
     }),
   );
   document.body.dataset.reviewReady = "true";

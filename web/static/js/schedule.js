@@ -1,5 +1,5 @@
 // The cadre's calendar: pick an open slot, book it, and read any clash in plain words.
-import { api, boot, clock, el, t, when } from "./core.js";
+import { api, boot, clock, el, t, tOf, when } from "./core.js";
 
 const panel = document.getElementById("booking-panel");
 const form = document.getElementById("booking-form");
@@ -60,7 +60,7 @@ export function describe(conflict) {
     case "availability":
     case "weekly_limit":
     case "daily_limit":
-      return t(`conflict.${conflict.kind}`, { who });
+      return tOf("conflict.", conflict.kind, { who });
     case "notice":
       return t("conflict.notice", { detail: conflict.detail || "" });
     default:

@@ -1,6 +1,6 @@
 // The viewer's stream page: live orders, sales counter, viewers, pinned product, the buy flow
 // and (for its hosts and organizers) the studio controls.
-import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, yuan } from "./core.js";
+import { api, ApiError, boot, clock, el, newKey, register, show, showError, signIn, t, tOf, yuan } from "./core.js";
 import { FlashDeals } from "./flash.js";
 import { ChatPanel } from "./chat.js";
 import { LiveEvents } from "./live.js";
@@ -81,7 +81,7 @@ function setStatus(next) {
   const badge = document.querySelector("#status-badge .badge");
   if (badge) {
     badge.className = `badge badge-${next}`;
-    badge.textContent = t(`status.${next}`);
+    badge.textContent = tOf("status.", next);
     if (next === "live") badge.prepend(el("i", { class: "dot" }));
   }
   show(document.getElementById("go-live"), next === "scheduled");
