@@ -103,15 +103,34 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "manage.household.registration_no": ("Registration no.", "建档立卡编号"),
     "manage.household.status.monitored": ("Monitored", "监测户"),
     "manage.household.status.unmonitored": ("Not monitored", "非监测户"),
-    "manage.household.import_note": (
+    "manage.import.households.note": (
         "Keep your households in a spreadsheet? Import them, with a dry run first.",
         "农户信息在表格里？可先试运行，再导入。",
     ),
-    "manage.import.title": ("Import households", "导入农户"),
-    "manage.import.help": (
+    "manage.import.households.title": ("Import households", "导入农户"),
+    "manage.import.households.help": (
         "An .xlsx or .csv file, one household a row; rows match on the registration number. Any bad row: nothing is imported.",
         "上传 .xlsx 或 .csv 文件，每行一户，按建档立卡编号匹配。任何一行有误则全部不导入。",
     ),
+    "manage.import.households.checked": (
+        "Checked: {created} would be created, {updated} updated; nothing was imported.",
+        "检查通过：将新增 {created} 户，更新 {updated} 户；尚未导入。",
+    ),
+    "manage.import.households.done": ("Imported: {created} created, {updated} updated.", "导入完成：新增 {created} 户，更新 {updated} 户。"),
+    "manage.import.products.note": (
+        "Keep your products in a spreadsheet? Import them with their prices, stock and splits, with a dry run first.",
+        "商品信息在表格里？可连同价格、库存与分账一并导入，建议先试运行。",
+    ),
+    "manage.import.products.title": ("Import products", "导入商品"),
+    "manage.import.products.help": (
+        "An .xlsx or .csv file, one product a row; rows match on the county and name. Any bad row: nothing is imported.",
+        "上传 .xlsx 或 .csv 文件，每行一种商品，按县和品名匹配。任何一行有误则全部不导入。",
+    ),
+    "manage.import.products.checked": (
+        "Checked: {created} would be created, {updated} updated; nothing was imported.",
+        "检查通过：将新增 {created} 种商品，更新 {updated} 种；尚未导入。",
+    ),
+    "manage.import.products.done": ("Imported: {created} created, {updated} updated.", "导入完成：新增 {created} 种商品，更新 {updated} 种。"),
     "manage.import.template": ("Download the template", "下载模板"),
     "manage.import.file": ("File", "文件"),
     "manage.import.dry_run": ("Check only (dry run)", "仅检查（试运行）"),
@@ -120,11 +139,6 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "manage.import.column": ("Column", "列"),
     "manage.import.message": ("Problem", "问题"),
     "manage.import.no_file": ("Choose a file first.", "请先选择文件。"),
-    "manage.import.checked": (
-        "Checked: {created} would be added, {updated} updated.",
-        "检查通过：将新增 {created} 户，更新 {updated} 户。",
-    ),
-    "manage.import.done": ("Imported: {created} added, {updated} updated.", "导入完成：新增 {created} 户，更新 {updated} 户。"),
     "manage.station.new": ("New service station", "新增服务站"),
     "manage.anchor.new": ("New anchor", "新增主播"),
     "manage.anchor.title": ("Title", "职务"),
