@@ -20,8 +20,9 @@
     body.replaceChildren();
     errors.forEach(function (e) {
       const tr = document.createElement("tr");
-      [e.row, e.column, e.message].forEach(function (v) {
+      [e.row, e.column, e.message].forEach(function (v, i) {
         const td = document.createElement("td");
+        if (i === 0) td.className = "num";
         td.textContent = v == null ? "" : String(v);
         tr.appendChild(td);
       });
