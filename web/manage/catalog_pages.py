@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from livecommerce.catalog import repository as catalog_rows
-from livecommerce.catalog.import_endpoints import HOUSEHOLDS_IMPORT, PRODUCTS_IMPORT
 from livecommerce.catalog import service as catalog
+from livecommerce.catalog.import_endpoints import HOUSEHOLDS_IMPORT, PRODUCTS_IMPORT
 from livecommerce.catalog.schemas import (
     AnchorCreate,
     HouseholdChange,

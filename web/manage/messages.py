@@ -116,7 +116,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Checked: {created} would be created, {updated} updated; nothing was imported.",
         "检查通过：将新增 {created} 户，更新 {updated} 户；尚未导入。",
     ),
-    "manage.import.households.done": ("Imported: {created} created, {updated} updated.", "导入完成：新增 {created} 户，更新 {updated} 户。"),
+    "manage.import.households.done": (
+        "Imported: {created} created, {updated} updated.",
+        "导入完成：新增 {created} 户，更新 {updated} 户。",
+    ),
     "manage.import.products.note": (
         "Keep your products in a spreadsheet? Import them with their prices, stock and splits, with a dry run first.",
         "商品信息在表格里？可连同价格、库存与分账一并导入，建议先试运行。",
@@ -130,7 +133,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Checked: {created} would be created, {updated} updated; nothing was imported.",
         "检查通过：将新增 {created} 种商品，更新 {updated} 种；尚未导入。",
     ),
-    "manage.import.products.done": ("Imported: {created} created, {updated} updated.", "导入完成：新增 {created} 种商品，更新 {updated} 种。"),
+    "manage.import.products.done": (
+        "Imported: {created} created, {updated} updated.",
+        "导入完成：新增 {created} 种商品，更新 {updated} 种。",
+    ),
     "manage.import.template": ("Download the template", "下载模板"),
     "manage.import.file": ("File", "文件"),
     "manage.import.dry_run": ("Check only (dry run)", "仅检查（试运行）"),
