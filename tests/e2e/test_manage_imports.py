@@ -76,6 +76,9 @@ async def test_an_organizer_imports_200_households_after_a_bad_row_and_a_dry_run
 
     await page.locator("#import-link").click()
     await expect(page.locator("h1")).to_have_text("Import households")
+    # The dry-run checkbox is a checkbox beside its words, not a text input's full width.
+    box, label = await page.locator("#dry-run").bounding_box(), await page.locator("label.check").bounding_box()
+    assert box is not None and label is not None and box["width"] < 40 and abs(box["y"] - label["y"]) < 20
 
     # One bad row: the page names it (row, column, problem) and nothing is imported, even unchecked.
     bad = workbook(tmp_path / "bad.xlsx", header, county.id, bad_row=BAD_ROW)
@@ -85,6 +88,7 @@ async def test_an_organizer_imports_200_households_after_a_bad_row_and_a_dry_run
     await expect(rows).to_have_count(1)
     cells = rows.nth(0).locator("td")
     await expect(cells.nth(0)).to_have_text(str(BAD_ROW))
+    await expect(cells.nth(0)).to_have_class("num")  # under its right-aligned heading
     await expect(cells.nth(1)).to_have_text("村 (village)")
     await expect(cells.nth(2)).to_have_text("The cell is empty; fill it in.")
     await page.screenshot(path=str(artifacts_dir / "page-manage-import-bad-row.png"), full_page=True)
