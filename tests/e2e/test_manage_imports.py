@@ -115,3 +115,30 @@ async def test_an_organizer_imports_200_households_after_a_bad_row_and_a_dry_run
     await expect(page.locator("#households tbody tr")).to_have_count(1)
     await expect(page.locator("#households tbody tr td").nth(2)).to_have_text("石岭4村")
     await context.close()
+
+
+async def test_the_same_script_imports_products_from_the_products_page(
+    server: str, seed: Factory, browser: Browser, tmp_path: Path
+) -> None:
+    county = await seed.county(name="Yangshan")
+    assert county.id is not None
+    organizer = await seed.user(Role.organizer, county_ids=[county.id])
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["county_id", "name", "unit", "price_yuan", "stock", "splits"])
+    sheet.append([county.id, "阳山淮山", "箱", "39.90", 120, f"county:{county.id}=3000; platform=7000"])
+    sheet.append([county.id, "阳山鸡", "只", "88", 30, "platform=10000"])
+    book.save(tmp_path / "products.xlsx")
+    context = await signed_in(browser, server, organizer)
+    page = await context.new_page()
+    await page.goto("/manage/products")
+    await expect(page.locator("#template-link")).to_have_attribute("href", "/api/products/import-template.xlsx")
+    await page.locator("#import-link").click()
+    await expect(page.locator("h1")).to_have_text("Import products")
+    await upload(page, tmp_path / "products.xlsx", dry_run=False)
+    await expect(page.locator("#import-summary")).to_have_text("Imported: 2 created, 0 updated.")
+    await page.goto(f"/manage/products?county_id={county.id}")
+    await expect(page.locator("#products tbody tr")).to_have_count(2)
+    await expect(page.locator("#products")).to_contain_text("¥39.90")
+    await context.close()
