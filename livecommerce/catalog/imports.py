@@ -201,6 +201,8 @@ def _field_errors(checked: _Checked, row: int, exc: ValidationError, labels: dic
         name = str(error["loc"][0]) if error["loc"] else ""
         name = rename.get(name, name)
         message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] in ("missing", "string_too_short") and error.get("ctx", {}).get("min_length", 1) == 1:
+            message = "The cell is empty; fill it in."  # what pydantic calls a string shorter than 1 character
         checked.fail(row, labels.get(name, name), message)
 
 

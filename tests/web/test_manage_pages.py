@@ -272,14 +272,36 @@ class TestHouseholds:
         api = (await client.get(f"/api/households/{household_id}", headers=two.fogang_organizer.headers)).json()
         assert api["village"] == "Tangtang" and api["monitored"] is True
 
-    async def test_the_import_form_posts_to_the_import_api_with_a_dry_run(self, client: httpx.AsyncClient, two: Two) -> None:
+    @pytest.mark.parametrize(("area", "title"), [("households", "Import households"), ("products", "Import products")])
+    async def test_the_import_form_posts_to_the_import_api_with_a_dry_run(
+        self, client: httpx.AsyncClient, two: Two, area: str, title: str
+    ) -> None:
         sign_in(client, two.fogang_organizer)
-        assert 'href="/manage/households/import"' in (await client.get("/manage/households")).text
-        page = await client.get("/manage/households/import", headers={"Accept-Language": "en"})
+        listing = (await client.get(f"/manage/{area}", headers={"Accept-Language": "en"})).text
+        assert f'href="/manage/{area}/import"' in listing
+        assert f'<a href="/api/{area}/import-template.xlsx" id="template-link" download>' in listing
+        page = await client.get(f"/manage/{area}/import", headers={"Accept-Language": "en"})
         assert page.status_code == 200
-        assert 'data-endpoint="/api/households/import"' in page.text and 'id="dry-run" checked' in page.text
-        assert 'href="/api/households/import-template.xlsx"' in page.text
+        assert f"<h1>{title}</h1>" in page.text
+        assert f'data-endpoint="/api/{area}/import"' in page.text and 'id="dry-run" checked' in page.text
+        assert f'href="/api/{area}/import-template.xlsx"' in page.text
+        # The shared script fills in the page's own summaries.
+        assert 'data-done="Imported: {created} created, {updated} updated."' in page.text
         assert re.search(r'<script src="/static/js/manage-import\.js\?v=\w+"', page.text)
+        zh = (await client.get(f"/manage/{area}/import", headers={"Accept-Language": "zh-CN"})).text
+        assert ("新增 {created} 户" if area == "households" else "新增 {created} 种商品") in zh
+        # Both template links lead to a workbook for staff.
+        template = await client.get(f"/api/{area}/import-template.xlsx")
+        assert template.status_code == 200 and template.content[:2] == b"PK"
+
+    async def test_the_import_pages_are_for_staff_only(self, client: httpx.AsyncClient, make: Factory) -> None:
+        for path in ("/manage/households/import", "/manage/products/import"):
+            response = await client.get(path)
+            assert response.status_code == 303 and response.headers["location"].startswith("/login?next="), path
+        sign_in(client, await make.user(Role.viewer))
+        for path in ("/manage/households/import", "/manage/products/import"):
+            response = await client.get(path)
+            assert response.status_code == 303 and "need=role" in response.headers["location"], path
 
     async def test_an_empty_name_is_shown_beside_the_field(self, client: httpx.AsyncClient, two: Two) -> None:
         sign_in(client, two.fogang_organizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from livecommerce.catalog import repository as catalog_rows
 from livecommerce.catalog import service as catalog
+from livecommerce.catalog.import_endpoints import HOUSEHOLDS_IMPORT, PRODUCTS_IMPORT
 from livecommerce.catalog.schemas import (
     AnchorCreate,
     HouseholdChange,
@@ -49,6 +51,34 @@ PRODUCT_STATUSES = ("in_stock", "sold_out", "inactive")
 HOUSEHOLD_STATUSES = ("monitored", "unmonitored")
 SPARE_SPLIT_ROWS = 2
 WEEKDAYS = range(7)
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """What a spreadsheet import is of: its page, the API it posts to, its template, and its texts' keys."""
+
+    name: str
+    endpoint: str
+
+    @property
+    def page(self) -> str:
+        return f"/manage/{self.name}/import"
+
+    @property
+    def back(self) -> str:
+        return f"/manage/{self.name}"
+
+    @property
+    def template(self) -> str:
+        return f"/api/{self.name}/import-template.xlsx"
+
+    def key(self, text: str) -> str:
+        """The message key of one of the import's texts (note, title, help, checked, done)."""
+        return f"manage.import.{self.name}.{text}"
+
+
+HOUSEHOLD_IMPORT = ImportKind("households", HOUSEHOLDS_IMPORT)
+PRODUCT_IMPORT = ImportKind("products", PRODUCTS_IMPORT)
 
 
 async def _counties(session: SessionDep, user: Principal) -> list[Any]:
@@ -144,7 +174,16 @@ async def products(request: Request, session: SessionDep, settings: SettingsDep,
         query=query,
         statuses=PRODUCT_STATUSES,
         next_url=query.next_url("/manage/products", cursor),
+        kind=PRODUCT_IMPORT,
     )
+
+
+@router.get("/products/import")
+async def import_products(request: Request, settings: SettingsDep, user: PageUser) -> Response:
+    """The product import form; the shared import script posts the file to `POST /api/products/import`."""
+    if (denied := refuse(request, user)) is not None:
+        return denied
+    return render(page_for(request, user, settings), "manage/import.html", kind=PRODUCT_IMPORT)
 
 
 async def _product_form(
@@ -296,15 +335,16 @@ async def households(request: Request, session: SessionDep, settings: SettingsDe
         query=query,
         statuses=HOUSEHOLD_STATUSES,
         next_url=query.next_url("/manage/households", cursor),
+        kind=HOUSEHOLD_IMPORT,
     )
 
 
 @router.get("/households/import")
 async def import_households(request: Request, settings: SettingsDep, user: PageUser) -> Response:
-    """The import form; its script posts the file to `POST /api/households/import` and shows each bad row."""
+    """The household import form; its script posts the file to `POST /api/households/import` and shows each bad row."""
     if (denied := refuse(request, user)) is not None:
         return denied
-    return render(page_for(request, user, settings), "manage/household_import.html")
+    return render(page_for(request, user, settings), "manage/import.html", kind=HOUSEHOLD_IMPORT)
 
 
 async def _household_form(

@@ -1,5 +1,6 @@
-// The household import form: posts the file to the import API (signed in by the page's cookie, with the
-// X-Requested-With header the API asks of cookie-authenticated changes) and shows the result or each bad row.
+// An import form (households or products): posts the file to the API named by the form's data-endpoint (signed in by the page's cookie, with the
+// X-Requested-With header the API asks of cookie-authenticated changes) and shows the result or each bad row;
+// data-checked and data-done are the page's summary texts, with {created} and {updated} filled in here.
 (function () {
   "use strict";
   const form = document.getElementById("import-form");
@@ -19,8 +20,9 @@
     body.replaceChildren();
     errors.forEach(function (e) {
       const tr = document.createElement("tr");
-      [e.row, e.column, e.message].forEach(function (v) {
+      [e.row, e.column, e.message].forEach(function (v, i) {
         const td = document.createElement("td");
+        if (i === 0) td.className = "num";
         td.textContent = v == null ? "" : String(v);
         tr.appendChild(td);
       });
@@ -50,7 +52,7 @@
     result.hidden = false;
     if (response.ok) {
       summary.className = "success";
-      summary.textContent = fill(m[dryRun ? "manage.import.checked" : "manage.import.done"], { created: body.created, updated: body.updated });
+      summary.textContent = fill(dryRun ? form.dataset.checked : form.dataset.done, { created: body.created, updated: body.updated });
       showRows([]);
     } else {
       summary.className = "error";
