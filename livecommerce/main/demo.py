@@ -446,7 +446,8 @@ class _Loader:
 
     async def commerce(self) -> None:
         """What the live broadcast has done so far: paid and shipped orders, a flash deal counting down, chat,
-        certified products, a purchasing unit whose subscription counts toward its quota, and station
+        certified products, purchasing units (a bureau, a school canteen, an enterprise and its union) whose
+        subscriptions count toward their quotas, and station
         sales, one settled and one pending."""
         s, now, settings = self.session, self.now, Settings()
         stream_id = min(await broadcasts.live_stream_heads(s))
@@ -472,22 +473,34 @@ class _Loader:
             product_id=eggs, price_fen=2390, quantity=100, per_buyer_limit=2, countdown_seconds=120, duration_seconds=900
         )
         await deals.announce_deal(s, organizer, stream_id, deal, now=now)
-        unit = await assistance.create_unit(
-            s,
-            admin,
-            UnitCreate(
-                name="佛冈县教育局 Fogang education bureau",
-                unit_type="government",
-                annual_food_budget_fen=120_000_000,
-                county_id=self._county_id("fogang"),
-            ),
-            now,
+        fogang = self._county_id("fogang")
+        government = await self._unit(admin, "佛冈县教育局 Fogang education bureau", "government", 120_000_000, fogang)
+        school = await self._unit(admin, "佛冈中学食堂 Fogang middle school canteen", "school", 36_000_000, fogang)
+        enterprise = await self._unit(admin, "广东粤北电力公司 Yuebei power company", "enterprise", 80_000_000, fogang)
+        union = await self._unit(admin, "粤北电力工会 its trade union", "union", 6_000_000, None, parent=enterprise)
+        purchases = (
+            (government, (Item(rice, 200), Item(honey, 50))),
+            (school, (Item(rice, 60),)),
+            (enterprise, (Item(honey, 20),)),
+            (union, (Item(rice, 15), Item(honey, 5))),
         )
-        scope = Scope(Channel.unit_subscription, unit_name=unit.name, unit_type=unit.unit_type, unit_id=unit.id)
-        subscription = Ask(buyer=organizer, scope=scope, items=(Item(rice, 200), Item(honey, 50)), key="demo-subscription", now=now)
-        await place_batch(s, [subscription], BulkRules(), settings)
-        assert subscription.result is not None, subscription.error
+        for n, (unit, items) in enumerate(purchases):
+            scope = Scope(Channel.unit_subscription, unit_name=unit.name, unit_type=unit.unit_type, unit_id=unit.id)
+            key = "demo-subscription" if n == 0 else f"demo-subscription-{n}"
+            subscription = Ask(buyer=organizer, scope=scope, items=items, key=key, now=now)
+            await place_batch(s, [subscription], BulkRules(), settings)
+            assert subscription.result is not None, subscription.error
         await self._station_sales(organizer, eggs, honey, settings)
+
+    async def _unit(self, admin: Principal, name: str, kind: str, budget_fen: int, county_id: int | None, *, parent: Any = None) -> Any:
+        data = UnitCreate(
+            name=name,
+            unit_type=kind,  # type: ignore[arg-type]  # one of the literal unit types, spelled above
+            annual_food_budget_fen=budget_fen,
+            county_id=county_id,
+            parent_unit_id=None if parent is None else parent.id,
+        )
+        return await assistance.create_unit(self.session, admin, data, self.now)
 
     async def _station_sales(self, seller: Principal, eggs: int, honey: int, settings: Settings) -> None:
         """Two over-the-counter sales at Wangtian's station: one long enough ago to be settled, one still pending."""

@@ -151,9 +151,14 @@ class TestDemoCoversEveryFeature:
         picks = (await client.get("/api/fulfillment?status=shipped", headers=staff)).json()["items"]
         assert any(item["shipments"] for item in picks)
         units = (await client.get("/api/units", headers=staff)).json()["items"]
-        assert units
-        quota = (await client.get(f"/api/units/{units[0]['id']}/quota?year={NOW.year}", headers=staff)).json()
+        assert sorted(u["unit_type"] for u in units) == ["enterprise", "government", "school", "union"]
+        by_type = {u["unit_type"]: u for u in units}
+        assert by_type["union"]["parent_unit_id"] == by_type["enterprise"]["id"]
+        quota = (await client.get(f"/api/units/{by_type['government']['id']}/quota?year={NOW.year}", headers=staff)).json()
         assert quota["completed_fen"] > 0 and quota["quota_fen"] == 12_000_000
+        for kind in ("school", "enterprise"):
+            figures = (await client.get(f"/api/units/{by_type[kind]['id']}/quota?year={NOW.year}", headers=staff)).json()
+            assert figures["completed_fen"] > 0, kind
 
     async def test_some_credits_are_settled_and_some_pending(self, client: httpx.AsyncClient, db: Database) -> None:
         await load(db)
