@@ -419,7 +419,7 @@ async def require_organizer(session: AsyncSession, principal: Principal, booking
     """The booking, if the caller organizes one of its counties (or is an admin); else Forbidden."""
     booking = await get_booking(session, booking_id)
     if not await _organizes(session, principal, booking_id):
-        raise Forbidden("Only the organizers of this booking's counties can manage it.")
+        raise Forbidden(_l("Only the organizers of this booking's counties can manage it."))
     return booking
 
 

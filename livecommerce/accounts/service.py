@@ -214,7 +214,7 @@ async def list_users(
 ) -> tuple[list[UserPublic], str | None]:
     """One page of users by id (admins only), optionally of one role or matching a username or name."""
     if not actor.is_admin:
-        raise Forbidden("Only admins manage users.")
+        raise Forbidden(_l("Only admins manage users."))
     stmt = select(User)
     if role is not None:
         stmt = stmt.where(col(User.role) == role)

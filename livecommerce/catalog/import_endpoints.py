@@ -12,6 +12,7 @@ from livecommerce.catalog.schemas import ImportResult
 from livecommerce.kit.auth import StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import PayloadTooLarge
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.spreadsheets import XLSX_MEDIA_TYPE
 from livecommerce.kit.types import MAX_ID
 
@@ -36,7 +37,7 @@ TEMPLATE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {XLSX_ME
 async def _content(upload: UploadFile, limit: int) -> tuple[str, bytes]:
     content = await upload.read(limit + 1)
     if len(content) > limit:
-        raise PayloadTooLarge(f"The file is larger than {limit // (1024 * 1024)} MiB; split it into smaller files.")
+        raise PayloadTooLarge(_l("The file is larger than {mib} MiB; split it into smaller files.", mib=limit // (1024 * 1024)))
     return upload.filename or "", content
 
 

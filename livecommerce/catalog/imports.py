@@ -23,6 +23,7 @@ from livecommerce.catalog import repository, service
 from livecommerce.catalog.models import Household, Product
 from livecommerce.catalog.schemas import HouseholdCreate, ImportResult, ProductCreate, ProductUpdate, RowError, Split
 from livecommerce.kit.errors import Forbidden, InvalidInput
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_identifier
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.spreadsheets import Row, Sheet, read_rows, workbook_bytes
@@ -223,7 +224,7 @@ def _county(values: dict[str, Any], default: int | None) -> int | None:
 
 def _start(principal: Principal, filename: str, content: bytes, max_rows: int, county_id: int | None) -> tuple[list[Row], _Checked]:
     if not principal.is_staff:
-        raise Forbidden("Only admins and organizers import master data.")
+        raise Forbidden(_l("Only admins and organizers import master data."))
     if county_id is not None:
         principal.require_county(county_id)  # the county asked for by the import itself; a row's county is that row's error
     return read_rows(filename, content, max_rows=max_rows), _Checked()
@@ -232,9 +233,14 @@ def _start(principal: Principal, filename: str, content: bytes, max_rows: int, c
 def _refuse(checked: _Checked) -> InvalidInput:
     errors = sorted(checked.errors, key=lambda e: (e.row or 0, e.column or ""))
     rows = sorted({e.row for e in errors if e.row is not None})
-    where = f"row {rows[0]}" if len(rows) == 1 else f"{len(rows)} rows" if rows else "the file"
+    if len(rows) == 1:
+        detail = _l("Nothing was imported: row {row} has errors ({count} in all).", row=rows[0], count=len(errors))
+    elif rows:
+        detail = _l("Nothing was imported: {rows} rows have errors ({count} in all).", rows=len(rows), count=len(errors))
+    else:
+        detail = _l("Nothing was imported: the file has errors ({count} in all).", count=len(errors))
     return InvalidInput(
-        f"Nothing was imported: {where} {'has' if len(rows) <= 1 else 'have'} errors ({len(errors)} in all).",
+        detail,
         extra={"errors": [e.model_dump() for e in errors[:1000]]},
     )
 

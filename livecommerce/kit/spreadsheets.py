@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from livecommerce.kit.errors import InvalidInput, PayloadTooLarge
+from livecommerce.kit.i18n import _l
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -207,7 +208,7 @@ def _xlsx_grid(content: bytes) -> list[list[object]]:
         raise _file_error("The file is not an .xlsx workbook.")
     with zipfile.ZipFile(buffer) as archive:
         if sum(info.file_size for info in archive.infolist()) > MAX_UNCOMPRESSED_BYTES:
-            raise PayloadTooLarge(f"The workbook expands to more than {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MiB.")
+            raise PayloadTooLarge(_l("The workbook expands to more than {mib} MiB.", mib=MAX_UNCOMPRESSED_BYTES // (1024 * 1024)))
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(content))
         return [list(r) for r in book.get_sheet_by_index(0).to_python(skip_empty_area=False)]

@@ -29,6 +29,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.errors import Conflict, InvalidState
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.tables import table_of
 from livecommerce.ledger.models import SaleSettlement
 
@@ -113,9 +114,9 @@ async def claim_for_refund(session: AsyncSession, order_id: int, *, now: datetim
     """
     status = (await session.execute(select(SETTLEMENTS.c.status).where(SETTLEMENTS.c.order_id == order_id).with_for_update())).scalar()
     if status is None:
-        raise InvalidState(f"Order {order_id} has no sale posting to reverse.")
+        raise InvalidState(_l("Order {order_id} has no sale posting to reverse.", order_id=order_id))
     if status == REFUNDED:
-        raise Conflict(f"Order {order_id} has been refunded already.")
+        raise Conflict(_l("Order {order_id} has been refunded already.", order_id=order_id))
     moved = await session.execute(
         update(SETTLEMENTS)
         .where(SETTLEMENTS.c.order_id == order_id, SETTLEMENTS.c.status == status)
@@ -123,7 +124,7 @@ async def claim_for_refund(session: AsyncSession, order_id: int, *, now: datetim
         .returning(SETTLEMENTS.c.id)
     )
     if moved.first() is None:
-        raise InvalidState(f"Order {order_id}'s settlement changed while it was being refunded.")
+        raise InvalidState(_l("The settlement of order {order_id} changed while it was being refunded.", order_id=order_id))
     return str(status)
 
 

@@ -17,6 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from livecommerce.accounts import service as accounts
 from livecommerce.kit.errors import Forbidden
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.principal import Principal
 from livecommerce.orders import addresses, refund_requests, repository, service
 from livecommerce.orders.models import Fulfillment as Fulfillment  # re-exported: pages name the states without the tables
@@ -109,7 +110,7 @@ async def staff_orders(
 ) -> tuple[list[OrderSheet], int | None]:
     """One page of the orders staff may see, newest first, and the id to continue before (None at the end)."""
     if not principal.is_staff:
-        raise Forbidden("Only staff see the orders of a county.")
+        raise Forbidden(_l("Only staff see the orders of a county."))
     if wanted.county_id is not None:
         principal.require_county(wanted.county_id)
     kept: list[Order] = []

@@ -106,7 +106,10 @@ async def _require_certified(session: AsyncSession, certified_only: bool, produc
         return
     product = await catalog.get_product(session, product_id)
     raise Conflict(
-        f"「{product.name}」 is not a certified poverty-alleviation product; this stream's campaign takes certified products only.",
+        _l(
+            "「{name}」 is not a certified poverty-alleviation product; this stream's campaign takes certified products only.",
+            name=product.name,
+        ),
         extra={"conflicts": [{"kind": "uncertified", "product_id": product_id, "detail": f"「{product.name}」 is not certified"}]},
     )
 

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.catalog import repository as catalog
 from livecommerce.kit.errors import PayloadTooLarge
+from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.spreadsheets import Sheet, workbook_bytes
@@ -42,7 +43,7 @@ async def all_items(session: AsyncSession, principal: Principal, wanted: fulfill
         page, cursor = await fulfillment.pick_list(session, principal, wanted, PageParams(limit=200, after_id=after))
         items += page
         if len(items) > MAX_ORDERS:
-            raise PayloadTooLarge(f"The pick list has more than {MAX_ORDERS} orders; filter it by county or station.")
+            raise PayloadTooLarge(_l("The pick list has more than {limit} orders; filter it by county or station.", limit=MAX_ORDERS))
         if cursor is None:
             return items
         after = int(cursor)
