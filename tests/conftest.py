@@ -133,6 +133,8 @@ def settings(fresh_database: str) -> Settings:
         rate_limits_enabled=False,
         redis_prefix=f"lctest{uuid.uuid4().hex[:8]}",
         relay_coalesce_interval_seconds=24 * 3600,
+        # A loaded CI machine (both backends' suites at once) can take longer than production's 5 s to connect.
+        db_connect_timeout_seconds=30,
     )
 
 

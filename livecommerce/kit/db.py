@@ -94,7 +94,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         pool_timeout=10,
         connect_args={
-            "timeout": 5,
+            "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
             "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
         },

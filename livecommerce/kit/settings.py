@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     db_max_overflow: int = Field(default=20, ge=0)
     db_statement_timeout_ms: int = Field(default=15000, gt=0)
+    # How long opening a PostgreSQL connection may take before the request is answered 503.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     redis_prefix: str = Field(default="lc", pattern=r"^[A-Za-z0-9_:\-]+$")
     # Real-time relay
     relay_viewer_buffer: int = Field(default=512, gt=0)  # messages queued per viewer before it is cut off (4008)
