@@ -13,7 +13,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import fastapi.dependencies.models as fastapi_dependencies
 import httpx
 import pytest
 from sqlalchemy import Engine, text
@@ -35,6 +37,23 @@ LEFTOVER_GRACE_SECONDS = 5.0
 
 def pytest_report_header() -> str:
     return f"livecommerce backend: {BACKEND}"
+
+
+# FastAPI memoizes whether each endpoint and dependency is a coroutine or a generator in
+# module-level caches of 4,096 entries keyed on the callables themselves, whose closures hold
+# their app: dozens of the suite's apps (each with its engines, routes and schemas) stayed alive
+# at any time, and the run's heap grew past 2.5 GB. Emptied after each test; a missing cache
+# (another FastAPI version) is simply not there to empty.
+_FASTAPI_CALL_CACHES: list[Any] = [
+    getattr(fastapi_dependencies, name)
+    for name in ("_is_gen_callable_cached", "_is_async_gen_callable_cached", "_is_coroutine_callable_cached")
+    if hasattr(getattr(fastapi_dependencies, name, None), "cache_clear")
+]
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    for cache in _FASTAPI_CALL_CACHES:
+        cache.cache_clear()
 
 
 @pytest.fixture(scope="session")
