@@ -33,9 +33,9 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Both backends' passes at once (scripts/test-both.sh says why and how).
 test: install services lint
-	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest $(PYTEST_ARGS)
-	LIVECOMMERCE_TEST_BACKEND=postgresql $(BIN)/pytest $(PYTEST_ARGS)
+	BIN=$(BIN) bash scripts/test-both.sh $(PYTEST_ARGS)
 
 test-fast: install
 	LIVECOMMERCE_TEST_BACKEND=sqlite $(BIN)/pytest -m "not e2e and not browser" $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.pgserver import PostgresServer, private_postgres
 from tests.e2e.scale import new_database, running_cluster, seed
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.own_servers]
 
 # asyncpg's connect timeout is 5 s; nothing should wait much longer than that.
 MAX_SECONDS_FOR_AN_ANSWER = 12.0

@@ -12,7 +12,7 @@ from tests.e2e.pgserver import PostgresServer, private_postgres
 from tests.e2e.redisserver import RedisServer, private_redis
 from tests.e2e.scale import ResumingViewer, buy, instance_clients, new_database, query, running_cluster, seed, stream_head
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.own_servers]
 
 OUTAGE_SECONDS = 4.0
 
