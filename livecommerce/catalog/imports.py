@@ -202,7 +202,7 @@ def _flag(value: object) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise CellError(_l("must be 是/否 or yes/no"))
+    raise CellError(_l("must be yes/no or 1/0"))
 
 
 # What an office may write for a linkage: the value, its Chinese label, and a few common words for it.
@@ -223,7 +223,7 @@ def _linkage(value: object) -> str | None:
         return None
     if text in _LINKAGE_WORDS:
         return _LINKAGE_WORDS[text]
-    raise CellError(_l("must be production, employment, dividend or other (带动生产, 带动就业, 资产收益, 其他)"))
+    raise CellError(_l("must be production, employment, dividend or other (or their Chinese labels)"))
 
 
 def _splits(value: object) -> list[Split]:
@@ -242,7 +242,7 @@ def _splits(value: object) -> list[Split]:
         try:
             splits.append(Split(party=party, bp=_integer(bp)))
         except ValidationError as exc:
-            raise CellError(_l("{part}: {error}", part=part, error=validation_lazy(exc.errors()[0]))) from exc
+            raise CellError(_l("Split {part}: {error}", part=part, error=validation_lazy(exc.errors()[0]))) from exc
     total = sum(s.bp for s in splits)
     if total != TOTAL_BP:
         raise CellError(_l("the basis points must sum to exactly {expected}, got {total}", expected=TOTAL_BP, total=total))
@@ -286,7 +286,7 @@ async def _scope(session: Any, principal: Principal, checked: _Checked, rows: di
         if county_id not in names:
             checked.fail(number, label, _l("County {county_id} does not exist.", county_id=county_id))
         elif not principal.covers_county(county_id):
-            checked.fail(number, label, _l("You do not act for county {name} ({county_id}).", name=names[county_id], county_id=county_id))
+            checked.fail(number, label, _l("You do not act for county {name} (number {number}).", name=names[county_id], number=county_id))
 
 
 def _county(values: dict[str, Any], default: int | None) -> int | None:
@@ -371,7 +371,7 @@ async def import_households(
         match = existing.get(item["data"].registration_no)
         if match is not None and match.county_id != item["data"].county_id:
             masked = mask_identifier(item["data"].registration_no)
-            message = _l("{masked} is registered in another county (county {county_id}).", masked=masked, county_id=match.county_id)
+            message = _l("{masked} is registered in another county (county number {number}).", masked=masked, number=match.county_id)
             checked.fail(number, labels["registration_no"], message)
     if checked.errors:
         raise _refuse(checked)
