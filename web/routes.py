@@ -232,14 +232,13 @@ async def reports(
     counties = await queries.counties_for(session, user)
     page = _page(request, user, settings)
     monitoring = MONITORING_CHOICES.get(monitored)
+    linkage_error: str | None = None
     try:
         first, last = ledger_reports.period(date_from, date_to, today)
         scope = None if user.is_admin else user.county_ids
         linkage = await assistance_stats.consumption_stats(session, first, last, "linkage", scope, monitored=monitoring)
     except LiveCommerceError as exc:
         linkage, linkage_error = None, exc.render(page.lang)[1]
-    else:
-        linkage_error = None
     boot = {"from": date_from.isoformat(), "to": date_to.isoformat(), "counties": [{"id": c.id, "name": c.name} for c in counties]}
     return page.render(
         "reports.html",
