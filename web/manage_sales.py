@@ -31,6 +31,7 @@ from livecommerce.assistance import service as assistance
 from livecommerce.assistance.schemas import UnitCreate
 from livecommerce.audit import service as audit
 from livecommerce.catalog import repository as catalog
+from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, LiveCommerceError, NotFound
 from livecommerce.kit.pagination import PageParams
@@ -872,10 +873,13 @@ async def unit_create(
 _UNIT_FIELDS = {"annual_food_budget_fen": "budget_yuan", "reserved_share_bp": "reserved_share_percent"}
 
 
-async def _sale_choices(session: AsyncSession, user: Principal) -> dict[str, Any]:
+async def _sale_choices(session: AsyncSession, user: Principal, now: datetime | None = None) -> dict[str, Any]:
+    """The units' names and the products a bulk sale may take; with `now`, products on urgent sale first (and marked)."""
     names = await _names(session, user)
     products = await catalog.active_products_of_counties(session, list(names["counties"]))
-    return {"names": names, "products": products}
+    urgent = {p.id for p in products if now is not None and catalog_service.is_urgent(p, now)}
+    products.sort(key=lambda p: p.id not in urgent)  # stable: each group keeps its order by name
+    return {"names": names, "products": products, "urgent_ids": urgent}
 
 
 @router.get("/manage/subscriptions")
@@ -886,7 +890,8 @@ async def subscriptions_page(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    return await _subscriptions_page(request, session, settings, clock.now().astimezone(REPORTING_ZONE).year, user, {}, {}, cursor=cursor)
+    year = clock.now().astimezone(REPORTING_ZONE).year
+    return await _subscriptions_page(request, session, settings, year, user, {}, {}, cursor=cursor, now=clock.now())
 
 
 async def _subscriptions_page(
@@ -899,6 +904,7 @@ async def _subscriptions_page(
     values: dict[str, Any],
     status_code: int = 200,
     cursor: int | None = None,
+    now: datetime | None = None,
 ) -> Response:
     page = _page(request, user, settings)
     wanted = backoffice.OrderFilter(channel="unit_subscription")
@@ -916,7 +922,7 @@ async def _subscriptions_page(
         order_products=await _product_names(session, [s.order for s in sheets]),
         errors=errors,
         values=values,
-        **await _sale_choices(session, user),
+        **await _sale_choices(session, user, now),
     )
 
 
@@ -950,7 +956,7 @@ async def subscription_create(
             return _done("/manage/subscriptions", "subscribed", id=placed.id, amount=_yuan(placed.total_fen))
     values = {"unit_id": unit_id, "product_id": product_id or [], "quantity": quantity or []}
     year = clock.now().astimezone(REPORTING_ZONE).year
-    return await _subscriptions_page(request, session, settings, year, user, errors, values, 422)
+    return await _subscriptions_page(request, session, settings, year, user, errors, values, 422, now=clock.now())
 
 
 @router.get("/manage/station-sales")

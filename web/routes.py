@@ -12,11 +12,14 @@ from starlette.responses import Response
 
 from livecommerce.accounts import service as accounts
 from livecommerce.accounts.security import create_access_token
+from livecommerce.assistance import stats as assistance_stats
 from livecommerce.broadcasts import service as streams_service
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep, get_rate_limiter
 from livecommerce.kit.errors import LiveCommerceError, NotFound, Unauthorized
 from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.ratelimit_deps import check_sign_in
+from livecommerce.ledger import ranking
+from livecommerce.ledger import reports as ledger_reports
 from livecommerce.orders import reconciliation
 from livecommerce.payments.registry import REAL_PROVIDERS, ProviderNotConfigured, providers_from
 from schedulers import followers, plans
@@ -217,8 +220,9 @@ async def reports(
     user: PageUser,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
+    monitored: Annotated[str, Query(max_length=8)] = "",
 ) -> Response:
-    """Stream reports with CSV export, county statements, and consumption statistics as charts."""
+    """Stream reports with CSV export, county statements, consumption statistics as charts, and by benefit linkage."""
     if user is None or not user.is_staff:
         return login_redirect(request, need_role=user is not None)
     today = clock.now().astimezone(settings.tz).date()
@@ -227,8 +231,57 @@ async def reports(
     cards = await queries.report_streams(session, user)
     counties = await queries.counties_for(session, user)
     page = _page(request, user, settings)
+    monitoring = MONITORING_CHOICES.get(monitored)
+    linkage_error: str | None = None
+    try:
+        first, last = ledger_reports.period(date_from, date_to, today)
+        scope = None if user.is_admin else user.county_ids
+        linkage = await assistance_stats.consumption_stats(session, first, last, "linkage", scope, monitored=monitoring)
+    except LiveCommerceError as exc:
+        linkage, linkage_error = None, exc.render(page.lang)[1]
     boot = {"from": date_from.isoformat(), "to": date_to.isoformat(), "counties": [{"id": c.id, "name": c.name} for c in counties]}
-    return page.render("reports.html", cards=cards, counties=counties, date_from=date_from, date_to=date_to, boot=boot)
+    return page.render(
+        "reports.html",
+        cards=cards,
+        counties=counties,
+        date_from=date_from,
+        date_to=date_to,
+        boot=boot,
+        linkage=linkage,
+        linkage_error=linkage_error,
+        monitored="" if monitoring is None else monitored,
+    )
+
+
+# The reports page's monitoring filter: everything, what reached monitored households, what reached the others.
+MONITORING_CHOICES: dict[str, bool | None] = {"": None, "true": True, "false": False}
+
+
+@router.get("/reports/stations")
+async def station_ranking(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: PageUser,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """Village service stations ranked by sales credited in a period (organizers: their counties'), with the workbook."""
+    if user is None or not user.is_staff:
+        return login_redirect(request, need_role=user is not None)
+    page = _page(request, user, settings)
+    today = clock.now().astimezone(settings.tz).date()
+    date_to = date_to or today
+    date_from = date_from or (date_to - timedelta(days=29))
+    try:
+        first, last = ledger_reports.period(date_from, date_to, today)
+    except LiveCommerceError as exc:
+        return page.render(
+            "station_ranking.html", status_code=422, table=None, error=exc.render(page.lang)[1], date_from=date_from, date_to=date_to
+        )
+    table = await ranking.station_ranking(session, first, last, None if user.is_admin else user.county_ids)
+    return page.render("station_ranking.html", table=table, error=None, date_from=first, date_to=last)
 
 
 @router.get("/reports/streams/{stream_id}")

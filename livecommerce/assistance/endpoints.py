@@ -58,7 +58,7 @@ async def get_quota(
     "/stats/consumption",
     response_model=ConsumptionStats,
     tags=["reports"],
-    summary="Sales credited to poverty alleviation, by county, channel or unit type; certified or monitored only (staff)",
+    summary="Sales credited to poverty alleviation, by county, channel, unit type or linkage; certified only, monitored or not (staff)",
     responses={422: {"description": "A bad period or grouping"}},
 )
 async def consumption(
@@ -68,12 +68,21 @@ async def consumption(
     start: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default 29 days before `to`.")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last day, inclusive (Asia/Shanghai), default today.")] = None,
     group_by: Annotated[
-        Literal["county", "channel", "unit_type"], Query(description="`county`, `channel` or `unit_type` (of the purchasing unit).")
+        Literal["county", "channel", "unit_type", "linkage"],
+        Query(
+            description="`county`, `channel`, `unit_type` (of the purchasing unit) or `linkage` (the benefit linkage of the credited "
+            "household: `production`, `employment`, `dividend`, `other`, `not_recorded`; a line crediting households of two types "
+            "counts in both, household credits add up to the total)."
+        ),
     ] = "county",
     certified_only: Annotated[bool, Query(description="Count only products certified when the sale was paid.")] = False,
     monitored: Annotated[
-        bool, Query(description="Count only what reached households under anti-relapse monitoring (and the lines that credited them).")
-    ] = False,
+        bool | None,
+        Query(
+            description="`true`: count only what reached households under anti-relapse monitoring (their credits and the lines that "
+            "credited them); `false`: only what reached households not under monitoring; left out: everything."
+        ),
+    ] = None,
 ) -> ConsumptionStats:
     """An admin sees every county; an organizer only its own counties' sales."""
     first, last = reports.period(start, end, clock.now().astimezone(REPORTING_ZONE).date())
@@ -84,5 +93,5 @@ async def consumption(
         group_by,
         None if staff.is_admin else staff.county_ids,
         certified_only=certified_only,
-        monitored_only=monitored,
+        monitored=monitored,
     )

@@ -106,13 +106,15 @@ async def get_household(session: SessionDep, principal: CurrentUser, household_i
 
 
 @router.patch(
-    "/households/{household_id}", response_model=HouseholdPublic, summary="Set a household's anti-relapse monitoring (staff of its county)"
+    "/households/{household_id}",
+    response_model=HouseholdPublic,
+    summary="Set a household's anti-relapse monitoring or benefit linkage (staff of its county)",
 )
 async def update_household(
     session: SessionDep, principal: StaffUser, clock: ClockDep, household_id: HouseholdId, body: HouseholdUpdate
 ) -> HouseholdPublic:
-    """Put a household under anti-relapse monitoring, or take it off."""
-    household = await service.set_monitored(session, principal, household_id, body.monitored, clock.now())
+    """Put a household under anti-relapse monitoring or take it off, and record how it benefits (`linkage_type`)."""
+    household = await service.change_household(session, principal, household_id, body, clock.now())
     return service.household_public(household, principal)
 
 

@@ -21,9 +21,19 @@ from pydantic import ValidationError
 from livecommerce.audit import service as audit
 from livecommerce.catalog import repository, service
 from livecommerce.catalog.models import Household, Product
-from livecommerce.catalog.schemas import HouseholdCreate, ImportResult, ProductCreate, ProductUpdate, RowError, Split
-from livecommerce.kit.errors import Forbidden, InvalidInput
-from livecommerce.kit.i18n import _l
+from livecommerce.catalog.schemas import (
+    LINKAGE_LABELS_ZH,
+    LINKAGE_TYPES,
+    PARTY_PATTERN,
+    TOTAL_BP,
+    HouseholdCreate,
+    ImportResult,
+    ProductCreate,
+    ProductUpdate,
+    Split,
+)
+from livecommerce.kit.errors import Forbidden, InvalidInput, validation_lazy
+from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.masking import mask_identifier
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.spreadsheets import Row, Sheet, read_rows, workbook_bytes
@@ -51,6 +61,14 @@ HOUSEHOLD_COLUMNS = (
     Column("village", "村", True, "石岭村", "The village."),
     Column("registration_no", "建档立卡编号", True, "441821000000000001", "The registration number; rows match existing households on it."),
     Column("monitored", "防返贫监测", False, "否", "Under anti-relapse monitoring: 是/否, yes/no, 1/0; left empty keeps what is recorded."),
+    Column(
+        "linkage_type",
+        "联农带农方式",
+        False,
+        "带动生产",
+        "How the household benefits: production/employment/dividend/other or 带动生产/带动就业/资产收益/其他; "
+        "left empty keeps what is recorded.",
+    ),
 )
 PRODUCT_COLUMNS = (
     Column("county_id", "县编号", False, 1, "The county's id; may be left out when the import names one county for every row."),
@@ -66,7 +84,24 @@ PRODUCT_COLUMNS = (
         "Who is credited, as party=basis points separated by ';', summing to 10000.",
     ),
     Column("description", "描述", False, "", "Optional description."),
+    Column(
+        "linkage_mechanism",
+        "联农带农机制",
+        False,
+        "带动就业",
+        "The seller's mechanism for benefiting households: production/employment/dividend/other or "
+        "带动生产/带动就业/资产收益/其他; left empty keeps what is recorded.",
+    ),
 )
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One problem of a file; its message is rendered in the reader's language when the refusal is answered."""
+
+    row: int | None
+    column: str | None
+    message: LazyMessage | str
 
 
 @dataclass
@@ -74,10 +109,18 @@ class _Checked:
     """What checking a file found: the rows' values by number, and the errors."""
 
     values: dict[int, dict[str, Any]] = field(default_factory=dict)
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[_Problem] = field(default_factory=list)
 
-    def fail(self, row: int | None, column: str | None, message: str) -> None:
-        self.errors.append(RowError(row=row, column=column, message=message))
+    def fail(self, row: int | None, column: str | None, message: LazyMessage | str) -> None:
+        self.errors.append(_Problem(row, column, message))
+
+
+class CellError(ValueError):
+    """A cell that does not read as its column's kind of value; the message is translated when shown."""
+
+    def __init__(self, message: LazyMessage) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 def _normal(header: object) -> str:
@@ -101,14 +144,14 @@ def _header_map(header: Row, columns: Sequence[Column], checked: _Checked) -> di
         if key is None and match:
             key = names.get(match.group(1))
         if key is None:
-            checked.fail(header.number, str(cell), "Unknown column; the template names the columns an import reads.")
+            checked.fail(header.number, str(cell), _l("Unknown column; the template names the columns an import reads."))
         elif key in found:
-            checked.fail(header.number, str(cell), f"Column {key} appears twice.")
+            checked.fail(header.number, str(cell), _l("Column {key} appears twice.", key=key))
         else:
             found[key] = index
     for column in columns:
         if column.required and column.key not in found:
-            checked.fail(header.number, column.key, f"The column {column.header} is missing.")
+            checked.fail(header.number, column.key, _l("The column {header} is missing.", header=column.header))
     return found
 
 
@@ -122,14 +165,14 @@ def _text(value: object) -> str:
 
 def _integer(value: object) -> int:
     if isinstance(value, bool):
-        raise ValueError("must be a whole number")
+        raise CellError(_l("must be a whole number"))
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     text = _text(value).replace(",", "")
     if not re.fullmatch(r"-?[0-9]{1,12}", text):
-        raise ValueError("must be a whole number")
+        raise CellError(_l("must be a whole number"))
     return int(text)
 
 
@@ -138,12 +181,12 @@ def _fen(value: object) -> int:
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else text)
     except InvalidOperation as exc:
-        raise ValueError("must be an amount in yuan, like 39.90") from exc
+        raise CellError(_l("must be an amount in yuan, like 39.90")) from exc
     if not amount.is_finite() or abs(amount) > 10**9:
-        raise ValueError("must be an amount in yuan, like 39.90")
+        raise CellError(_l("must be an amount in yuan, like 39.90"))
     fen = amount * 100
     if fen != fen.to_integral_value():
-        raise ValueError("must be an amount in yuan with at most two decimals")
+        raise CellError(_l("must be an amount in yuan with at most two decimals"))
     return int(fen)
 
 
@@ -159,23 +202,52 @@ def _flag(value: object) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise ValueError("must be 是/否 or yes/no")
+    raise CellError(_l("must be yes/no or 1/0"))
+
+
+# What an office may write for a linkage: the value, its Chinese label, and a few common words for it.
+_LINKAGE_WORDS = {
+    **{value: value for value in LINKAGE_TYPES},
+    **{label: value for value, label in LINKAGE_LABELS_ZH.items()},
+    "分红": "dividend",
+    "资产收益/分红": "dividend",
+    "资产收益分红": "dividend",
+    "生产": "production",
+    "就业": "employment",
+}
+
+
+def _linkage(value: object) -> str | None:
+    text = re.sub(r"\s+", "", _text(value)).lower()
+    if not text:
+        return None
+    if text in _LINKAGE_WORDS:
+        return _LINKAGE_WORDS[text]
+    raise CellError(_l("must be production, employment, dividend or other (or their Chinese labels)"))
 
 
 def _splits(value: object) -> list[Split]:
     text = _text(value)
     parts = [p.strip() for p in re.split(r"[;；,，\n]", text) if p.strip()]
     if not parts:
-        raise ValueError("name at least one party, like platform=10000")
+        raise CellError(_l("name at least one party, like platform=10000"))
     splits = []
     for part in parts:
         party, sep, bp = part.replace("＝", "=").replace("：", ":").partition("=")
+        party = party.strip()
         if not sep:
-            raise ValueError(f"{part!r} is not party=basis points")
+            raise CellError(_l("{part} is not party=basis points", part=part))
+        if not PARTY_PATTERN.match(party):
+            raise CellError(_l('{part}: the party must be "household:<id>", "station:<id>", "county:<id>" or "platform"', part=part))
         try:
-            splits.append(Split(party=party.strip(), bp=_integer(bp)))
+            splits.append(Split(party=party, bp=_integer(bp)))
         except ValidationError as exc:
-            raise ValueError(f"{part!r}: {exc.errors()[0]['msg']}") from exc
+            raise CellError(_l("Split {part}: {error}", part=part, error=validation_lazy(exc.errors()[0]))) from exc
+    total = sum(s.bp for s in splits)
+    if total != TOTAL_BP:
+        raise CellError(_l("the basis points must sum to exactly {expected}, got {total}", expected=TOTAL_BP, total=total))
+    if len({s.party for s in splits}) != len(splits):
+        raise CellError(_l("each party may appear only once"))
     return splits
 
 
@@ -187,8 +259,8 @@ def _cells(
         raw = row.cells[index] if index < len(row.cells) else None
         try:
             values[key] = parsers.get(key, _text)(raw)
-        except ValueError as exc:
-            checked.fail(row.number, labels[key], str(exc))
+        except CellError as exc:
+            checked.fail(row.number, labels[key], exc.message)
     return values
 
 
@@ -201,9 +273,9 @@ def _field_errors(checked: _Checked, row: int, exc: ValidationError, labels: dic
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
         name = rename.get(name, name)
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = validation_lazy(error)
         if error["type"] in ("missing", "string_too_short") and error.get("ctx", {}).get("min_length", 1) == 1:
-            message = "The cell is empty; fill it in."  # what pydantic calls a string shorter than 1 character
+            message = _l("The cell is empty; fill it in.")  # what pydantic calls a string shorter than 1 character
         checked.fail(row, labels.get(name, name), message)
 
 
@@ -212,9 +284,9 @@ async def _scope(session: Any, principal: Principal, checked: _Checked, rows: di
     names = await repository.county_names(session, rows.values())
     for number, county_id in sorted(rows.items()):
         if county_id not in names:
-            checked.fail(number, label, f"County {county_id} does not exist.")
+            checked.fail(number, label, _l("County {county_id} does not exist.", county_id=county_id))
         elif not principal.covers_county(county_id):
-            checked.fail(number, label, f"You do not act for county {names[county_id]} ({county_id}).")
+            checked.fail(number, label, _l("You do not act for county {name} (number {number}).", name=names[county_id], number=county_id))
 
 
 def _county(values: dict[str, Any], default: int | None) -> int | None:
@@ -239,9 +311,10 @@ def _refuse(checked: _Checked) -> InvalidInput:
         detail = _l("Nothing was imported: {rows} rows have errors ({count} in all).", rows=len(rows), count=len(errors))
     else:
         detail = _l("Nothing was imported: the file has errors ({count} in all).", count=len(errors))
+    # The messages stay lazy: the problem+json answer renders them in the reader's language.
     return InvalidInput(
         detail,
-        extra={"errors": [e.model_dump() for e in errors[:1000]]},
+        extra={"errors": [{"row": e.row, "column": e.column, "message": e.message} for e in errors[:1000]]},
     )
 
 
@@ -264,7 +337,7 @@ async def import_households(
         raise _refuse(checked)
     labels = _labels(rows[0], where)
     labels.setdefault("county_id", "county_id")
-    parsers: dict[str, Callable[[object], Any]] = {"county_id": _integer, "monitored": _flag}
+    parsers: dict[str, Callable[[object], Any]] = {"county_id": _integer, "monitored": _flag, "linkage_type": _linkage}
     first_seen: dict[str, int] = {}
     counties: dict[int, int] = {}
     for row in rows[1:]:
@@ -272,31 +345,34 @@ async def import_households(
         values = _cells(row, where, parsers, checked, labels)
         values["county_id"] = _county(values, county_id)
         if values["county_id"] is None:
-            checked.fail(row.number, labels["county_id"], "Name the county (county_id), or import into one county.")
+            checked.fail(row.number, labels["county_id"], _l("Name the county (county_id), or import into one county."))
         if len(checked.errors) > before:
             continue
         monitored = values.pop("monitored", None)
+        linkage = values.pop("linkage_type", None)
         try:
-            data = HouseholdCreate.model_validate({**values, "monitored": bool(monitored)})
+            data = HouseholdCreate.model_validate({**values, "monitored": bool(monitored), "linkage_type": linkage})
         except ValidationError as exc:
             _field_errors(checked, row.number, exc, labels, {})
             continue
         if data.registration_no in first_seen:
             masked = mask_identifier(data.registration_no)
+            first = first_seen[data.registration_no]
             checked.fail(
-                row.number, labels["registration_no"], f"{masked} appears again (first in row {first_seen[data.registration_no]})."
+                row.number, labels["registration_no"], _l("{masked} appears again (first in row {first}).", masked=masked, first=first)
             )
             continue
         first_seen[data.registration_no] = row.number
         counties[row.number] = data.county_id
-        checked.values[row.number] = {"data": data, "monitored": monitored}
+        checked.values[row.number] = {"data": data, "monitored": monitored, "linkage_type": linkage}
     await _scope(session, principal, checked, counties, labels["county_id"])
     existing = await repository.households_by_registration_nos(session, first_seen)
     for number, item in checked.values.items():
         match = existing.get(item["data"].registration_no)
         if match is not None and match.county_id != item["data"].county_id:
             masked = mask_identifier(item["data"].registration_no)
-            checked.fail(number, labels["registration_no"], f"{masked} is registered in another county (county {match.county_id}).")
+            message = _l("{masked} is registered in another county (county number {number}).", masked=masked, number=match.county_id)
+            checked.fail(number, labels["registration_no"], message)
     if checked.errors:
         raise _refuse(checked)
     created = updated = 0
@@ -312,6 +388,8 @@ async def import_households(
                 match.name, match.village = data.name, data.village
                 if item["monitored"] is not None:
                     match.monitored = item["monitored"]
+                if item["linkage_type"] is not None:
+                    match.linkage_type = item["linkage_type"]
                 session.add(match)
         if progress is not None:
             progress(done)
@@ -343,7 +421,13 @@ async def import_products(
     labels = _labels(rows[0], where)
     labels.setdefault("county_id", "county_id")
     labels["price_fen"] = labels["price_yuan"]
-    parsers: dict[str, Callable[[object], Any]] = {"county_id": _integer, "price_yuan": _fen, "stock": _integer, "splits": _splits}
+    parsers: dict[str, Callable[[object], Any]] = {
+        "county_id": _integer,
+        "price_yuan": _fen,
+        "stock": _integer,
+        "splits": _splits,
+        "linkage_mechanism": _linkage,
+    }
     first_seen: dict[tuple[int, str], int] = {}
     counties: dict[int, int] = {}
     for row in rows[1:]:
@@ -351,7 +435,7 @@ async def import_products(
         values = _cells(row, where, parsers, checked, labels)
         values["county_id"] = _county(values, county_id)
         if values["county_id"] is None:
-            checked.fail(row.number, labels["county_id"], "Name the county (county_id), or import into one county.")
+            checked.fail(row.number, labels["county_id"], _l("Name the county (county_id), or import into one county."))
         if len(checked.errors) > before:
             continue
         values["price_fen"] = values.pop("price_yuan")
@@ -362,7 +446,11 @@ async def import_products(
             continue
         key = (data.county_id, data.name)
         if key in first_seen:
-            checked.fail(row.number, labels["name"], f"Product {data.name} appears again (first in row {first_seen[key]}).")
+            checked.fail(
+                row.number,
+                labels["name"],
+                _l("Product {name} appears again (first in row {first}).", name=data.name, first=first_seen[key]),
+            )
             continue
         first_seen[key] = row.number
         counties[row.number] = data.county_id
@@ -373,7 +461,7 @@ async def import_products(
             try:
                 await service.validate_parties(session, item["data"].splits, item["data"].county_id)
             except InvalidInput as exc:
-                checked.fail(number, labels["splits"], exc.detail)
+                checked.fail(number, labels["splits"], exc.message)
     if checked.errors:
         raise _refuse(checked)
     existing = await repository.products_by_county_and_name(session, set(counties.values()), (k[1] for k in first_seen))
@@ -392,6 +480,8 @@ async def import_products(
                 change = {"price_fen": product.price_fen, "stock": product.stock, "splits": product.splits}
                 if item["has_description"]:
                     change["description"] = product.description
+                if product.linkage_mechanism is not None:
+                    change["linkage_mechanism"] = product.linkage_mechanism
                 await service.update_product(session, principal, match.id, ProductUpdate.model_validate(change), now)
         if progress is not None:
             progress(done)

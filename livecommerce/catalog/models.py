@@ -46,6 +46,8 @@ class Household(SQLModel, table=True):
     registration_no: str = Field(max_length=64)
     # Under anti-relapse monitoring (防返贫监测户): offices follow how much reaches these households.
     monitored: bool = Field(default=False)
+    # How the household benefits (联农带农, a `LinkageType`); None: not recorded.
+    linkage_type: str | None = Field(default=None, max_length=16)
 
 
 class Anchor(SQLModel, table=True):
@@ -88,6 +90,8 @@ class Product(SQLModel, table=True):
     is_active: bool = Field(default=True)
     # An urgent sale (perishable, or made unsalable): listed first until this moment passes.
     urgent_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The seller's mechanism for benefiting households (联农带农, a `LinkageType`); None: not recorded.
+    linkage_mechanism: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from livecommerce.kit.types import MAX_ID, Instant, StrictInput
+
+# Benefit linkage (联农带农): how a household benefits from the products sold, and a seller's mechanism for it.
+LinkageType = Literal["production", "employment", "dividend", "other"]
+LINKAGE_TYPES: tuple[str, ...] = get_args(LinkageType)
+# The Chinese labels an office writes (an import accepts the English value or one of these).
+LINKAGE_LABELS_ZH = {"production": "带动生产", "employment": "带动就业", "dividend": "资产收益", "other": "其他"}
+LINKAGE_DOC = (
+    "Benefit linkage (联农带农): `production` (带动生产), `employment` (带动就业), "
+    "`dividend` (资产收益/分红) or `other`; `null`: not recorded."
+)
+
+
+def as_linkage(value: str | None) -> LinkageType | None:
+    """A stored linkage value as the vocabulary (anything else reads as not recorded)."""
+    return cast(LinkageType, value) if value in LINKAGE_TYPES else None
+
 
 PARTY_PATTERN = re.compile(r"^(household|station|county):[1-9][0-9]{0,17}$|^platform$")
 TOTAL_BP = 10000
@@ -44,14 +61,24 @@ class HouseholdCreate(StrictInput):
     village: str = Field(min_length=1, max_length=64)
     registration_no: str = Field(min_length=1, max_length=64)
     monitored: bool = Field(default=False, strict=True, description="Under anti-relapse monitoring.")
+    linkage_type: LinkageType | None = Field(default=None, description=f"How the household benefits. {LINKAGE_DOC}")
 
 
 class HouseholdUpdate(BaseModel):
-    """A change by staff of the household's county."""
+    """A change by staff of the household's county: its monitoring, its linkage type, or both."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    monitored: bool = Field(description="Under anti-relapse monitoring (防返贫监测户).")
+    monitored: bool | None = Field(default=None, description="Under anti-relapse monitoring (防返贫监测户).")
+    linkage_type: LinkageType | None = Field(default=None, description=f"How the household benefits. {LINKAGE_DOC}")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HouseholdUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        if "monitored" in self.model_fields_set and self.monitored is None:
+            raise ValueError("monitored cannot be null")
+        return self
 
 
 class HouseholdChange(StrictInput):
@@ -60,6 +87,7 @@ class HouseholdChange(StrictInput):
     name: str = Field(min_length=1, max_length=64)
     village: str = Field(min_length=1, max_length=64)
     monitored: bool = Field(default=False, strict=True, description="Under anti-relapse monitoring.")
+    linkage_type: LinkageType | None = Field(default=None, description=f"How the household benefits. {LINKAGE_DOC}")
 
 
 class HouseholdPublic(BaseModel):
@@ -72,6 +100,7 @@ class HouseholdPublic(BaseModel):
     registration_no: str
     masked: bool
     monitored: bool = False
+    linkage_type: LinkageType | None = Field(default=None, description=f"How the household benefits. {LINKAGE_DOC}")
 
 
 class AnchorCreate(StrictInput):
@@ -134,6 +163,9 @@ class ProductCreate(StrictInput):
     urgent_until: Instant | None = Field(
         default=None, description="An urgent sale (perishable or unsalable stock) until this moment: listed first meanwhile."
     )
+    linkage_mechanism: LinkageType | None = Field(
+        default=None, description=f"The seller's mechanism for benefiting households. {LINKAGE_DOC}"
+    )
 
     @field_validator("splits")
     @classmethod
@@ -151,6 +183,9 @@ class ProductUpdate(StrictInput):
     description: str | None = Field(default=None, max_length=2000)
     image_url: str | None = Field(default=None, max_length=512)
     urgent_until: Instant | None = Field(default=None, description="Mark an urgent sale until this moment; `null` ends it.")
+    linkage_mechanism: LinkageType | None = Field(
+        default=None, description=f"The seller's mechanism for benefiting households. {LINKAGE_DOC} `null` clears it."
+    )
 
     @field_validator("splits")
     @classmethod
@@ -186,6 +221,9 @@ class ProductPublic(BaseModel):
     certified: bool = Field(default=False, description="A poverty-alleviation certificate is in force today.")
     urgent_until: datetime | None = None
     urgent: bool = Field(default=False, description="An urgent sale now (before `urgent_until`).")
+    linkage_mechanism: LinkageType | None = Field(
+        default=None, description=f"The seller's mechanism for benefiting households. {LINKAGE_DOC}"
+    )
 
 
 class CertificationCreate(BaseModel):

@@ -19,11 +19,13 @@ from livecommerce.catalog.schemas import (
     HouseholdChange,
     HouseholdCreate,
     HouseholdPublic,
+    HouseholdUpdate,
     ProductCreate,
     ProductPublic,
     ProductUpdate,
     Split,
     StationCreate,
+    as_linkage,
 )
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.errors import Conflict, InvalidInput, NotFound
@@ -112,6 +114,7 @@ def household_public(household: Household, principal: Principal | None) -> House
         registration_no=household.registration_no if may_see else mask_identifier(household.registration_no),
         masked=not may_see,
         monitored=household.monitored,
+        linkage_type=as_linkage(household.linkage_type),
     )
 
 
@@ -124,6 +127,34 @@ async def set_monitored(session: AsyncSession, principal: Principal, household_i
         session.add(household)
         await session.flush()
         await audit.record(session, principal, "household.monitoring", f"household:{household_id}", {"monitored": monitored}, now=now)
+    return household
+
+
+async def set_linkage_type(
+    session: AsyncSession, principal: Principal, household_id: int, linkage_type: str | None, now: datetime
+) -> Household:
+    """Record how a household benefits (None: not recorded), by staff of its county; audited."""
+    household = await get_household(session, household_id)
+    principal.require_county(household.county_id)
+    if household.linkage_type != linkage_type:
+        before, household.linkage_type = household.linkage_type, linkage_type
+        session.add(household)
+        await session.flush()
+        details = {"from": before, "to": linkage_type}
+        await audit.record(session, principal, "household.linkage", f"household:{household_id}", details, now=now)
+    return household
+
+
+async def change_household(
+    session: AsyncSession, principal: Principal, household_id: int, data: HouseholdUpdate, now: datetime
+) -> Household:
+    """Apply a partial change of a household's monitoring and linkage type (staff of its county)."""
+    household = await get_household(session, household_id)
+    principal.require_county(household.county_id)
+    if data.monitored is not None:
+        household = await set_monitored(session, principal, household_id, data.monitored, now)
+    if "linkage_type" in data.model_fields_set:
+        household = await set_linkage_type(session, principal, household_id, data.linkage_type, now)
     return household
 
 
@@ -239,6 +270,7 @@ def product_public(product: Product, splits: list[Split], *, certified: bool = F
         certified=certified,
         urgent_until=product.urgent_until,
         urgent=now is not None and is_urgent(product, now),
+        linkage_mechanism=as_linkage(product.linkage_mechanism),
     )
 
 

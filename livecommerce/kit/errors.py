@@ -127,10 +127,21 @@ def request_language(connection: HTTPConnection) -> str:
     return negotiate(connection.headers.get("accept-language"), connection.cookies.get(LANG_COOKIE))
 
 
+def _rendered_extra(value: Any, lang: str) -> Any:
+    """An extra field with every lazy message in it rendered in `lang` (an import's row messages)."""
+    if isinstance(value, LazyMessage):
+        return value.render(lang)
+    if isinstance(value, dict):
+        return {key: _rendered_extra(item, lang) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rendered_extra(item, lang) for item in value]
+    return value
+
+
 def error_problem(exc: LiveCommerceError, lang: str) -> dict[str, Any]:
-    """The problem+json body of an error, its title and detail in `lang` (`type` and the extra fields never change)."""
+    """The problem+json body of an error, its title, detail and any lazy message among the extra fields in `lang`."""
     title, detail = exc.render(lang)
-    return problem(exc.status, title, detail, exc.slug, **exc.extra)
+    return problem(exc.status, title, detail, exc.slug, **_rendered_extra(exc.extra, lang))
 
 
 def problem(status: int, title: str, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -193,8 +204,8 @@ _VALIDATION_MESSAGES: dict[str, LazyMessage] = {
 }
 
 
-def validation_message(err: Any, lang: str) -> str:
-    """A pydantic error's message in `lang` (pydantic's own English when its type has no translation)."""
+def validation_lazy(err: Any) -> LazyMessage | str:
+    """A pydantic error's message, to be rendered in the reader's language (pydantic's own English when its type has no translation)."""
     template = _VALIDATION_MESSAGES.get(str(err.get("type")))
     original = str(err.get("msg", "invalid"))
     if template is None:
@@ -203,9 +214,16 @@ def validation_message(err: Any, lang: str) -> str:
     if err.get("type") == "value_error":
         ctx["error"] = original.removeprefix("Value error, ")
     try:
-        return LazyMessage(template.template, **ctx).render(lang)
-    except KeyError:
+        template.template.format(**ctx)  # every parameter the template names is there
+    except (KeyError, IndexError, ValueError):
         return original
+    return LazyMessage(template.template, **ctx)
+
+
+def validation_message(err: Any, lang: str) -> str:
+    """A pydantic error's message in `lang` (pydantic's own English when its type has no translation)."""
+    message = validation_lazy(err)
+    return message.render(lang) if isinstance(message, LazyMessage) else message
 
 
 def _location(err: Any) -> str:

@@ -187,11 +187,19 @@ class HouseholdStatement(BaseModel):
 
 
 class ConsumptionGroup(SalesFigures):
-    key: str = Field(description="`county:<id>`, the channel name, or the unit type (`none`: orders naming no unit).")
+    key: str = Field(
+        description="`county:<id>`, the channel name, the unit type (`none`: orders naming no unit), or the linkage type "
+        "(`not_recorded`: households whose linkage is not recorded)."
+    )
     county_id: int | None = None
     name: str | None = None
     channel: str | None = None
     unit_type: str | None = None
+    linkage_type: str | None = Field(
+        default=None,
+        description="By linkage: `production`, `employment`, `dividend`, `other` or `not_recorded`. A household's credit falls "
+        "to its own type; a product line's orders, units and gross to each type among the households it credited.",
+    )
 
 
 class ConsumptionStats(BaseModel):
@@ -204,6 +212,11 @@ class ConsumptionStats(BaseModel):
     certified_only: bool = Field(default=False, description="Only certified products' sales (certified when paid) are counted.")
     monitored_only: bool = Field(
         default=False, description="Only what reached households under monitoring: their credits and the lines that credited them."
+    )
+    monitored: bool | None = Field(
+        default=None,
+        description="The monitoring filter asked for: true, what reached households under monitoring; false, what reached "
+        "households not under it; null, everything.",
     )
 
 

@@ -36,6 +36,7 @@ from livecommerce.catalog.schemas import (
     CertificationCreate,
     CountyCreate,
     HouseholdCreate,
+    LinkageType,
     ProductCreate,
     Split,
     StationCreate,
@@ -87,6 +88,33 @@ class _Household:
     name: str
     village: str
     registration_no: str
+
+
+# Benefit linkage (联农带农), a mix so that statistics by linkage show every group; the rest not recorded.
+HOUSEHOLD_LINKAGE: dict[str, LinkageType] = {
+    "zhu_guoqiang": "production",
+    "zhu_yumei": "employment",
+    "huang_weidong": "production",
+    "huang_xiuying": "dividend",
+    "he_zhiming": "employment",
+    "lu_fusheng": "production",
+    "lu_guilan": "dividend",
+    "deng_weixiong": "other",
+    "ye_jianming": "production",
+    "zeng_desheng": "employment",
+}
+# Households under anti-relapse monitoring (防返贫监测户), so that the monitored filter has something to show.
+MONITORED_HOUSEHOLDS = frozenset({"huang_xiuying", "lu_guilan", "zhong_meiling"})
+PRODUCT_LINKAGE: dict[str, LinkageType] = {
+    "eggs": "production",
+    "rice": "production",
+    "honey": "dividend",
+    "arrowroot": "employment",
+    "black_tea": "employment",
+    "bamboo_shoots": "production",
+    "selenium_rice": "dividend",
+    "ginkgo": "other",
+}
 
 
 @dataclass(frozen=True)
@@ -312,7 +340,16 @@ class _Loader:
             cid = self._county_id(h.county)
             household = await catalog_repository.find_household(s, cid, h.registration_no)
             if household is None:
-                household_data = HouseholdCreate(county_id=cid, name=h.name, village=h.village, registration_no=h.registration_no)
+                household_data = HouseholdCreate.model_validate(
+                    {
+                        "county_id": cid,
+                        "name": h.name,
+                        "village": h.village,
+                        "registration_no": h.registration_no,
+                        "monitored": h.key in MONITORED_HOUSEHOLDS,
+                        "linkage_type": HOUSEHOLD_LINKAGE.get(h.key),
+                    }
+                )
                 household = await catalog.create_household(s, _LOADER, household_data)
             self.households[h.key] = household
         for a in ANCHORS:
@@ -333,6 +370,7 @@ class _Loader:
                     stock=p.stock,
                     splits=self._splits(p),
                     description=p.description,
+                    linkage_mechanism=PRODUCT_LINKAGE.get(p.key),
                 )
                 product = await catalog.create_product(s, _LOADER, data, self.now)
             self.products[p.key] = product

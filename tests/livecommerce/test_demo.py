@@ -54,6 +54,15 @@ class TestLoadDemo:
         assert len({h.county_id for h in households}) == 3
         assert all(h.registration_no and h.village for h in households)
 
+    async def test_sets_a_mix_of_benefit_linkages_and_monitored_households(self, db: Database) -> None:
+        await load(db)
+        async with db.transaction() as session:
+            households = (await session.scalars(select(Household))).all()
+            mechanisms = set((await session.scalars(select(col(Product.linkage_mechanism)))).all())
+        assert {h.linkage_type for h in households} == {"production", "employment", "dividend", "other", None}
+        assert mechanisms == {"production", "employment", "dividend", "other", None}
+        assert any(h.monitored for h in households) and not all(h.monitored for h in households)
+
     async def test_every_product_splits_exactly_10000_bp_within_its_county(self, db: Database) -> None:
         await load(db)
         async with db.transaction() as session:

@@ -14,6 +14,7 @@ from livecommerce.catalog import repository as catalog_rows
 from livecommerce.catalog import service as catalog
 from livecommerce.catalog.import_endpoints import HOUSEHOLDS_IMPORT, PRODUCTS_IMPORT
 from livecommerce.catalog.schemas import (
+    LINKAGE_TYPES,
     AnchorCreate,
     HouseholdChange,
     HouseholdCreate,
@@ -141,6 +142,11 @@ def _int_field(form: FormData, name: str, errors: FormErrors, t: Any) -> int | N
     return int(text)
 
 
+def _linkage_field(form: FormData, name: str) -> str | None:
+    """A linkage chosen in a form: the value, or None for "not recorded" (an unknown value is left for the schema to refuse)."""
+    return str(form.get(name, "")).strip() or None
+
+
 @router.get("")
 async def index(request: Request, settings: SettingsDep, user: PageUser) -> Response:
     """The back office's front page: a card for every area."""
@@ -206,10 +212,12 @@ async def _product_form(
             "price": f"{product.price_fen / 100:.2f}",
             "stock": str(product.stock),
             "description": product.description,
+            "linkage_mechanism": product.linkage_mechanism or "",
         }
     return render(
         page_for(request, user, settings),
         "manage/product_form.html",
+        linkage_types=LINKAGE_TYPES,
         status_code=422 if errors else 200,
         product=product,
         counties=counties,
@@ -241,7 +249,8 @@ async def create_product(request: Request, session: SessionDep, settings: Settin
     price = _money_field(form, "price", errors, t)
     stock = _int_field(form, "stock", errors, t)
     splits = _splits_from(form, errors, t)
-    fields = {k: str(form.get(k, "")).strip() for k in ("name", "unit", "description")}
+    fields: dict[str, Any] = {k: str(form.get(k, "")).strip() for k in ("name", "unit", "description")}
+    fields["linkage_mechanism"] = _linkage_field(form, "linkage_mechanism")
     if not errors:
         try:
             data = ProductCreate.model_validate(
@@ -293,6 +302,7 @@ async def update_product(
         "description": str(form.get("description", "")).strip(),
         "price_fen": _money_field(form, "price", errors, page.t),
         "splits": _splits_from(form, errors, page.t),
+        "linkage_mechanism": _linkage_field(form, "linkage_mechanism"),
     }
     stock = _int_field(form, "stock", errors, page.t)
     # Sales move free stock while the form is open: only a stock the user changed is written.
@@ -358,10 +368,16 @@ async def _household_form(
     errors: Any = None,
 ) -> Response:
     if household is not None and values is None:
-        values = {"name": household.name, "village": household.village, "monitored": household.monitored}
+        values = {
+            "name": household.name,
+            "village": household.village,
+            "monitored": household.monitored,
+            "linkage_type": household.linkage_type or "",
+        }
     return render(
         page_for(request, user, settings),
         "manage/household_form.html",
+        linkage_types=LINKAGE_TYPES,
         status_code=422 if errors else 200,
         household=household,
         counties=await _counties(session, user),
@@ -389,7 +405,12 @@ async def create_household(request: Request, session: SessionDep, settings: Sett
     values = {k: str(form.get(k, "")).strip() for k in ("name", "village", "registration_no")}
     try:
         data = HouseholdCreate.model_validate(
-            {**values, "county_id": int_or_none(str(form.get("county_id"))) or 0, "monitored": form.get("monitored") == "on"}
+            {
+                **values,
+                "county_id": int_or_none(str(form.get("county_id"))) or 0,
+                "monitored": form.get("monitored") == "on",
+                "linkage_type": _linkage_field(form, "linkage_type"),
+            }
         )
         await catalog.create_household(session, user, data)
         return done("/manage/households", "household_created")
@@ -398,7 +419,8 @@ async def create_household(request: Request, session: SessionDep, settings: Sett
     except LiveCommerceError as exc:
         await session.rollback()
         errors = domain_errors(exc)
-    return await _household_form(request, session, settings, user, values={**values, "county_id": form.get("county_id")}, errors=errors)
+    shown = {**values, "county_id": form.get("county_id"), "linkage_type": form.get("linkage_type"), "monitored": form.get("monitored")}
+    return await _household_form(request, session, settings, user, values=shown, errors=errors)
 
 
 @router.get("/households/{household_id:int}")
@@ -428,6 +450,7 @@ async def update_household(
         "name": str(form.get("name", "")).strip(),
         "village": str(form.get("village", "")).strip(),
         "monitored": form.get("monitored") == "on",
+        "linkage_type": _linkage_field(form, "linkage_type"),
     }
     try:
         household = await catalog.get_household(session, household_id)
