@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.status import HTTP_204_NO_CONTENT
 
@@ -13,7 +13,8 @@ from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
-from livecommerce.kit.types import Instant
+from livecommerce.kit.query import QueryBool, QueryInt, flag, number
+from livecommerce.kit.types import MAX_ID, Instant
 from schedulers import anchors, bookings, calendar, campaigns, followers, plans, slots, studios
 from schedulers.models import BookingStatus
 from schedulers.schemas import (
@@ -33,12 +34,14 @@ from schedulers.schemas import (
     SlotPublic,
     StudioCreate,
     StudioPublic,
+    StudioUpdate,
     UnreadCount,
 )
 
 router = APIRouter(prefix="/api", tags=["scheduling"])
 
 From = Annotated[Instant | None, Query(alias="from", description="Only items ending after this time (ISO 8601 with offset).")]
+StudioId = Annotated[int, Path(gt=0, le=MAX_ID)]
 To = Annotated[Instant | None, Query(alias="to", description="Only items starting before this time (ISO 8601 with offset).")]
 CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
     409: {
@@ -48,15 +51,33 @@ CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/studios", response_model=StudioPublic, status_code=201, summary="Add a studio (a room or channel)")
-async def create_studio(session: SessionDep, _staff: StaffUser, body: StudioCreate) -> StudioPublic:
-    return StudioPublic.model_validate(await studios.create_studio(session, body), from_attributes=True)
+@router.post(
+    "/studios",
+    response_model=StudioPublic,
+    status_code=201,
+    summary="Add a studio (a room or channel) in a county you act for; admins also add shared ones",
+)
+async def create_studio(session: SessionDep, principal: StaffUser, clock: ClockDep, body: StudioCreate) -> StudioPublic:
+    studio = await studios.create_studio(session, principal, body, now=clock.now())
+    return StudioPublic.model_validate(studio, from_attributes=True)
 
 
-@router.get("/studios", response_model=Page[StudioPublic], summary="List studios")
-async def list_studios(session: SessionDep, _user: CurrentUser, page: PageDep) -> Page[StudioPublic]:
-    rows, cursor = await studios.list_studios(session, page)
+@router.get("/studios", response_model=Page[StudioPublic], summary="List the studios you see: shared ones and your counties'")
+async def list_studios(session: SessionDep, principal: CurrentUser, page: PageDep) -> Page[StudioPublic]:
+    rows, cursor = await studios.list_studios(session, page, county_ids=studios.visible_to(principal))
     return Page(items=[StudioPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.patch(
+    "/studios/{studio_id}",
+    response_model=StudioPublic,
+    summary="Rename a studio or change its platform (an organizer of its county; a shared studio: admins)",
+)
+async def update_studio(
+    session: SessionDep, principal: StaffUser, clock: ClockDep, studio_id: StudioId, body: StudioUpdate
+) -> StudioPublic:
+    studio = await studios.update_studio(session, principal, studio_id, body, now=clock.now())
+    return StudioPublic.model_validate(studio, from_attributes=True)
 
 
 @router.post("/campaigns", response_model=CampaignPublic, status_code=201, summary="Add a campaign")
@@ -103,23 +124,37 @@ async def apply_plan(
     return plans.plan_public(plan)
 
 
-@router.post("/slots", response_model=SlotPublic, status_code=201, summary="Add a slot of studio time", responses=CONFLICT_RESPONSES)
-async def create_slot(session: SessionDep, _staff: StaffUser, settings: SettingsDep, body: SlotCreate) -> SlotPublic:
-    slot = await slots.create_slot(session, body, settings=settings)
+@router.post(
+    "/slots",
+    response_model=SlotPublic,
+    status_code=201,
+    summary="Add a slot of studio time (a shared studio or one of your counties')",
+    responses=CONFLICT_RESPONSES,
+)
+async def create_slot(session: SessionDep, principal: StaffUser, settings: SettingsDep, body: SlotCreate) -> SlotPublic:
+    slot = await slots.create_slot(session, principal, body, settings=settings)
     return SlotPublic(**slot.model_dump())
 
 
-@router.get("/slots", response_model=Page[SlotPublic], summary="List slots, optionally only open ones")
+@router.get("/slots", response_model=Page[SlotPublic], summary="List the slots of the studios you see, optionally only open ones")
 async def list_slots(
     session: SessionDep,
-    _user: CurrentUser,
+    principal: CurrentUser,
     page: PageDep,
     starts_from: From = None,
     starts_to: To = None,
-    studio_id: Annotated[int | None, Query(gt=0, description="Only this studio.")] = None,
-    open: Annotated[bool, Query(description="Only slots without an active booking.")] = False,
+    studio_id: Annotated[QueryInt | None, Query(gt=0, description=number("Only this studio."))] = None,
+    open: Annotated[QueryBool, Query(description=flag("Only slots without an active booking."))] = False,
 ) -> Page[SlotPublic]:
-    items, cursor = await slots.list_slots(session, page, starts_from=starts_from, starts_to=starts_to, studio_id=studio_id, open_only=open)
+    items, cursor = await slots.list_slots(
+        session,
+        page,
+        starts_from=starts_from,
+        starts_to=starts_to,
+        studio_id=studio_id,
+        open_only=open,
+        county_ids=studios.visible_to(principal),
+    )
     return Page(items=items, next_cursor=cursor)
 
 
@@ -142,7 +177,7 @@ async def list_bookings(
     session: SessionDep,
     _user: CadreOrStaff,
     page: PageDep,
-    anchor_id: Annotated[int | None, Query(gt=0, description="Only this anchor's bookings.")] = None,
+    anchor_id: Annotated[QueryInt | None, Query(gt=0, description=number("Only this anchor's bookings."))] = None,
     starts_from: From = None,
     starts_to: To = None,
     status: Annotated[BookingStatus | None, Query(description="Only bookings in this state.")] = None,

@@ -32,6 +32,8 @@ class Studio(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128)
     platform: str = Field(max_length=64)
+    # The county whose organizers see and run it; None: a shared studio every organizer sees and books, only admins change.
+    county_id: int | None = Field(default=None, foreign_key="counties.id", index=True)
 
 
 class Campaign(SQLModel, table=True):

@@ -22,12 +22,36 @@ def _utc(value: datetime) -> datetime:
 class StudioCreate(StrictInput):
     name: str = Field(min_length=1, max_length=128)
     platform: str = Field(min_length=1, max_length=64, description="Where it broadcasts, e.g. douyin, kuaishou, wechat-channels.")
+    county_id: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_ID,
+        description=(
+            "The county whose organizers see it, book it and change it (one the caller acts for). `null`: a studio shared "
+            "by every county, which every organizer sees and books but only admins may add or change. Left out: the "
+            "caller's county for an organizer of exactly one county, a shared studio for an admin."
+        ),
+    )
 
 
-class StudioPublic(StudioCreate):
-    model_config = ConfigDict(extra="ignore", strict=False)
+class StudioUpdate(StrictInput):
+    """A change by an organizer of the studio's county, or by an admin (who alone changes a shared studio)."""
 
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    platform: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> StudioUpdate:
+        if nulled := sorted(f for f in self.model_fields_set if getattr(self, f) is None):
+            raise ValueError(f"{', '.join(nulled)} may be changed but not removed")
+        return self
+
+
+class StudioPublic(BaseModel):
     id: int
+    name: str
+    platform: str
+    county_id: int | None = Field(description="Its county; `null` for a studio shared by every county.")
 
 
 class CampaignCreate(StrictInput):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
+from livecommerce.kit.errors import Forbidden
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import PageParams, paginate
+from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
-from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, Campaign, Slot
+from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, Campaign, Slot, Studio
 from schedulers.problems import bad_field, clash_conflict
 from schedulers.schemas import Clash, SlotCreate, SlotPublic
-from schedulers.studios import lock_studio
+from schedulers.studios import lock_studio, may_see
 
 
 async def get_slot(session: AsyncSession, slot_id: int) -> Slot:
@@ -24,11 +26,14 @@ async def get_slot(session: AsyncSession, slot_id: int) -> Slot:
     return slot
 
 
-async def create_slot(session: AsyncSession, data: SlotCreate, *, settings: Settings) -> Slot:
-    """Add a slot; 409 with `conflicts` when it overlaps another slot of the studio (buffers included)."""
+async def create_slot(session: AsyncSession, principal: Principal, data: SlotCreate, *, settings: Settings) -> Slot:
+    """Add a slot to a shared studio or one of the caller's counties (403 for another county's); 409 with `conflicts`
+    when it overlaps another slot of the studio (buffers included)."""
     if data.campaign_id is not None and await session.get(Campaign, data.campaign_id) is None:
         raise bad_field("campaign_id", "unknown campaign", _l("Campaign {campaign_id} does not exist.", campaign_id=data.campaign_id))
-    await lock_studio(session, data.studio_id)
+    studio = await lock_studio(session, data.studio_id)
+    if not may_see(principal, studio):
+        raise Forbidden(_l("The studio “{studio}” belongs to a county you do not act for.", studio=studio.name))
     buffer = timedelta(minutes=settings.booking_buffer_minutes)
     stmt = (
         select(Slot)
@@ -66,9 +71,14 @@ async def list_slots(
     starts_to: datetime | None,
     studio_id: int | None,
     open_only: bool,
+    county_ids: frozenset[int] | None = None,
 ) -> tuple[list[SlotPublic], str | None]:
-    """A page of slots, each with its active booking (if any)."""
+    """A page of slots, each with its active booking (if any): those of shared studios and of `county_ids`' studios
+    (None: every slot)."""
     stmt = select(Slot)
+    if county_ids is not None:
+        seen = select(col(Studio.id)).where(or_(col(Studio.county_id).is_(None), col(Studio.county_id).in_(county_ids)))
+        stmt = stmt.where(col(Slot.studio_id).in_(seen))
     if starts_from is not None:
         stmt = stmt.where(col(Slot.ends_at) > starts_from)
     if starts_to is not None:

@@ -49,7 +49,7 @@ from livecommerce.orders.schemas import (
     SubscriptionCreate,
 )
 from web.format import yuan
-from web.i18n import LANG_COOKIE, negotiate
+from web.manage.common import fen_of, page_for
 from web.rendering import Page
 from web.session import PageUser, login_redirect, same_origin
 
@@ -79,10 +79,6 @@ Posted = [Depends(_same_origin_only)]
 
 
 # --- the frame: language, flash messages, errors, confirmations ----------------------------------
-
-
-def _page(request: Request, user: Principal | None, settings: Any) -> Page:
-    return Page(request, user, negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE)), settings)
 
 
 def _take_flash(request: Request, page: Page) -> str | None:
@@ -200,14 +196,13 @@ def _number(text: str | None) -> int | str | None:
 
 
 def _fen(text: str | None) -> int | str | None:
-    """Yuan typed in a form (`1234.5`, `1,234.50`) as integer fen, by integer arithmetic; the text if malformed."""
-    value = (text or "").strip().replace(",", "")
+    """Yuan typed in a form (`1234.5`, `1,234.50`) as integer fen (`fen_of`); the text if malformed, so validation names it."""
+    value = (text or "").strip()
     if not value:
         return None
-    whole, _, cents = value.partition(".")
-    if not (whole.isascii() and whole.isdigit()) or len(whole) > 13 or len(cents) > 2 or (cents and not cents.isdigit()):
-        return value
-    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+    plain = value.isascii() and value.replace(",", "").replace(".", "", 1).isdigit()  # no sign, exponent or ¥
+    fen = fen_of(value) if plain else None
+    return value if fen is None else fen
 
 
 def _items(product_ids: list[str], quantities: list[str]) -> list[dict[str, object]]:
@@ -276,7 +271,7 @@ async def my_orders(request: Request, session: SessionDep, settings: SettingsDep
     """The signed-in buyer's orders, newest first, each with its timeline, and the buyer's addresses."""
     if user is None:
         return login_redirect(request)
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     sheets, next_cursor = await backoffice.buyer_orders(session, user, before=cursor, limit=PAGE_SIZE)
     places = [addresses.address_public(a, in_full=True) for a in await addresses.list_addresses(session, user)]
     products = await _product_names(session, [s.order for s in sheets])
@@ -296,7 +291,7 @@ async def my_order_received(
     """The buyer confirms a parcel arrived (after a confirmation step)."""
     if user is None:
         return login_redirect(request)
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     if confirmed != "yes":
         return _confirm(page, f"/me/orders/{order_id}/received", page.t("sales.confirm.received", id=order_id), "/me/orders")
     try:
@@ -316,7 +311,7 @@ async def my_refund_request(
     """The buyer asks for a refund of a paid order, with a reason."""
     if user is None:
         return login_redirect(request)
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     body, errors = _attempt(page, RefundRequestCreate, {"reason": reason.strip()})
     if body is not None:
         try:
@@ -368,7 +363,7 @@ async def my_address_add(
     """Add a delivery address."""
     if user is None:
         return login_redirect(request)
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     values = {"recipient": recipient, "phone": phone, "province": province, "city": city, "district": district, "detail": detail}
     data = {k: v.strip() for k, v in values.items()}
     body, errors = _attempt(page, AddressCreate, {**data, "is_default": is_default == "on"})
@@ -418,7 +413,7 @@ async def orders_list(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     wanted = backoffice.OrderFilter(
         county_id=county_id,
         stream_id=stream_id,
@@ -449,7 +444,7 @@ async def order_detail(request: Request, session: SessionDep, settings: Settings
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     try:
         sheet = await backoffice.order_sheet(session, user, order_id)
     except (NotFound, Forbidden):
@@ -473,7 +468,7 @@ async def order_refund(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     try:
         sheet = await backoffice.order_sheet(session, user, order_id)
     except (NotFound, Forbidden):
@@ -524,7 +519,7 @@ async def _refund_requests_page(
     values: dict[int, dict[str, str]],
     status_code: int = 200,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     chosen = _choice(status, REQUEST_STATUSES)
     rows, next_cursor = await refund_requests.list_requests(
         session,
@@ -563,7 +558,7 @@ async def refund_request_approve(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     if confirmed != "yes":
         back = "/manage/refund-requests"
         return _confirm(page, f"{back}/{request_id}/approve", page.t("sales.confirm.approve", id=request_id), back)
@@ -586,7 +581,7 @@ async def refund_request_reject(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     body, errors = _attempt(page, RefundRejection, {"note": note.strip()})
     if body is not None:
         try:
@@ -637,7 +632,7 @@ async def _fulfillment_page(
     values: dict[int, dict[str, str]],
     status_code: int = 200,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     state = backoffice.Fulfillment(_choice(status, FULFILLMENTS) or "unshipped")
     wanted = fulfillment.PickFilter(county_id=county_id, station_id=station_id, fulfillment=state)
     try:
@@ -680,7 +675,7 @@ async def shipment_record(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     target = back if back.startswith("/manage/") and not back.startswith("//") else "/manage/fulfillment"
     body, errors = _attempt(page, ShipmentCreate, {"carrier": carrier, "tracking_no": tracking_no.strip()})
     if body is not None:
@@ -796,7 +791,7 @@ async def _units_page(
     values: dict[str, str],
     status_code: int = 200,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     key = sort if sort in UNIT_SORTS else "name"
     descending = order == "desc"
     rows = sorted(await _unit_rows(session, user, year), key=_UNIT_KEYS[key], reverse=descending)
@@ -841,7 +836,7 @@ async def unit_create(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     values = {
         "name": name,
         "unit_type": unit_type,
@@ -906,7 +901,7 @@ async def _subscriptions_page(
     cursor: int | None = None,
     now: datetime | None = None,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     wanted = backoffice.OrderFilter(channel="unit_subscription")
     sheets, next_cursor = await backoffice.staff_orders(session, user, wanted, before=cursor, limit=PAGE_SIZE)
     units = await _unit_rows(session, user, year)
@@ -943,7 +938,7 @@ async def subscription_create(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     items = _items(product_id or [], quantity or [])
     body, errors = _attempt(page, SubscriptionCreate, {"unit_id": _number(unit_id), "items": items})
     if body is not None:
@@ -980,7 +975,7 @@ async def _station_sales_page(
     status_code: int = 200,
     cursor: int | None = None,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     wanted = backoffice.OrderFilter(channel="physical")
     sheets, next_cursor = await backoffice.staff_orders(session, user, wanted, before=cursor, limit=PAGE_SIZE)
     return _render(
@@ -1015,7 +1010,7 @@ async def station_sale_create(
     if gate := _staff_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     items = _items(product_id or [], quantity or [])
     body, errors = _attempt(page, StationSaleCreate, {"items": items})
     station = _number(station_id)
@@ -1070,7 +1065,7 @@ async def _users_page(
     values: dict[str, Any],
     status_code: int = 200,
 ) -> Response:
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     chosen = _choice(role, ROLES)
     users, next_cursor = await accounts.list_users(
         session, user, PageParams(limit=PAGE_SIZE, after_id=cursor), role=Role(chosen) if chosen else None, query=(q or "").strip() or None
@@ -1108,7 +1103,7 @@ async def user_create(
     if gate := _admin_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     counties = [_number(c) for c in county_ids or [] if c]
     data = {"username": username.strip(), "display_name": display_name.strip(), "password": password, "role": role, "county_ids": counties}
     body, errors = _attempt(page, UserCreate, data)
@@ -1141,7 +1136,7 @@ async def user_change_role(
     if gate := _admin_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     counties = [_number(c) for c in county_ids or [] if c]
     body, errors = _attempt(page, UserUpdate, {"role": role, "county_ids": counties})
     if body is not None and confirmed != "yes":
@@ -1172,7 +1167,7 @@ async def audit_page(
     if gate := _admin_gate(request, user):
         return gate
     assert user is not None
-    page = _page(request, user, settings)
+    page = page_for(request, user, settings)
     action, target = (action or "").strip() or None, (target or "").strip() or None
     records, next_cursor = await audit.list_records(session, PageParams(limit=PAGE_SIZE, after_id=cursor), action=action, target=target)
     verification = await audit.verify(session)

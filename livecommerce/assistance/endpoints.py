@@ -12,6 +12,7 @@ from livecommerce.assistance.schemas import Quota, UnitCreate, UnitPublic
 from livecommerce.kit.auth import StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.query import QueryBool, QueryInt, flag, number
 from livecommerce.kit.types import MAX_ID
 from livecommerce.ledger import reports
 from livecommerce.ledger.schemas import ConsumptionStats
@@ -47,7 +48,7 @@ async def get_quota(
     principal: StaffUser,
     clock: ClockDep,
     unit_id: UnitId,
-    year: Annotated[int | None, Query(ge=2000, le=2100, description="Default: this year (Asia/Shanghai).")] = None,
+    year: Annotated[QueryInt | None, Query(ge=2000, le=2100, description=number("Default: this year (Asia/Shanghai)."))] = None,
 ) -> Quota:
     """Paid purchases of certified products by the unit and its children in the year, refunds subtracted."""
     chosen = year if year is not None else clock.now().astimezone(REPORTING_ZONE).year
@@ -75,12 +76,14 @@ async def consumption(
             "counts in both, household credits add up to the total)."
         ),
     ] = "county",
-    certified_only: Annotated[bool, Query(description="Count only products certified when the sale was paid.")] = False,
+    certified_only: Annotated[QueryBool, Query(description=flag("Count only products certified when the sale was paid."))] = False,
     monitored: Annotated[
-        bool | None,
+        QueryBool | None,
         Query(
-            description="`true`: count only what reached households under anti-relapse monitoring (their credits and the lines that "
-            "credited them); `false`: only what reached households not under monitoring; left out: everything."
+            description=flag(
+                "`true`: count only what reached households under anti-relapse monitoring (their credits and the lines that "
+                "credited them); `false`: only what reached households not under monitoring; left out: everything."
+            )
         ),
     ] = None,
 ) -> ConsumptionStats:

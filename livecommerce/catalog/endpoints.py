@@ -24,14 +24,16 @@ from livecommerce.catalog.schemas import (
     ProductUpdate,
     StationCreate,
     StationPublic,
+    StationUpdate,
 )
 from livecommerce.kit.auth import AdminUser, CurrentUser, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep, paginate
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.types import MAX_ID
 
 router = APIRouter(prefix="/api", tags=["master data"])
-CountyFilter = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only this county.")]
+CountyFilter = Annotated[QueryInt | None, Query(gt=0, le=MAX_ID, description=number("Only this county."))]
 CountyId = Annotated[int, Path(gt=0, le=MAX_ID)]
 StationId = Annotated[int, Path(gt=0, le=MAX_ID)]
 HouseholdId = Annotated[int, Path(gt=0, le=MAX_ID)]
@@ -78,6 +80,16 @@ async def list_stations(session: SessionDep, page: PageDep, county_id: CountyFil
 async def get_station(session: SessionDep, station_id: StationId) -> Station:
     """A village service station by id."""
     return await service.get_station(session, station_id)
+
+
+@router.patch(
+    "/stations/{station_id}",
+    response_model=StationPublic,
+    summary="Rename a station or correct its village (staff of its county)",
+)
+async def update_station(session: SessionDep, principal: StaffUser, clock: ClockDep, station_id: StationId, body: StationUpdate) -> Station:
+    """Change a station of a county you act for."""
+    return await service.update_station(session, principal, station_id, body, clock.now())
 
 
 @router.post("/households", response_model=HouseholdPublic, status_code=201, summary="Register a household")

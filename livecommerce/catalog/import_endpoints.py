@@ -13,6 +13,7 @@ from livecommerce.kit.auth import StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import PayloadTooLarge
 from livecommerce.kit.i18n import _l
+from livecommerce.kit.query import QueryBool, QueryInt, flag, number
 from livecommerce.kit.spreadsheets import XLSX_MEDIA_TYPE
 from livecommerce.kit.types import MAX_ID
 
@@ -23,8 +24,8 @@ PRODUCTS_IMPORT = "/api/products/import"
 # The paths whose request bodies may be larger than the API's usual limit (up to `import_max_bytes`).
 IMPORT_PATHS = (HOUSEHOLDS_IMPORT, PRODUCTS_IMPORT)
 
-DryRun = Annotated[bool, Query(description="Check every row and report what would change; import nothing.")]
-DefaultCounty = Annotated[int | None, Query(gt=0, le=MAX_ID, description="The county of rows that leave `county_id` empty.")]
+DryRun = Annotated[QueryBool, Query(description=flag("Check every row and report what would change; import nothing."))]
+DefaultCounty = Annotated[QueryInt | None, Query(gt=0, le=MAX_ID, description=number("The county of rows that leave `county_id` empty."))]
 Upload = Annotated[UploadFile, File(description="An .xlsx workbook (its first sheet) or a .csv file, header in row 1.")]
 IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Not staff"},

@@ -49,6 +49,19 @@ class StationCreate(StrictInput):
     village: str = Field(min_length=1, max_length=64)
 
 
+class StationUpdate(StrictInput):
+    """A change by staff of the station's county: its name or village (it stays in its county)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    village: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> StationUpdate:
+        if nulled := sorted(f for f in self.model_fields_set if getattr(self, f) is None):
+            raise ValueError(f"{', '.join(nulled)} may be changed but not removed")
+        return self
+
+
 class StationPublic(StationCreate):
     model_config = ConfigDict(extra="ignore", strict=False)
 

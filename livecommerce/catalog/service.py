@@ -25,6 +25,7 @@ from livecommerce.catalog.schemas import (
     ProductUpdate,
     Split,
     StationCreate,
+    StationUpdate,
     as_linkage,
 )
 from livecommerce.kit.clock import utcnow
@@ -99,6 +100,22 @@ async def get_station(session: AsyncSession, station_id: int) -> Station:
     station = await session.get(Station, station_id)
     if station is None:
         raise NotFound(_l("Station {station_id} does not exist.", station_id=station_id))
+    return station
+
+
+async def update_station(session: AsyncSession, principal: Principal, station_id: int, data: StationUpdate, now: datetime) -> Station:
+    """Rename a station or correct its village (staff of its county); audited with both values (no personal data)."""
+    station = await get_station(session, station_id)
+    principal.require_county(station.county_id)
+    changes: dict[str, dict[str, object]] = {}
+    for key, value in data.model_dump(exclude_unset=True).items():
+        if getattr(station, key) != value:
+            changes[key] = {"from": getattr(station, key), "to": value}
+            setattr(station, key, value)
+    if changes:
+        session.add(station)
+        await session.flush()
+        await audit.record(session, principal, "station.updated", f"station:{station_id}", changes, now=now)
     return station
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from livecommerce.kit.errors import InvalidInput
 from livecommerce.kit.i18n import _l
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.types import MAX_ID
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=200, description=number("Items per page."))] = 50,
     cursor: Annotated[str | None, Query(pattern=_CURSOR_PATTERN, description="`next_cursor` of the previous page.")] = None,
 ) -> PageParams:
     """Parse `limit` and `cursor` (an opaque id boundary)."""

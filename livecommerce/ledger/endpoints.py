@@ -12,6 +12,7 @@ from livecommerce.catalog import service as catalog_service
 from livecommerce.kit.auth import CadreOrStaff, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.spreadsheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from livecommerce.kit.types import Instant
 from livecommerce.ledger import books, ranking, reports, sheets
@@ -177,7 +178,7 @@ async def household_statement(
     return await reports.household_statement(session, household, first, last)
 
 
-CountyFilter = Annotated[int | None, Query(gt=0, le=2**31 - 1, description="Only this county's stations (one you act for).")]
+CountyFilter = Annotated[QueryInt | None, Query(gt=0, le=2**31 - 1, description=number("Only this county's stations (one you act for)."))]
 RANKING_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"description": "A county you do not act for"},
     422: {"description": "A bad period"},

@@ -14,6 +14,7 @@ from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import ServiceUnavailable
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import checkout, deals, reconciliation, service
@@ -358,7 +359,7 @@ async def my_orders(
     session: SessionDep,
     principal: CurrentUser,
     page: PageDep,
-    stream_id: Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only orders in this stream.")] = None,
+    stream_id: Annotated[QueryInt | None, Query(gt=0, le=MAX_ID, description=number("Only orders in this stream."))] = None,
     status: Annotated[OrderStatus | None, Query(description="Only orders in this state.")] = None,
 ) -> Page[OrderPublic]:
     items, cursor = await service.list_buyer_orders(

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from livecommerce.kit.auth import CurrentUser, StaffUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.spreadsheets import XLSX_MEDIA_TYPE
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import addresses, fulfillment, pick_sheet, refund_requests, service
@@ -71,8 +72,8 @@ async def confirm_receipt(session: SessionDep, clock: ClockDep, principal: Curre
     return await service.order_view(session, principal, order_id)
 
 
-PickCounty = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only orders of this county.")]
-PickStation = Annotated[int | None, Query(gt=0, le=MAX_ID, description="Only orders of this station.")]
+PickCounty = Annotated[QueryInt | None, Query(gt=0, le=MAX_ID, description=number("Only orders of this county."))]
+PickStation = Annotated[QueryInt | None, Query(gt=0, le=MAX_ID, description=number("Only orders of this station."))]
 PickStatus = Annotated[Fulfillment, Query(description="unshipped (the default), shipped or delivered.")]
 
 

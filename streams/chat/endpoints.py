@@ -11,6 +11,7 @@ from livecommerce.kit.deps import ClockDep, SessionDep
 from livecommerce.kit.errors import InvalidInput
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.masking import mask_display_name
+from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.types import MAX_ID
 from streams.chat import service
 from streams.chat.schemas import ChatMessagePublic, ChatPage, HiddenMessage, MutePublic, MuteRequest
@@ -51,7 +52,7 @@ async def recent_chat(
     session: SessionDep,
     principal: OptionalUser,
     stream_id: StreamId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[QueryInt, Query(ge=1, le=100, description=number("Messages per page."))] = 50,
     cursor: Annotated[str | None, Query(max_length=20, description="next_cursor of the previous page: older messages")] = None,
 ) -> ChatPage:
     if cursor is not None and not cursor.isdigit():

@@ -184,8 +184,10 @@ async def test_an_organizer_of_another_county_sees_none_of_the_first_countys_rec
     household = await seed.household(fogang.id, name="李小花", village="Tangtang")  # type: ignore[arg-type]
     product = await seed.product(fogang.id, name="Jinxianmei rice", splits=[(f"household:{household.id}", 10000)])  # type: ignore[arg-type]
     anchor = await seed.anchor(fogang.id, name="Zhou Min")  # type: ignore[arg-type]
-    await seed.station(fogang.id, name="Shiling station")  # type: ignore[arg-type]
+    station = await seed.station(fogang.id, name="Shiling station")  # type: ignore[arg-type]
     booking_id, _, _ = await _requested_booking(server, seed, fogang.id, fogang_organizer, 4)  # type: ignore[arg-type]
+    fogang_studio = await api_get(server, fogang_organizer, "/api/studios")
+    studio_id = next(s["id"] for s in fogang_studio["items"] if s["name"] == "Studio 4")  # type: ignore[index]
     context = await signed_in(browser, server, yingde_organizer)
     page = await context.new_page()
     for path, text in (
@@ -193,6 +195,8 @@ async def test_an_organizer_of_another_county_sees_none_of_the_first_countys_rec
         ("/manage/households", "李小花"),
         ("/manage/anchors", "Zhou Min"),
         ("/manage/stations", "Shiling station"),
+        ("/manage/studios", "Studio 4"),
+        ("/manage/slots", "Studio 4"),
     ):
         await page.goto(path)
         await expect(page.locator("h1")).to_be_visible()
@@ -205,6 +209,8 @@ async def test_an_organizer_of_another_county_sees_none_of_the_first_countys_rec
         f"/manage/anchors/{anchor.id}",
         f"/manage/bookings/{booking_id}/reschedule",
         f"/manage/bookings/{booking_id}/cancel",
+        f"/manage/studios/{studio_id}",
+        f"/manage/stations/{station.id}",
     ):
         response = await page.goto(path)
         assert response is not None and response.status == 403, path

@@ -149,6 +149,7 @@ BUILDERS["POST /api/stations"] = lambda w, s: _call(
 )
 BUILDERS["GET /api/stations"] = get("/api/stations")
 BUILDERS["GET /api/stations/{station_id}"] = lambda w, s: _call("GET", f"/api/stations/{s.station_id}")
+BUILDERS["PATCH /api/stations/{station_id}"] = lambda w, s: _call("PATCH", f"/api/stations/{s.station_id}", json={"village": "Xintang"})
 BUILDERS["POST /api/households"] = lambda w, s: _call(
     "POST", "/api/households", json={"county_id": s.county_id, "name": "李桂兰", "village": "Xintang", "registration_no": "441821190001"}
 )
@@ -525,8 +526,27 @@ async def _set_media(w: World, s: Side) -> Call:
 
 # --- scheduling ------------------------------------------------------------------------------
 
-BUILDERS["POST /api/studios"] = lambda w, s: _call("POST", "/api/studios", json={"name": "Room 2", "platform": "kuaishou"})
+BUILDERS["POST /api/studios"] = lambda w, s: _call(
+    "POST", "/api/studios", json={"name": "Room 2", "platform": "kuaishou", "county_id": s.county_id}
+)
 BUILDERS["GET /api/studios"] = get("/api/studios")
+
+
+async def _county_studio(w: World, s: Side) -> int:
+    """A studio of the side's county (the world's own studio is shared, so open to every organizer)."""
+
+    async def make() -> int:
+        body = {"name": f"County room {_unique()}", "platform": "douyin", "county_id": s.county_id}
+        r = await w.client.post("/api/studios", json=body, headers=await w.headers("admin"))
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    return int(await w.cached(s, "studio", make))
+
+
+@builds("PATCH /api/studios/{studio_id}")
+async def _patch_studio(w: World, s: Side) -> Call:
+    return Call("PATCH", f"/api/studios/{await _county_studio(w, s)}", json={"name": f"Room {_unique()}"})
 
 
 def _campaign_body() -> dict[str, str]:
@@ -600,7 +620,7 @@ async def _slot(w: World, s: Side) -> Call:
     return Call(
         "POST",
         "/api/slots",
-        json={"studio_id": w.studio_id, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()},
+        json={"studio_id": await _county_studio(w, s), "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()},
     )
 
 

@@ -429,3 +429,77 @@ class TestStudiosAndSlots:
         assert clash.status_code == 422 and "already has a slot" in clash.text
         bad = await client.post("/manage/slots", data={**form, "starts": "25:00"})
         assert bad.status_code == 422 and 'id="error-starts_at"' in bad.text
+
+    async def test_a_studio_belongs_to_the_organizers_county_and_another_county_neither_sees_nor_books_it(
+        self, client: httpx.AsyncClient, make: Factory, two: Two
+    ) -> None:
+        sign_in(client, two.fogang_organizer)
+        assert (await client.post("/manage/studios", data={"name": "Fogang studio", "platform": "douyin"})).status_code == 303
+        studio = next(s for s in (await client.get("/api/studios", headers=two.fogang_organizer.headers)).json()["items"])
+        assert studio["county_id"] == two.fogang_id
+        day = (datetime.now(TZ) + timedelta(days=9)).date().isoformat()
+        form = {"studio_id": str(studio["id"]), "day": day, "starts": "19:00", "ends": "21:00"}
+        assert (await client.post("/manage/slots", data=form)).status_code == 303
+
+        sign_in(client, two.yingde_organizer)
+        for path in ("/manage/studios", "/manage/slots", f"/manage/slots?studio_id={studio['id']}"):
+            page = await client.get(path)
+            assert page.status_code == 200 and "Fogang studio" not in page.text, path
+        refused = await client.post("/manage/slots", data={**form, "starts": "22:00", "ends": "23:00"})
+        assert refused.status_code == 422 and 'id="error-studio_id"' in refused.text
+        assert (await client.get(f"/manage/studios/{studio['id']}")).status_code == 403
+        assert (await client.post(f"/manage/studios/{studio['id']}", data={"name": "Ours", "platform": "douyin"})).status_code == 403
+
+    async def test_a_shared_studio_is_seen_by_every_county_and_changed_only_by_admins(
+        self, client: httpx.AsyncClient, make: Factory, two: Two
+    ) -> None:
+        admin = await make.user(Role.admin)
+        sign_in(client, admin)
+        assert (
+            await client.post("/manage/studios", data={"name": "Provincial hall", "platform": "douyin", "county_id": ""})
+        ).status_code == 303
+        page = await client.get("/manage/studios")
+        studio_id = re.findall(r'data-studio-id="(\d+)"', page.text)[-1]
+        assert f'href="/manage/studios/{studio_id}"' in page.text
+        sign_in(client, two.yingde_organizer)
+        page = await client.get("/manage/studios")
+        assert "Provincial hall" in page.text and f'href="/manage/studios/{studio_id}"' not in page.text
+        assert (await client.get(f"/manage/studios/{studio_id}")).status_code == 403
+
+    async def test_an_organizer_edits_its_studio_with_errors_beside_the_fields(self, client: httpx.AsyncClient, two: Two) -> None:
+        sign_in(client, two.fogang_organizer)
+        await client.post("/manage/studios", data={"name": "Fogang studio", "platform": "douyin"})
+        studio_id = re.findall(r'data-studio-id="(\d+)"', (await client.get("/manage/studios")).text)[-1]
+        form = await client.get(f"/manage/studios/{studio_id}")
+        assert form.status_code == 200 and 'value="Fogang studio"' in form.text
+        bad = await client.post(f"/manage/studios/{studio_id}", data={"name": "", "platform": "douyin"})
+        assert bad.status_code == 422 and 'id="error-name"' in bad.text
+        saved = await client.post(f"/manage/studios/{studio_id}", data={"name": "Tea hall", "platform": "kuaishou"})
+        assert saved.status_code == 303 and saved.headers["location"] == "/manage/studios"
+        page = await client.get("/manage/studios")
+        assert "Tea hall" in page.text and "kuaishou" in page.text
+
+
+class TestStationForm:
+    async def test_an_organizer_renames_its_station_with_errors_beside_the_fields(
+        self, client: httpx.AsyncClient, make: Factory, two: Two
+    ) -> None:
+        station = await make.station(two.fogang_id, name="Shiling store", village="Shiling")
+        sign_in(client, two.fogang_organizer)
+        assert f'href="/manage/stations/{station.id}"' in (await client.get("/manage/stations")).text
+        form = await client.get(f"/manage/stations/{station.id}")
+        assert form.status_code == 200 and 'value="Shiling store"' in form.text
+        bad = await client.post(f"/manage/stations/{station.id}", data={"name": "Shiling station", "village": ""})
+        assert bad.status_code == 422 and 'id="error-village"' in bad.text and 'value="Shiling station"' in bad.text
+        saved = await client.post(f"/manage/stations/{station.id}", data={"name": "Shiling station", "village": "Xintang"})
+        assert saved.status_code == 303 and saved.headers["location"] == "/manage/stations"
+        page = await client.get("/manage/stations")
+        assert "Shiling station" in page.text and "Xintang" in page.text
+
+    async def test_another_countys_station_is_refused(self, client: httpx.AsyncClient, make: Factory, two: Two) -> None:
+        station = await make.station(two.fogang_id, name="Shiling store")
+        sign_in(client, two.yingde_organizer)
+        assert (await client.get(f"/manage/stations/{station.id}")).status_code == 403
+        assert (await client.post(f"/manage/stations/{station.id}", data={"name": "Ours", "village": "V"})).status_code == 403
+        assert (await client.get(f"/manage/stations/{station.id + 1000}")).status_code == 404
+        assert (await client.get(f"/api/stations/{station.id}")).json()["name"] == "Shiling store"

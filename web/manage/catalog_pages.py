@@ -21,6 +21,7 @@ from livecommerce.catalog.schemas import (
     ProductCreate,
     ProductUpdate,
     StationCreate,
+    StationUpdate,
 )
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import Forbidden, LiveCommerceError, NotFound
@@ -519,6 +520,57 @@ async def create_station(request: Request, session: SessionDep, settings: Settin
         await session.rollback()
         errors = domain_errors(exc)
     return await _stations_page(request, session, settings, user, values=values, errors=errors)
+
+
+def _station_form(
+    request: Request, settings: SettingsDep, user: Principal, station: Any, *, values: Any = None, errors: Any = None
+) -> Response:
+    return render(
+        page_for(request, user, settings),
+        "manage/station_form.html",
+        status_code=422 if errors else 200,
+        station=station,
+        values=values if values is not None else {"name": station.name, "village": station.village},
+        errors=errors or FormErrors(),
+    )
+
+
+@router.get("/stations/{station_id:int}")
+async def edit_station(request: Request, station_id: int, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
+    """A station's form: name and village (staff of its county)."""
+    if (denied := refuse(request, user)) is not None:
+        return denied
+    assert user is not None
+    try:
+        station = await catalog.get_station(session, station_id)
+        user.require_county(station.county_id)
+    except (NotFound, Forbidden) as exc:
+        return refused_page(page_for(request, user, settings), exc)
+    return _station_form(request, settings, user, station)
+
+
+@router.post("/stations/{station_id:int}")
+async def update_station(
+    request: Request, station_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: PageUser
+) -> Response:
+    """Rename a station or correct its village through the catalog service."""
+    if (denied := refuse_post(request, user)) is not None:
+        return denied
+    assert user is not None
+    form = await request.form()
+    values = {k: str(form.get(k, "")).strip() for k in ("name", "village")}
+    try:
+        station = await catalog.get_station(session, station_id)
+        await catalog.update_station(session, user, station_id, StationUpdate.model_validate(values), clock.now())
+        return done("/manage/stations", "station_saved")
+    except (NotFound, Forbidden) as exc:
+        return refused_page(page_for(request, user, settings), exc)
+    except ValidationError as exc:
+        errors = validation_errors(exc, page_for(request, user, settings).t)
+    except LiveCommerceError as exc:
+        await session.rollback()
+        errors = domain_errors(exc)
+    return _station_form(request, settings, user, station, values=values, errors=errors)
 
 
 # --- anchors --------------------------------------------------------------------------------

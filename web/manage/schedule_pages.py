@@ -1,4 +1,8 @@
-"""Back-office pages of the schedule: studios, slots, and bookings to confirm, cancel or move."""
+"""Back-office pages of the schedule: studios, slots, and bookings to confirm, cancel or move.
+
+An organizer sees the studios of its counties and the shared ones, with their slots, and changes only its
+counties' studios (admins: all, and the shared ones); see `schedulers/studios.py`.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from livecommerce.kit.principal import Principal
 from schedulers import bookings as booking_service
 from schedulers import slots as slot_service
 from schedulers import studios as studio_service
-from schedulers.schemas import BookingReschedule, SlotCreate, StudioCreate
+from schedulers.schemas import BookingReschedule, SlotCreate, StudioCreate, StudioUpdate
 from web.manage.common import (
     FormErrors,
     ListQuery,
@@ -42,24 +46,33 @@ ALL_STUDIOS = PageParams(limit=200, after_id=None)
 OPEN_SLOTS = PageParams(limit=100, after_id=None)
 
 
-async def _studio_names(session: SessionDep) -> dict[int, str]:
-    rows, _ = await studio_service.list_studios(session, ALL_STUDIOS)
+async def _studio_names(session: SessionDep, user: Principal) -> dict[int, str]:
+    """The studios the user sees (shared ones and its counties'), by id."""
+    rows, _ = await studio_service.list_studios(session, ALL_STUDIOS, county_ids=scope_of(user))
     return {s.id: s.name for s in rows if s.id is not None}
 
 
 # --- studios --------------------------------------------------------------------------------
 
 
+async def _studio_counties(session: SessionDep, user: Principal) -> list[Any]:
+    return await catalog_rows.counties_by_ids(session, scope_of(user))
+
+
 async def _studios_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: Principal, *, values: Any = None, errors: Any = None
 ) -> Response:
     query = ListQuery.of(request)
-    rows, cursor = await studio_service.list_studios(session, query.page)
+    rows, cursor = await studio_service.list_studios(session, query.page, county_ids=scope_of(user))
+    counties = await _studio_counties(session, user)
     return render(
         page_for(request, user, settings),
         "manage/studios.html",
         status_code=422 if errors else 200,
         rows=rows,
+        counties=counties,
+        county_names=await catalog_rows.county_names(session, {s.county_id for s in rows if s.county_id is not None}),
+        editable={s.id for s in rows if studio_service.may_change(user, s)},
         query=query,
         next_url=query.next_url("/manage/studios", cursor),
         values=values or {},
@@ -69,7 +82,7 @@ async def _studios_page(
 
 @router.get("/studios")
 async def studios(request: Request, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
-    """Studios (shared by every county) and the form to add one."""
+    """The studios the user sees (shared ones and its counties') and the form to add one."""
     if (denied := refuse(request, user)) is not None:
         return denied
     assert user is not None
@@ -77,19 +90,78 @@ async def studios(request: Request, session: SessionDep, settings: SettingsDep, 
 
 
 @router.post("/studios")
-async def create_studio(request: Request, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
-    """Add a studio through the scheduling service."""
+async def create_studio(request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: PageUser) -> Response:
+    """Add a studio through the scheduling service, in a county of the user's (or, for admins, shared)."""
+    if (denied := refuse_post(request, user)) is not None:
+        return denied
+    assert user is not None
+    form = await request.form()
+    values = {k: str(form.get(k, "")).strip() for k in ("name", "platform", "county_id")}
+    body: dict[str, Any] = {"name": values["name"], "platform": values["platform"]}
+    if values["county_id"] or user.is_admin:  # an admin's empty choice is the shared studio; an organizer's, its county
+        body["county_id"] = int_or_none(values["county_id"]) or (0 if values["county_id"] else None)
+    try:
+        await studio_service.create_studio(session, user, StudioCreate.model_validate(body), now=clock.now())
+        return done("/manage/studios", "studio_created")
+    except ValidationError as exc:
+        errors = validation_errors(exc, page_for(request, user, settings).t)
+    except LiveCommerceError as exc:
+        await session.rollback()
+        errors = domain_errors(exc)
+        if isinstance(exc, Forbidden):
+            errors = FormErrors(fields={"county_id": exc.detail})
+    return await _studios_page(request, session, settings, user, values=values, errors=errors)
+
+
+async def _studio_form(
+    request: Request, settings: SettingsDep, user: Principal, studio: Any, *, values: Any = None, errors: Any = None
+) -> Response:
+    return render(
+        page_for(request, user, settings),
+        "manage/studio_form.html",
+        status_code=422 if errors else 200,
+        studio=studio,
+        values=values if values is not None else {"name": studio.name, "platform": studio.platform},
+        errors=errors or FormErrors(),
+    )
+
+
+@router.get("/studios/{studio_id:int}")
+async def edit_studio(request: Request, studio_id: int, session: SessionDep, settings: SettingsDep, user: PageUser) -> Response:
+    """A studio's form: name and platform (an organizer of its county; a shared studio: admins)."""
+    if (denied := refuse(request, user)) is not None:
+        return denied
+    assert user is not None
+    try:
+        studio = await studio_service.studio_to_change(session, user, studio_id)
+    except (NotFound, Forbidden) as exc:
+        return refused_page(page_for(request, user, settings), exc)
+    return await _studio_form(request, settings, user, studio)
+
+
+@router.post("/studios/{studio_id:int}")
+async def update_studio(
+    request: Request, studio_id: int, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: PageUser
+) -> Response:
+    """Rename a studio or change its platform through the scheduling service."""
     if (denied := refuse_post(request, user)) is not None:
         return denied
     assert user is not None
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in ("name", "platform")}
     try:
-        await studio_service.create_studio(session, StudioCreate.model_validate(values))
-        return done("/manage/studios", "studio_created")
+        studio = await studio_service.studio_to_change(session, user, studio_id)
+    except (NotFound, Forbidden) as exc:
+        return refused_page(page_for(request, user, settings), exc)
+    try:
+        await studio_service.update_studio(session, user, studio_id, StudioUpdate.model_validate(values), now=clock.now())
+        return done("/manage/studios", "studio_saved")
     except ValidationError as exc:
         errors = validation_errors(exc, page_for(request, user, settings).t)
-    return await _studios_page(request, session, settings, user, values=values, errors=errors)
+    except LiveCommerceError as exc:
+        await session.rollback()
+        errors = domain_errors(exc)
+    return await _studio_form(request, settings, user, studio, values=values, errors=errors)
 
 
 # --- slots ----------------------------------------------------------------------------------
@@ -108,9 +180,15 @@ async def _slots_page(
     query = ListQuery.of(request, ("open",))
     studio_id = int_or_none(request.query_params.get("studio_id"))
     rows, cursor = await slot_service.list_slots(
-        session, query.page, starts_from=clock.now(), starts_to=None, studio_id=studio_id, open_only=query.status == "open"
+        session,
+        query.page,
+        starts_from=clock.now(),
+        starts_to=None,
+        studio_id=studio_id,
+        open_only=query.status == "open",
+        county_ids=scope_of(user),
     )
-    names = await _studio_names(session)
+    names = await _studio_names(session, user)
     next_url = query.next_url("/manage/slots", cursor)
     if next_url and studio_id:
         next_url += f"&studio_id={studio_id}"
@@ -167,13 +245,15 @@ async def create_slot(request: Request, session: SessionDep, settings: SettingsD
             data = SlotCreate.model_validate(
                 {"studio_id": int_or_none(values["studio_id"]) or 0, "starts_at": starts_at, "ends_at": ends_at}
             )
-            await slot_service.create_slot(session, data, settings=settings)
+            await slot_service.create_slot(session, user, data, settings=settings)
             return done("/manage/slots", "slot_created")
         except ValidationError as exc:
             errors = validation_errors(exc, page_for(request, user, settings).t)
         except LiveCommerceError as exc:
             await session.rollback()
             errors = domain_errors(exc)
+            if isinstance(exc, Forbidden):  # another county's studio
+                errors = FormErrors(fields={"studio_id": exc.detail})
     return await _slots_page(request, session, settings, clock, user, values=values, errors=errors)
 
 
@@ -203,7 +283,7 @@ async def bookings(request: Request, session: SessionDep, settings: SettingsDep,
         "manage/bookings.html",
         rows=rows,
         anchors=await _anchor_names(session, {a for b in rows for a in b.anchor_ids}),
-        studios=await _studio_names(session),
+        studios=await studio_service.studio_names(session, {b.studio_id for b in rows}),
         counties=counties,
         query=query,
         statuses=BOOKING_STATUSES,
@@ -250,7 +330,7 @@ async def _booking_action(
         status_code=422 if errors else 200,
         booking=view,
         anchors=await _anchor_names(session, set(view.anchor_ids)),
-        studios=await _studio_names(session),
+        studios=await studio_service.studio_names(session, {view.studio_id} | {s.studio_id for s in context.get("slots", [])}),
         errors=errors,
         **context,
     )
@@ -287,7 +367,7 @@ async def _reschedule_page(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep, user: Principal, booking_id: int, **context: Any
 ) -> Response:
     open_slots, _ = await slot_service.list_slots(
-        session, OPEN_SLOTS, starts_from=clock.now(), starts_to=None, studio_id=None, open_only=True
+        session, OPEN_SLOTS, starts_from=clock.now(), starts_to=None, studio_id=None, open_only=True, county_ids=scope_of(user)
     )
     return await _booking_action(
         request, session, settings, user, booking_id, "manage/booking_reschedule.html", slots=open_slots, **context
