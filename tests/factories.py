@@ -23,6 +23,8 @@ ROOT = Principal(id=0, username="factory", role=Role.admin, display_name="factor
 
 @dataclass
 class TestUser:
+    __test__ = False  # a user made for tests, not a test class for pytest to collect
+
     id: int
     username: str
     role: Role
