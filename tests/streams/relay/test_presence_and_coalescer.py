@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from itertools import pairwise
 
 from redis.asyncio import Redis
 from sqlmodel import col, select
@@ -204,9 +205,11 @@ class TestCoalescer:
         presence.joined(stream.id)
         await Coalescer(db, presence, LocalLease()).tick()
         await Coalescer(db, presence, LocalLease()).tick()  # a second instance taking over
-        # (The app's own coalescer, whose presence counts no viewer, may write {"count": 0} meanwhile.)
-        ours = [e for e in await events_of(db, stream.id, "viewers.updated") if e.data == {"count": 1}]
-        assert len(ours) == 1
+        figures = [e.data for e in await events_of(db, stream.id, "viewers.updated")]
+        # A repeat is one figure twice in a row. The app's own coalescer, whose presence counts no
+        # viewer, may write {"count": 0} between the two ticks; the second then rightly writes 1 again.
+        assert {"count": 1} in figures
+        assert not any(a == b == {"count": 1} for a, b in pairwise(figures)), figures
 
     async def test_the_loop_writes_only_while_holding_the_lease(
         self, relay_backend: str, redis_client: Redis, settings: Settings, make: Factory, db: Database
