@@ -38,7 +38,7 @@ from schedulers.models import Booking, BookingAnchor, BookingApproval, BookingPr
 from schedulers.problems import bad_field, clash_conflict
 from schedulers.schemas import BookingCreate, BookingPublic, BookingReschedule, Clash, CoHostPublic
 from schedulers.slots import get_slot
-from schedulers.studios import lock_studio
+from schedulers.studios import lock_studio, serves, studio_counties, studio_names
 
 if TYPE_CHECKING:
     from livecommerce.catalog.models import Anchor
@@ -99,6 +99,24 @@ async def _check_products(session: AsyncSession, product_ids: Sequence[int], cou
 async def certified_only(session: AsyncSession, slot: Slot) -> bool:
     """True when the slot belongs to a certified-only campaign."""
     return slot.campaign_id is not None and (await get_campaign(session, slot.campaign_id)).certified_only
+
+
+async def foreign_studio_clashes(session: AsyncSession, slot: Slot, county_ids: Iterable[int]) -> list[Clash]:
+    """A clash when the slot's studio belongs to a county none of the booking's anchors is of (see `studios.serves`)."""
+    county_id = (await studio_counties(session, [slot.studio_id])).get(slot.studio_id)
+    if serves(county_id, county_ids):
+        return []
+    name = (await studio_names(session, [slot.studio_id])).get(slot.studio_id, str(slot.studio_id))
+    return [
+        Clash(
+            kind="studio_county",
+            studio_id=slot.studio_id,
+            slot_id=slot.id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            detail=f"Studio 「{name}」 airs another county's broadcasts; book a slot in a studio of the anchors' county or a shared one.",
+        )
+    ]
 
 
 async def uncertified_clashes(session: AsyncSession, slot: Slot, product_ids: Sequence[int]) -> list[Clash]:
@@ -195,7 +213,7 @@ async def create_booking(session: AsyncSession, principal: Principal, data: Book
         override_reason=data.notice_override_reason,
         settings=settings,
         now=now,
-        also=await uncertified_clashes(session, slot, data.product_ids),
+        also=[*await foreign_studio_clashes(session, slot, county_ids), *await uncertified_clashes(session, slot, data.product_ids)],
     )
 
     booking = Booking(
@@ -547,17 +565,21 @@ async def reschedule_booking(
         return booking
     slot = await get_slot(session, data.slot_id)
     anchor_ids = await booking_anchor_ids(session, booking_id)
+    county_ids = await booking_county_ids(session, booking_id)
     overridden = await _clashes_or_raise(
         session,
         principal,
         slot=slot,
         anchor_ids=anchor_ids,
-        county_ids=await booking_county_ids(session, booking_id),
+        county_ids=county_ids,
         override_reason=data.notice_override_reason,
         settings=settings,
         now=now,
         ignore_booking_id=booking_id,
-        also=await uncertified_clashes(session, slot, await _product_ids(session, booking_id)),
+        also=[
+            *await foreign_studio_clashes(session, slot, county_ids),
+            *await uncertified_clashes(session, slot, await _product_ids(session, booking_id)),
+        ],
     )
     before = {"slot_id": booking.slot_id, "starts_at": booking.starts_at.isoformat()}
     await transition(session, booking_id, BookingStatus.requested, now=now)

@@ -46,7 +46,8 @@ To = Annotated[Instant | None, Query(alias="to", description="Only items startin
 CONFLICT_RESPONSES: dict[int | str, dict[str, object]] = {
     409: {
         "description": 'Clashes with the schedule; `conflicts` lists each one (`kind`: "anchor" | "studio" | ..., '
-        'or "uncertified" naming a product a certified-only campaign refuses).'
+        'or "uncertified" naming a product a certified-only campaign refuses, or "studio_county" for a studio of '
+        "another county)."
     }
 }
 

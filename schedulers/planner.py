@@ -26,7 +26,7 @@ MIN_SEARCH_SECONDS = 0.5
 SEARCH_SHARE = 0.85
 
 # Why a pair or a slot is blocked, most telling first.
-REASON_ORDER = ("notice", "availability", "uncertified", "anchor", "weekly_limit", "daily_limit")
+REASON_ORDER = ("notice", "availability", "uncertified", "studio_county", "anchor", "weekly_limit", "daily_limit")
 
 
 @dataclass(frozen=True)

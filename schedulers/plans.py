@@ -32,6 +32,7 @@ from schedulers.models import ACTIVE_BOOKING_STATUSES, AnchorAvailability, Booki
 from schedulers.planner import Instance, PlanAnchor, PlanSlot, Weights, hour_scores, solve
 from schedulers.schemas import BookingCreate, PlanAssignment, PlanCreate, PlanPublic, PlanUnfilled
 from schedulers.slots import campaign_slots
+from schedulers.studios import serves, studio_counties
 
 
 async def build_instance(
@@ -82,11 +83,21 @@ async def build_instance(
         county_hours=await _county_hours(session, settings) if data.best_hours_weight else {},
     )
     await _block(session, instance, anchor_ids, settings=settings, now=now)
+    await _block_foreign_studios(session, instance)
     by_county = await catalog.active_product_ids_by_county(session, {a.county_id for a in anchors})
     products = {(s.id, c): ids for s in plan_slots for c, ids in by_county.items()}
     if campaign.certified_only:
         products = await _certified_products(session, instance, products)
     return instance, products
+
+
+async def _block_foreign_studios(session: AsyncSession, instance: Instance) -> None:
+    """A county's studio airs its own county's broadcasts (`studios.serves`): no anchor of another county is put in it."""
+    counties = await studio_counties(session, {s.studio_id for s in instance.slots})
+    for s in instance.slots:
+        for a in instance.anchors:
+            if not serves(counties.get(s.studio_id), [a.county_id]) and instance.allowed(s.id, a.id):
+                instance.blocked[(s.id, a.id)] = "studio_county"
 
 
 async def _certified_products(

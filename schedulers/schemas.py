@@ -170,7 +170,10 @@ class BookingPublic(BaseModel):
 class Clash(BaseModel):
     """One reason a booking cannot be made (an item of the 409's `conflicts`)."""
 
-    kind: str = Field(description="anchor | studio | availability | notice | weekly_limit | daily_limit | uncertified")
+    kind: str = Field(
+        description="anchor | studio | availability | notice | weekly_limit | daily_limit | uncertified | studio_county "
+        "(the slot's studio airs another county's broadcasts)"
+    )
     booking_id: int | None = None
     product_id: int | None = None
     anchor_id: int | None = None

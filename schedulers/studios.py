@@ -119,6 +119,24 @@ async def lock_studio(session: AsyncSession, studio_id: int) -> Studio:
     return studio
 
 
+async def studio_counties(session: AsyncSession, studio_ids: Iterable[int]) -> dict[int, int | None]:
+    """Each of these studios' county (None for a shared studio)."""
+    wanted = sorted(set(studio_ids))
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(col(Studio.id), col(Studio.county_id)).where(col(Studio.id).in_(wanted)))).all()
+    return {studio_id: county_id for studio_id, county_id in rows if studio_id is not None}
+
+
+def serves(studio_county_id: int | None, county_ids: Iterable[int]) -> bool:
+    """True when a studio of that county (None: a shared one) may air a broadcast of anchors of these counties.
+
+    A county's studio airs its own county's broadcasts, a joint one with a guest from another
+    county included; a shared studio airs anyone's.
+    """
+    return studio_county_id is None or studio_county_id in set(county_ids)
+
+
 async def studio_names(session: AsyncSession, studio_ids: Iterable[int]) -> dict[int, str]:
     """The names of these studios (to name the studio of a booking the caller already sees)."""
     wanted = sorted(set(studio_ids))

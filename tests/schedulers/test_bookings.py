@@ -376,7 +376,9 @@ class TestListBookings:
         outsider = await world.cadre(other_county.id)
         mine = await world.booked(at(2), anchors=[world.a])
         shared = await world.booked(at(5), anchors=[world.b, outsider], confirm=False, by=world.admin)
-        theirs = await world.booked(at(8), anchors=[outsider], confirm=False, by=world.admin)
+        # Only the outsider's: in a shared studio, since the first county's studios air its own broadcasts.
+        studio = await world.client.post("/api/studios", json={"name": "Shared", "platform": "douyin"}, headers=world.admin.headers)
+        theirs = await world.booked(at(8), anchors=[outsider], confirm=False, by=world.admin, studio_id=studio.json()["id"])
         page = PageParams(limit=10, after_id=None)
         their_organizer = Principal(id=0, username="o", role=Role.organizer, display_name="O", county_ids=frozenset({other_county.id}))  # type: ignore[arg-type]
         async with db.sessionmaker() as session:

@@ -14,7 +14,7 @@ from livecommerce.kit.db import Database
 from livecommerce.kit.principal import Role
 from tests import factories
 from tests.factories import Factory
-from tests.schedulers.conftest import World
+from tests.schedulers.conftest import World, at
 
 
 async def _studio(client: httpx.AsyncClient, who: factories.TestUser, **body: Any) -> httpx.Response:
@@ -169,3 +169,64 @@ class TestUpdateStudio:
         for body in ({"name": None}, {"name": ""}, {"county_id": 1}):
             r = await world.client.patch(f"/api/studios/{mine}", json=body, headers=world.organizer.headers)
             assert r.status_code == 422, (body, r.text)
+
+
+class TestBookingAnotherCountysStudio:
+    """A county's studio airs its own county's broadcasts; a shared one airs anyone's."""
+
+    async def test_anchors_of_another_county_are_refused_with_a_studio_county_clash(self, world: World, make: Factory) -> None:
+        other, _ = await _other_county(make)
+        guest = await world.cadre(other)
+        mine = await world.studio()  # the organizer's county's studio
+        slot = await world.slot(at(2), studio_id=mine)
+        r = await world.book(slot, [guest], by=world.admin)
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [(c["kind"], c["studio_id"]) for c in r.json()["conflicts"]] == [("studio_county", mine)]
+        assert (await world.client.get("/api/bookings", headers=world.admin.headers)).json()["items"] == []
+
+    async def test_own_county_a_joint_broadcast_and_a_shared_studio_are_fine(self, world: World, make: Factory) -> None:
+        other, _ = await _other_county(make)
+        guest = await world.cadre(other)
+        mine = await world.studio()
+        shared = (await _studio(world.client, world.admin)).json()["id"]
+        start = at(2)
+        assert (await world.book(await world.slot(start, studio_id=mine), [world.a], by=world.admin)).status_code == 201
+        joint = await world.book(await world.slot(start + timedelta(hours=3), studio_id=mine), [world.b, guest], by=world.admin)
+        assert joint.status_code == 201, joint.text
+        in_shared = await world.book(await world.slot(start + timedelta(hours=6), studio_id=shared), [guest], by=world.admin)
+        assert in_shared.status_code == 201, in_shared.text
+
+    async def test_moving_a_booking_into_another_countys_studio_is_refused_and_changes_nothing(self, world: World, make: Factory) -> None:
+        other, _ = await _other_county(make)
+        guest = await world.cadre(other)
+        shared = (await _studio(world.client, world.admin)).json()["id"]
+        mine = await world.studio()
+        start = at(2)
+        booking = (await world.book(await world.slot(start, studio_id=shared), [guest], by=world.admin)).json()
+        target = await world.slot(start + timedelta(hours=3), studio_id=mine)
+        r = await world.client.post(f"/api/bookings/{booking['id']}/reschedule", json={"slot_id": target}, headers=world.admin.headers)
+        assert r.status_code == 409, r.text
+        assert [c["kind"] for c in r.json()["conflicts"]] == ["studio_county"]
+        again = await world.client.get(f"/api/bookings/{booking['id']}", headers=world.admin.headers)
+        assert again.json()["slot_id"] == booking["slot_id"]
+
+    async def test_the_planner_puts_no_anchor_in_another_countys_studio(self, world: World, make: Factory) -> None:
+        other, _ = await _other_county(make)
+        await world.cadre(other)
+        foreign = (await _studio(world.client, world.admin, county_id=other)).json()["id"]
+        campaign = await world.client.post(
+            "/api/campaigns",
+            json={"name": "消费帮扶月", "starts_at": at(0).isoformat(), "ends_at": at(24 * 30).isoformat()},
+            headers=world.admin.headers,
+        )
+        campaign_id = campaign.json()["id"]
+        start = at(2)
+        body = {"studio_id": foreign, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()}
+        slot = await world.client.post("/api/slots", json={**body, "campaign_id": campaign_id}, headers=world.admin.headers)
+        assert slot.status_code == 201, slot.text
+        # The organizer of the first county plans with its own anchors only: none may use the other county's studio.
+        r = await world.client.post(f"/api/campaigns/{campaign_id}/plans", json={"time_limit_seconds": 5}, headers=world.organizer.headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["assignments"] == []
+        assert r.json()["unfilled"] == [{"slot_id": slot.json()["id"], "reason": "studio_county"}]

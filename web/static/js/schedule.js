@@ -57,6 +57,8 @@ export function describe(conflict) {
       return t("conflict.anchor", { who, start, end });
     case "studio":
       return t("conflict.studio", { who: studios[conflict.studio_id] || `#${conflict.studio_id ?? ""}`, start, end });
+    case "studio_county":
+      return t("conflict.studio_county", { who: studios[conflict.studio_id] || `#${conflict.studio_id ?? ""}` });
     case "availability":
     case "weekly_limit":
     case "daily_limit":
