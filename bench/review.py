@@ -30,18 +30,18 @@ import psycopg
 from sqlalchemy import func, insert, select
 
 from livecommerce.accounts.models import User
+from livecommerce.broadcasts import audience
 from livecommerce.broadcasts.audience import StreamViewer
 from livecommerce.broadcasts.events import OutboxEvent, StreamSequence
 from livecommerce.broadcasts.models import AudienceMinute, Stream, StreamAudience, StreamHost, StreamProduct
 from livecommerce.catalog.models import Anchor, County, Household, Product
 from livecommerce.kit.db import Database, create_nullpool_engine
 from livecommerce.kit.principal import Principal, Role
-from livecommerce.broadcasts import audience
 from livecommerce.ledger import reports
 from livecommerce.ledger import review as ledger_review
-from livecommerce.orders import repository as orders
 from livecommerce.ledger.service import ACCOUNTS, AGGREGATES, ENTRIES, MINUTES, TRANSACTIONS, floor_minute
 from livecommerce.main.migrate import upgrade
+from livecommerce.orders import repository as orders
 from livecommerce.orders.models import Order, StreamBuyer
 from livecommerce.review import service as review
 from schedulers.models import Booking, Campaign, Slot, Studio

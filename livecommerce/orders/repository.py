@@ -178,7 +178,9 @@ async def buyers_of_streams(session: AsyncSession, stream_ids: Sequence[int]) ->
         return {}
     paid = func.sum(case((col(StreamBuyer.paid), 1), else_=0))
     rows = await session.execute(
-        select(col(StreamBuyer.stream_id), func.count(), paid).where(col(StreamBuyer.stream_id).in_(ids)).group_by(col(StreamBuyer.stream_id))
+        select(col(StreamBuyer.stream_id), func.count(), paid)
+        .where(col(StreamBuyer.stream_id).in_(ids))
+        .group_by(col(StreamBuyer.stream_id))
     )
     found = {int(sid): (int(placed), int(paying or 0)) for sid, placed, paying in rows.all()}
     return {sid: found.get(sid, (0, 0)) for sid in ids}

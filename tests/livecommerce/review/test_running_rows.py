@@ -32,7 +32,9 @@ PAY = st.tuples(st.just("pay"), st.integers(0, 50))
 CANCEL = st.tuples(st.just("cancel"), st.integers(0, 50))
 REFUND = st.tuples(st.just("refund"), st.integers(0, 50))
 # Counts at any second of the first three minutes (out of order against each other), one to three in one append.
-VIEWERS = st.tuples(st.just("viewers"), st.integers(0, 1), st.lists(st.tuples(st.integers(0, 50), st.integers(0, 179)), min_size=1, max_size=3))
+VIEWERS = st.tuples(
+    st.just("viewers"), st.integers(0, 1), st.lists(st.tuples(st.integers(0, 50), st.integers(0, 179)), min_size=1, max_size=3)
+)
 WATCH = st.tuples(st.just("watch"), st.integers(0, 1), st.integers(0, 3))
 SCRIPT = st.lists(st.tuples(st.integers(0, 45), st.one_of(ORDER, PAY, PAY, CANCEL, REFUND, VIEWERS, WATCH)), min_size=1, max_size=16)
 
