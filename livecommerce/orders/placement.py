@@ -449,13 +449,13 @@ async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, 
         return outcome
     await _insert_lines(session, won)
     levels = await _move_units(session, won, rules)
-    # After the products' rows and before the stream's sequence row, as paying an order takes them.
+    if rules.pays_when_made:
+        await _credit(session, won, levels)
+    # After the products' and the ledger's rows and before the stream's sequence row, as paying an order takes them.
     await repository.note_stream_buyers(
         session, ((a.scope.stream_id, a.buyer.id, rules.pays_when_made) for a in won if a.scope.stream_id is not None)
     )
-    if rules.pays_when_made:
-        await _credit(session, won, levels)
-    else:
+    if not rules.pays_when_made:
         await _announce_placed(session, won)
     for ask in won:
         ask.result = _placed_view(ask, rules, settings)
