@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from livecommerce.broadcasts.events import EventType
-from livecommerce.broadcasts.models import OutboxEvent, Stream, StreamHost, StreamProduct
+from livecommerce.broadcasts.models import AudienceMinute, OutboxEvent, Stream, StreamAudience, StreamHost, StreamProduct
 from livecommerce.catalog import repository as catalog
 from livecommerce.kit.buckets import as_utc, minute_of
-from livecommerce.kit.db import insert_or_ignore
 from livecommerce.kit.types import UTCDateTime
 
 # Flash deals are being added to the contract's event types; the review reads them by name
@@ -69,12 +69,38 @@ class StreamHostName:
 
 
 async def record_viewer(session: AsyncSession, stream_id: int, user_id: int, *, now: datetime) -> None:
-    """Note that a signed-in user watches the stream; a second visit changes nothing."""
-    await insert_or_ignore(session, StreamViewer, {"stream_id": stream_id, "user_id": user_id, "first_seen": now})
+    """Note that a signed-in user watches the stream; a second visit changes nothing.
+
+    A first visit also adds one to the stream's `unique_viewers` (one row per stream, taken
+    after the viewer's own row and nothing else, in the caller's short transaction).
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    first = dialect_insert(StreamViewer).values(stream_id=stream_id, user_id=user_id, first_seen=now).on_conflict_do_nothing()
+    inserted = (await session.execute(first.returning(col(StreamViewer.stream_id)))).first()
+    if inserted is None:
+        return
+    counter = dialect_insert(StreamAudience).values(stream_id=stream_id, peak_viewers=0, unique_viewers=1)
+    counter = counter.on_conflict_do_update(
+        index_elements=["stream_id"], set_={"unique_viewers": col(StreamAudience.unique_viewers) + counter.excluded.unique_viewers}
+    )
+    await session.execute(counter)
 
 
 async def unique_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, int]:
-    """How many distinct signed-in users watched each stream (0 for none)."""
+    """How many distinct signed-in users watched each stream (0 for none), from the running counts."""
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(StreamAudience.stream_id), col(StreamAudience.unique_viewers)).where(col(StreamAudience.stream_id).in_(ids))
+    )
+    counts = {int(sid): int(n) for sid, n in rows.all()}
+    return {sid: counts.get(sid, 0) for sid in ids}
+
+
+async def recount_unique_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, int]:
+    """`unique_viewers` counted from the viewer records, to check the running counts."""
     ids = sorted(set(stream_ids))
     if not ids:
         return {}
@@ -111,9 +137,20 @@ async def events_of_types(session: AsyncSession, stream_id: int, types: Sequence
 async def viewers_by_minute(session: AsyncSession, stream_id: int) -> list[MinuteViewers]:
     """Per clock minute with `viewers.updated` events: the highest count reported in it and the last one, in time order.
 
-    Two grouped queries (a row per minute each) instead of every event: a long broadcast
-    with many viewers logs a count every fraction of a second.
+    Read from the per-minute rows the log's appends keep (`audience_minutes`): a row per
+    minute, however many counts a long broadcast logged.
     """
+    rows = await session.execute(
+        select(col(AudienceMinute.minute), col(AudienceMinute.peak), col(AudienceMinute.last)).where(
+            col(AudienceMinute.stream_id) == stream_id
+        )
+    )
+    result = [MinuteViewers(at=as_utc(at), peak=int(peak), last=int(last)) for at, peak, last in rows.all()]
+    return sorted(result, key=lambda m: m.at)
+
+
+async def recount_viewers_by_minute(session: AsyncSession, stream_id: int) -> list[MinuteViewers]:
+    """`viewers_by_minute` recomputed from the event log, to check the running rows."""
     minute = minute_of(session, col(OutboxEvent.ts)).label("minute")
     count = col(OutboxEvent.data)["count"].as_integer()
     mine = (col(OutboxEvent.stream_id) == stream_id, col(OutboxEvent.type) == EventType.viewers_updated.value)
@@ -128,7 +165,19 @@ async def viewers_by_minute(session: AsyncSession, stream_id: int) -> list[Minut
 
 
 async def peak_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, int]:
-    """The highest `viewers.updated` count each stream reached (0 if none was logged)."""
+    """The highest `viewers.updated` count each stream reached (0 if none was logged), from the running figures."""
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(StreamAudience.stream_id), col(StreamAudience.peak_viewers)).where(col(StreamAudience.stream_id).in_(ids))
+    )
+    peaks = {int(sid): int(n) for sid, n in rows.all()}
+    return {sid: peaks.get(sid, 0) for sid in ids}
+
+
+async def recount_peak_viewers(session: AsyncSession, stream_ids: Iterable[int]) -> dict[int, int]:
+    """`peak_viewers` recomputed from the event log, to check the running figures."""
     ids = sorted(set(stream_ids))
     if not ids:
         return {}

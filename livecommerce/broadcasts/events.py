@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from livecommerce.broadcasts.models import Deployment, OutboxEvent, StreamSequence, new_epoch
+from livecommerce.broadcasts.models import AudienceMinute, Deployment, OutboxEvent, StreamAudience, StreamSequence, new_epoch
 from livecommerce.kit.clock import utcnow
 from livecommerce.kit.db import insert_or_ignore
 from livecommerce.kit.tables import table_of
@@ -105,9 +106,62 @@ async def append_events(
     ).scalars()
     for row, event_id in zip(rows, ids, strict=True):
         row.id = event_id
+    await _count_audience(session, stream_id, [r for r in rows if r.type == EventType.viewers_updated.value])
     session.info.setdefault(PENDING_EVENTS_KEY, []).extend(row.envelope() for row in rows)
     session.info.setdefault(PENDING_EPOCHS_KEY, {})[stream_id] = epoch
     return rows
+
+
+_AUDIENCE: Table = table_of(StreamAudience)
+_AUDIENCE_MINUTES: Table = table_of(AudienceMinute)
+
+
+def viewer_count(data: dict[str, Any]) -> int | None:
+    """The count a `viewers.updated` event reports (None when it carries no whole number)."""
+    count = data.get("count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def floor_minute(at: datetime) -> datetime:
+    """The clock minute (UTC) a moment falls in, as `kit.buckets.minute_of` computes it in the database."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+async def _count_audience(session: AsyncSession, stream_id: int, counts: Sequence[OutboxEvent]) -> None:
+    """Fold appended viewer counts into the stream's per-minute rows and its peak, in the append's transaction.
+
+    The caller holds the stream's sequence row, so these rows (the stream's own) are only ever
+    taken after it: no other stream waits, and no new lock order. A minute's `last` is the
+    count of its highest seq, whatever order the events' times came in.
+    """
+    if not counts:
+        return
+    minutes: dict[datetime, dict[str, Any]] = {}
+    for event in sorted(counts, key=lambda e: e.seq):
+        count = viewer_count(event.data)
+        at = floor_minute(event.ts)
+        row = minutes.setdefault(at, {"stream_id": stream_id, "minute": at, "peak": 0, "last": 0, "last_seq": 0})
+        row["peak"] = max(row["peak"], count or 0)
+        row["last"], row["last_seq"] = count or 0, event.seq
+    postgres = session.get_bind().dialect.name == "postgresql"
+    greatest = func.greatest if postgres else func.max  # SQLite's max() of two arguments is the scalar one
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    stmt = dialect_insert(_AUDIENCE_MINUTES)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["stream_id", "minute"],
+        set_={
+            "peak": greatest(_AUDIENCE_MINUTES.c.peak, stmt.excluded.peak),
+            "last": case((stmt.excluded.last_seq > _AUDIENCE_MINUTES.c.last_seq, stmt.excluded.last), else_=_AUDIENCE_MINUTES.c.last),
+            "last_seq": greatest(_AUDIENCE_MINUTES.c.last_seq, stmt.excluded.last_seq),
+        },
+    )
+    await session.execute(stmt, [minutes[at] for at in sorted(minutes)])
+    peak = max(row["peak"] for row in minutes.values())
+    whole = dialect_insert(_AUDIENCE).values(stream_id=stream_id, peak_viewers=peak, unique_viewers=0)
+    whole = whole.on_conflict_do_update(
+        index_elements=["stream_id"], set_={"peak_viewers": greatest(_AUDIENCE.c.peak_viewers, whole.excluded.peak_viewers)}
+    )
+    await session.execute(whole)
 
 
 def pending_events(session: AsyncSession) -> list[dict[str, Any]]:

@@ -117,3 +117,30 @@ class Deployment(SQLModel, table=True):
     id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
     namespace: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StreamAudience(SQLModel, table=True):
+    """A stream's audience so far, kept as it happens: the highest `viewers.updated` count, and the signed-in viewers recorded.
+
+    `peak_viewers` moves with each viewer count appended to the log (under the stream's
+    sequence row, which the append holds anyway); `unique_viewers` with each first visit
+    of a signed-in user (`audience.record_viewer`).
+    """
+
+    __tablename__ = "stream_audience"
+
+    stream_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    peak_viewers: int = Field(default=0)
+    unique_viewers: int = Field(default=0)
+
+
+class AudienceMinute(SQLModel, table=True):
+    """The viewer counts one clock minute (UTC) of a stream's log reported: the highest, and the last (the one of the highest seq)."""
+
+    __tablename__ = "audience_minutes"
+
+    stream_id: int = Field(primary_key=True)
+    minute: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    peak: int = Field(default=0)
+    last: int = Field(default=0)
+    last_seq: int = Field(default=0)

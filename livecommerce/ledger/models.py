@@ -144,3 +144,21 @@ class SalesDaily(SQLModel, table=True):
     refunded_units: int = Field(default=0, sa_type=BigInteger)
     refunded_fen: int = Field(default=0, sa_type=BigInteger)
     refunded_household_fen: int = Field(default=0, sa_type=BigInteger)
+
+
+class SalesMinute(SQLModel, table=True):
+    """What one stream's postings added up to in one clock minute (UTC), kept in the same transaction as each posting.
+
+    A sale counts at the minute it was posted (paid), a reversal at its own minute (the
+    refund); the amounts are the clearing legs', i.e. the orders' totals. The post-stream
+    review's timeline reads these rows instead of grouping the entries.
+    """
+
+    __tablename__ = "sales_minutes"
+
+    stream_id: int = Field(primary_key=True)
+    minute: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    paid_orders: int = Field(default=0, sa_type=BigInteger)
+    gmv_fen: int = Field(default=0, sa_type=BigInteger)
+    refunded_orders: int = Field(default=0, sa_type=BigInteger)
+    refunded_fen: int = Field(default=0, sa_type=BigInteger)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.buckets import as_utc, minute_of
-from livecommerce.ledger.service import AGGREGATES, ENTRIES, REFUND_COUNTERS, SALE_COUNTERS, TRANSACTIONS, StreamTotals
+from livecommerce.ledger.service import AGGREGATES, ENTRIES, MINUTES, REFUND_COUNTERS, SALE_COUNTERS, TRANSACTIONS, StreamTotals
 
 
 @dataclass
@@ -35,6 +35,24 @@ class CountyTotals:
 
 async def sales_by_minute(session: AsyncSession, stream_id: int) -> dict[datetime, MinuteSales]:
     """Per clock minute (UTC): the stream's sale postings (paid orders and their gross) and reversals (refunds).
+
+    Read from the running per-minute rows (`sales_minutes`): one row per minute with sales,
+    however many orders the stream has. `recount_sales_by_minute` is the same from the entries.
+    """
+    rows = await session.execute(
+        select(MINUTES.c.minute, MINUTES.c.paid_orders, MINUTES.c.gmv_fen, MINUTES.c.refunded_orders, MINUTES.c.refunded_fen).where(
+            MINUTES.c.stream_id == stream_id
+        )
+    )
+    return {
+        as_utc(at): MinuteSales(paid_orders=int(p), gmv_fen=int(g), refunded_orders=int(ro), refunded_fen=int(rf))
+        for at, p, g, ro, rf in rows.all()
+        if p or g or ro or rf
+    }
+
+
+async def recount_sales_by_minute(session: AsyncSession, stream_id: int) -> dict[datetime, MinuteSales]:
+    """`sales_by_minute` recomputed from the journal (a GROUP BY over every posting of the stream), to check the running rows.
 
     The clearing leg of every line carries the units and the line's full amount, so the
     sum of clearing legs per posting is the order's total, whatever the revenue split.

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ from livecommerce.kit.metrics import LEDGER_POSTINGS
 from livecommerce.kit.tables import table_of
 from livecommerce.ledger import settlement
 from livecommerce.ledger.allocation import allocate
-from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily
+from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction, SalesAggregate, SalesDaily, SalesMinute
 
 CLEARING = "clearing"
 PLATFORM = "platform"
@@ -43,9 +43,11 @@ TRANSACTIONS: Table = table_of(LedgerTransaction)
 ENTRIES: Table = table_of(LedgerEntry)
 AGGREGATES: Table = table_of(SalesAggregate)
 DAILY: Table = table_of(SalesDaily)
+MINUTES: Table = table_of(SalesMinute)
 
 SALE_COUNTERS = ("orders", "units", "gross_fen")
 REFUND_COUNTERS = ("refunded_orders", "refunded_units", "refunded_fen")
+MINUTE_COUNTERS = ("paid_orders", "gmv_fen", "refunded_orders", "refunded_fen")
 
 
 @dataclass(frozen=True)
@@ -267,12 +269,34 @@ async def _add_to(session: AsyncSession, table: Table, key: list[str], rows: lis
     await session.execute(stmt, rows)
 
 
+def minute_row(stream_id: int, legs: Iterable[Leg], *, now: datetime, refund: bool) -> dict[str, Any]:
+    """The per-minute increment of one sale's legs: one order, and the clearing legs' amounts (the order's total)."""
+    amount = sum(leg.amount_fen for leg in legs if leg.quantity is not None)
+    orders, gross = ("refunded_orders", "refunded_fen") if refund else ("paid_orders", "gmv_fen")
+    row: dict[str, Any] = {"stream_id": stream_id, "minute": floor_minute(now), **dict.fromkeys(MINUTE_COUNTERS, 0)}
+    row[orders], row[gross] = 1, amount
+    return row
+
+
+def floor_minute(at: datetime) -> datetime:
+    """The clock minute (UTC) a moment falls in, as `kit.buckets.minute_of` computes it in the database."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
 async def _aggregate(session: AsyncSession, *, channel: str, stream_id: int | None, legs: list[Leg], now: datetime, refund: bool) -> None:
+    """Move the running figures of a posting: the stream's rows, its minute's row, then the day's (always in this order).
+
+    Every row is keyed by the stream (or the day and county), so postings of unrelated
+    streams never wait on each other here; within a stream the whole-stream aggregate row
+    is taken first, so the minute row adds no wait and no new lock order.
+    """
     counters = _counter_names(refund)
     if stream_id is not None:
         await _add_to(
             session, AGGREGATES, ["stream_id", "product_id", "party"], stream_aggregate_rows(stream_id, legs, refund=refund), counters
         )
+        minute_counters = ("refunded_orders", "refunded_fen") if refund else ("paid_orders", "gmv_fen")
+        await _add_to(session, MINUTES, ["stream_id", "minute"], [minute_row(stream_id, legs, now=now, refund=refund)], minute_counters)
     day = now.astimezone(REPORTING_ZONE).date()
     household = "refunded_household_fen" if refund else "household_fen"
     await _add_to(session, DAILY, ["day", "county_id", "channel"], daily_rows(day, channel, legs, refund=refund), (*counters, household))

@@ -166,3 +166,18 @@ class RefundRequest(SQLModel, table=True):
     decided_by: int | None = Field(default=None, foreign_key="users.id")
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StreamBuyer(SQLModel, table=True):
+    """A buyer who placed an order in a stream, once, and whether any of their orders there was paid.
+
+    Kept in the transactions that place and pay orders, so the post-stream review counts
+    buyers from one row each instead of every order (`paid` never goes back: a refunded
+    order was still paid).
+    """
+
+    __tablename__ = "stream_buyers"
+
+    stream_id: int = Field(primary_key=True)
+    buyer_id: int = Field(primary_key=True)
+    paid: bool = Field(default=False)

@@ -451,7 +451,11 @@ async def place_batch(session: AsyncSession, asks: Sequence[Ask], rules: Rules, 
     levels = await _move_units(session, won, rules)
     if rules.pays_when_made:
         await _credit(session, won, levels)
-    else:
+    # After the products' and the ledger's rows and before the stream's sequence row, as paying an order takes them.
+    await repository.note_stream_buyers(
+        session, ((a.scope.stream_id, a.buyer.id, rules.pays_when_made) for a in won if a.scope.stream_id is not None)
+    )
+    if not rules.pays_when_made:
         await _announce_placed(session, won)
     for ask in won:
         ask.result = _placed_view(ask, rules, settings)

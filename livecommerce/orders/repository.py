@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, distinct, func, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment
+from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment, StreamBuyer
 
 # Two-key advisory locks: this namespace keeps ours apart from anyone else's.
 BUYER_LOCK_NAMESPACE = 0x4F52  # "OR"
@@ -142,8 +144,50 @@ async def payment_of(session: AsyncSession, order_id: int) -> Payment | None:
     return (await session.scalars(stmt)).first()
 
 
+async def note_stream_buyers(session: AsyncSession, buyers: Iterable[tuple[int, int, bool]]) -> None:
+    """Record (stream, buyer, paid) for orders placed or paid in a stream; a buyer once paid stays paid.
+
+    Rows are written in key order (one statement), so two transactions noting the same
+    buyers lock their rows in the same order; each row is one buyer's in one stream, so
+    unrelated buyers and streams never wait on each other here.
+    """
+    wanted: dict[tuple[int, int], bool] = {}
+    for stream_id, buyer_id, paid in buyers:
+        wanted[(stream_id, buyer_id)] = wanted.get((stream_id, buyer_id), False) or paid
+    if not wanted:
+        return
+    rows = [{"stream_id": s, "buyer_id": b, "paid": wanted[(s, b)]} for s, b in sorted(wanted)]
+    dialect_insert = pg_insert if is_postgresql(session) else sqlite_insert
+    stmt = dialect_insert(StreamBuyer)
+    # Only a first payment rewrites a row; a buyer's further orders leave it as it is.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["stream_id", "buyer_id"],
+        set_={"paid": stmt.excluded.paid},
+        where=stmt.excluded.paid & ~col(StreamBuyer.paid),
+    )
+    await session.execute(stmt, rows)
+
+
 async def buyers_of_streams(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """Per stream: distinct buyers who placed an order, and distinct buyers who paid one (refunded later or not)."""
+    """Per stream: distinct buyers who placed an order, and distinct buyers who paid one (refunded later or not).
+
+    From the stream's buyer rows (one per buyer, however many orders); `recount_buyers_of_streams` counts the orders.
+    """
+    ids = sorted(set(stream_ids))
+    if not ids:
+        return {}
+    paid = func.sum(case((col(StreamBuyer.paid), 1), else_=0))
+    rows = await session.execute(
+        select(col(StreamBuyer.stream_id), func.count(), paid)
+        .where(col(StreamBuyer.stream_id).in_(ids))
+        .group_by(col(StreamBuyer.stream_id))
+    )
+    found = {int(sid): (int(placed), int(paying or 0)) for sid, placed, paying in rows.all()}
+    return {sid: found.get(sid, (0, 0)) for sid in ids}
+
+
+async def recount_buyers_of_streams(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """`buyers_of_streams` counted from the orders, to check the buyer rows."""
     ids = sorted(set(stream_ids))
     if not ids:
         return {}
@@ -162,7 +206,7 @@ async def distinct_paying_buyers(session: AsyncSession, stream_ids: Sequence[int
     ids = sorted(set(stream_ids))
     if not ids:
         return 0
-    stmt = select(func.count(distinct(col(Order.buyer_id)))).where(col(Order.stream_id).in_(ids), col(Order.paid_at).is_not(None))
+    stmt = select(func.count(distinct(col(StreamBuyer.buyer_id)))).where(col(StreamBuyer.stream_id).in_(ids), col(StreamBuyer.paid))
     return int(await session.scalar(stmt) or 0)
 
 

@@ -251,6 +251,8 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
     paid = await repository.get_order(session, order.id)
     assert paid is not None
     if paid.stream_id is not None:
+        # After the products' and the ledger's rows, before the stream's sequence row (as placing an order takes them).
+        await repository.note_stream_buyers(session, [(paid.stream_id, paid.buyer_id, True)])
         await _append_order_events(session, paid, EventType.order_paid, now)
     return Settlement(order=paid, replayed=False)
 

@@ -16,6 +16,7 @@ from livecommerce.kit.clock import utcnow
 from livecommerce.kit.db import Database
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from livecommerce.ledger.service import Sale, SaleLine, credit_sale
+from livecommerce.orders import repository as orders_repository
 from livecommerce.orders.models import Order, OrderLine, OrderStatus
 from tests.factories import Factory
 
@@ -83,6 +84,8 @@ async def insert_paid_order(
     for pid, q in items:
         session.add(OrderLine(order_id=order.id, product_id=pid, quantity=q, unit_price_fen=prices[pid], amount_fen=prices[pid] * q))
     await session.flush()
+    if stream_id is not None:  # what placing and paying an order in a stream records, as the orders service does
+        await orders_repository.note_stream_buyers(session, [(stream_id, buyer_id, True)])
     return order
 
 
