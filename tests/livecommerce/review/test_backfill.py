@@ -15,7 +15,7 @@ from livecommerce.kit.clock import FrozenClock
 from tests.factories import Factory
 from tests.livecommerce.review.support import scripted_broadcast
 
-REVISION = Path(__file__).resolve().parents[3] / "livecommerce" / "migrations" / "versions" / "0021_review_sums.py"
+REVISION = Path(__file__).resolve().parents[3] / "livecommerce" / "migrations" / "versions" / "0023_review_sums.py"
 TABLES = {
     "sales_minutes": "stream_id, minute",
     "audience_minutes": "stream_id, minute",

@@ -3,8 +3,8 @@
 Each table is created and filled from the facts it sums (the journal, the event log, the
 viewer records, the orders), so a database upgraded with history reviews exactly as before.
 
-Revision ID: 0021_review_sums
-Revises: 0020_rules
+Revision ID: 0023_review_sums
+Revises: 0022_studio_county
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from alembic import op
 
 import livecommerce.kit.types
 
-revision: str = "0021_review_sums"
-down_revision: str | Sequence[str] | None = "0020_rules"
+revision: str = "0023_review_sums"
+down_revision: str | Sequence[str] | None = "0022_studio_county"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
