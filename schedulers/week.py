@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from schedulers.models import ACTIVE_BOOKING_STATUSES, Booking, BookingAnchor, Slot, Studio
 
@@ -26,16 +26,23 @@ async def get_studio(session: AsyncSession, studio_id: int) -> Studio | None:
     return await session.get(Studio, studio_id)
 
 
-async def week_slots(session: AsyncSession, anchor_id: int | None, start: datetime, end: datetime) -> list[SlotView]:
-    """Every slot overlapping [start, end) with its active booking, marking those the anchor hosts."""
-    slots = (
-        await session.execute(
-            select(Slot, Studio)
-            .join(Studio, col(Studio.id) == col(Slot.studio_id))
-            .where(col(Slot.starts_at) < end, col(Slot.ends_at) > start)
-            .order_by(col(Slot.starts_at), col(Studio.id))
-        )
-    ).all()
+async def week_slots(
+    session: AsyncSession, anchor_id: int | None, start: datetime, end: datetime, *, county_ids: frozenset[int] | None = None
+) -> list[SlotView]:
+    """Every slot overlapping [start, end) with its active booking, marking those the anchor hosts.
+
+    With `county_ids`, only the slots of shared studios and of those counties' studios (the ones
+    a booking of those counties may use, see `studios.serves`); None: every studio's.
+    """
+    stmt = (
+        select(Slot, Studio)
+        .join(Studio, col(Studio.id) == col(Slot.studio_id))
+        .where(col(Slot.starts_at) < end, col(Slot.ends_at) > start)
+        .order_by(col(Slot.starts_at), col(Studio.id))
+    )
+    if county_ids is not None:
+        stmt = stmt.where(or_(col(Studio.county_id).is_(None), col(Studio.county_id).in_(county_ids)))
+    slots = (await session.execute(stmt)).all()
     slot_ids = [slot.id for slot, _ in slots]
     bookings: dict[int, Booking] = {}
     mine: set[int] = set()
@@ -46,10 +53,10 @@ async def week_slots(session: AsyncSession, anchor_id: int | None, start: dateti
         ).all():
             bookings[booking.slot_id] = booking
         if anchor_id is not None and bookings:
-            stmt = select(col(BookingAnchor.booking_id)).where(
+            hosted = select(col(BookingAnchor.booking_id)).where(
                 col(BookingAnchor.anchor_id) == anchor_id, col(BookingAnchor.booking_id).in_([b.id for b in bookings.values()])
             )
-            mine = set((await session.scalars(stmt)).all())
+            mine = set((await session.scalars(hosted)).all())
     views = []
     for slot, studio in slots:
         assert slot.id is not None

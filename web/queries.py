@@ -187,9 +187,11 @@ async def paid_per_minute(session: AsyncSession, stream_id: int, now: datetime, 
     return counts
 
 
-async def week_slots(session: AsyncSession, anchor_id: int | None, start: datetime, end: datetime) -> list[SlotView]:
-    """Every slot of the week with its active booking, marking those the anchor hosts."""
-    return await week.week_slots(session, anchor_id, start, end)
+async def week_slots(
+    session: AsyncSession, anchor_id: int | None, start: datetime, end: datetime, *, county_ids: frozenset[int] | None = None
+) -> list[SlotView]:
+    """Every slot of the week that those counties may book (None: every one), marking those the anchor hosts."""
+    return await week.week_slots(session, anchor_id, start, end, county_ids=county_ids)
 
 
 async def anchor_streams(session: AsyncSession, anchor_id: int, start: datetime, end: datetime) -> list[StreamCard]:

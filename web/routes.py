@@ -158,7 +158,10 @@ async def schedule(
     end = start + timedelta(days=7)
     anchors = await queries.anchors_for(session, user)
     own_anchor = user.anchor_id if user.role is Role.cadre else None
-    slots = await queries.week_slots(session, own_anchor, start, end)
+    county_ids = {a.county_id for a in anchors} | set(user.county_ids)
+    # Another county's studio airs only that county's broadcasts: its slots are not offered here.
+    bookable = None if user.role is Role.admin else frozenset(county_ids)
+    slots = await queries.week_slots(session, own_anchor, start, end, county_ids=bookable)
     days = [start + timedelta(days=i) for i in range(7)]
     by_day: list[list[queries.SlotView]] = [[] for _ in days]
     for view in slots:
@@ -166,7 +169,6 @@ async def schedule(
         if 0 <= index < 7:
             by_day[index].append(view)
     my_streams = await queries.anchor_streams(session, own_anchor, start, end) if own_anchor is not None else []
-    county_ids = {a.county_id for a in anchors} | set(user.county_ids)
     products = await queries.bookable_products(session, county_ids)
     ical_url = webcal_url = None
     if own_anchor is not None:

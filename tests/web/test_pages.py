@@ -159,6 +159,27 @@ class TestAccess:
         assert (await client.get("/schedule")).status_code == 200
         assert (await client.get("/dashboard")).status_code == 303
 
+    async def test_the_schedule_offers_shared_studios_and_the_cadres_county_but_not_anothers(
+        self, client: httpx.AsyncClient, make: Factory
+    ) -> None:
+        county, other = await make.county(), await make.county()
+        anchor = await make.anchor(county.id)
+        cadre = await make.user(Role.cadre, anchor_id=anchor.id, county_ids=[county.id])
+        admin = await make.user(Role.admin)
+        for name, county_id in (("Ours 本县直播间", county.id), ("Shared 共用直播间", None), ("Theirs 外县直播间", other.id)):
+            studio_body = {"name": name, "platform": "douyin", "county_id": county_id}
+            studio = await client.post("/api/studios", json=studio_body, headers=admin.headers)
+            assert studio.status_code == 201, studio.text
+            body = {"studio_id": studio.json()["id"], "starts_at": "2030-03-05T02:00:00+00:00", "ends_at": "2030-03-05T03:00:00+00:00"}
+            assert (await client.post("/api/slots", json=body, headers=admin.headers)).status_code == 201
+        _cookie_login(client, cadre.token)
+        page = (await client.get("/schedule?week=2030-03-04")).text
+        assert "Ours 本县直播间" in page
+        assert "Shared 共用直播间" in page
+        assert "Theirs 外县直播间" not in page
+        _cookie_login(client, admin.token)
+        assert "Theirs 外县直播间" in (await client.get("/schedule?week=2030-03-04")).text
+
     async def test_organizer_of_another_county_cannot_open_a_stream_dashboard(self, client: httpx.AsyncClient, make: Factory) -> None:
         setup = await make_stream(make)
         other = await make.county()
