@@ -24,6 +24,7 @@ class SeedStudio:
     key: str
     name: str
     platform: str
+    county_id: int | None = None  # None: a studio shared by every county
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ async def campaign_exists(session: AsyncSession, name: str) -> bool:
 
 async def _studio(session: AsyncSession, seed: SeedStudio) -> Studio:
     studio = (await session.scalars(select(Studio).where(col(Studio.name) == seed.name).limit(1))).first()
-    return studio or Studio(name=seed.name, platform=seed.platform)
+    return studio or Studio(name=seed.name, platform=seed.platform, county_id=seed.county_id)
 
 
 async def seed_schedule(session: AsyncSession, plan: SeedSchedule, *, now: datetime) -> None:

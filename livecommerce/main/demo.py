@@ -305,9 +305,10 @@ USERS = (
     _User("viewer_chen", Role.viewer, "陈先生"),
 )
 
+# Fogang's own studio airs Fogang's broadcasts; the city's livestream base is shared by every county.
 STUDIOS = (
-    ("media_centre", "佛冈县融媒体中心直播间 Fogang media centre studio", "抖音 Douyin"),
-    ("livestream_base", "清远消费扶贫直播基地 Qingyuan livestream base", "快手 Kuaishou"),
+    ("media_centre", "佛冈县融媒体中心直播间 Fogang media centre studio", "抖音 Douyin", "fogang"),
+    ("livestream_base", "清远消费扶贫直播基地 Qingyuan livestream base", "快手 Kuaishou", None),
 )
 
 
@@ -449,7 +450,10 @@ class _Loader:
             ),
             starts_at=local(-7, 0),
             ends_at=local(23, 0),
-            studios=tuple(seed.SeedStudio(key, name, platform) for key, name, platform in STUDIOS),
+            studios=tuple(
+                seed.SeedStudio(key, name, platform, self._id(self.counties[county]) if county else None)
+                for key, name, platform, county in STUDIOS
+            ),
             bookings=(
                 book(
                     "media_centre", half_hour - timedelta(minutes=30), "县长带货：佛冈好物专场 The county head sells Fogang's best",

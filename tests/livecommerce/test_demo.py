@@ -16,12 +16,12 @@ from livecommerce.accounts.schemas import UserCreate
 from livecommerce.accounts.service import create_user
 from livecommerce.broadcasts.events import OutboxEvent
 from livecommerce.broadcasts.models import Stream, StreamHost, StreamStatus
-from livecommerce.catalog.models import Household, Product, ProductSplit, Station
+from livecommerce.catalog.models import Anchor, County, Household, Product, ProductSplit, Station
 from livecommerce.kit.db import Database
 from livecommerce.kit.principal import Role
 from livecommerce.main.demo import CAMPAIGN_NAME, DEMO_PASSWORD, load_demo
 from livecommerce.main.registry import load_models
-from schedulers.models import Booking, Campaign, Slot
+from schedulers.models import Booking, Campaign, Slot, Studio
 
 NOW = datetime(2020, 10, 17, 11, 40, tzinfo=UTC)  # 19:40 in Guangdong, on Poverty Alleviation Day
 
@@ -126,6 +126,21 @@ class TestLoadDemo:
         for booked in windows.values():
             for (_, end), (next_start, _) in itertools.pairwise(sorted(booked)):
                 assert end + timedelta(minutes=15) <= next_start
+
+    async def test_fogangs_studio_airs_only_fogangs_broadcasts_and_the_base_is_shared(self, db: Database) -> None:
+        await load(db)
+        async with db.transaction() as session:
+            studios = {s.name: s for s in (await session.scalars(select(Studio))).all()}
+            fogang = (await session.scalars(select(County).where(col(County.name).contains("Fogang")))).one()
+            streams = (await session.scalars(select(Stream))).all()
+            hosts = (await session.scalars(select(StreamHost))).all()
+            anchors = {a.id: a.county_id for a in (await session.scalars(select(Anchor))).all()}
+        own = next(s for name, s in studios.items() if "Fogang" in name)
+        assert own.county_id == fogang.id
+        assert [s.county_id for name, s in studios.items() if "Qingyuan" in name] == [None]
+        in_own = {s.id for s in streams if s.studio_id == own.id}
+        assert in_own
+        assert {anchors[h.anchor_id] for h in hosts if h.stream_id in in_own} == {fogang.id}
 
     async def test_a_second_load_changes_nothing_and_returns_the_same_sign_ins(self, db: Database, sync_engine: Engine) -> None:
         first = await load(db)
