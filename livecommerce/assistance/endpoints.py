@@ -69,11 +69,12 @@ async def consumption(
     start: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default 29 days before `to`.")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last day, inclusive (Asia/Shanghai), default today.")] = None,
     group_by: Annotated[
-        Literal["county", "channel", "unit_type", "linkage"],
+        Literal["county", "channel", "unit_type", "linkage", "mechanism"],
         Query(
-            description="`county`, `channel`, `unit_type` (of the purchasing unit) or `linkage` (the benefit linkage of the credited "
+            description="`county`, `channel`, `unit_type` (of the purchasing unit), `linkage` (the benefit linkage of the credited "
             "household: `production`, `employment`, `dividend`, `other`, `not_recorded`; a line crediting households of two types "
-            "counts in both, household credits add up to the total)."
+            "counts in both, household credits add up to the total) or `mechanism` (the benefit-linkage mechanism recorded "
+            "on the product, `not_recorded` when none is)."
         ),
     ] = "county",
     certified_only: Annotated[QueryBool, Query(description=flag("Count only products certified when the sale was paid."))] = False,

@@ -11,6 +11,8 @@ By linkage, a household's credit falls to its own linkage type (`not_recorded` w
 recorded), and a product line's figures (orders, units, gross) to each type among the households
 it credited: a line crediting households of two types counts in both groups, and a line crediting
 no household only in the total. Household credits add up across the groups to the total exactly.
+By mechanism, every leg of a line falls to the mechanism recorded on its product, so the groups
+add up to the total in every figure.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ NO_UNIT = "none"  # orders that name no purchasing unit (a viewer in a live stre
 UNIT_TYPES = (*(t.value for t in UnitType), NO_UNIT)
 NOT_RECORDED = "not_recorded"  # households whose linkage type is not recorded
 LINKAGE_GROUPS = (*LINKAGE_TYPES, NOT_RECORDED)
-GROUPINGS = ("county", "channel", "unit_type", "linkage")
+GROUPINGS = ("county", "channel", "unit_type", "linkage", "mechanism")
 
 # A product line of one sale or refund: the clearing leg and the household legs it shares.
 _Line = tuple[int, bool, int]
@@ -133,6 +135,15 @@ async def _linkage_keys(session: AsyncSession, legs: list[PostedLeg]) -> dict[in
     return keys
 
 
+async def _mechanisms(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, str]:
+    """The linkage mechanism recorded on each product (`not_recorded` when none is)."""
+    return {
+        p.id: p.linkage_mechanism if p.linkage_mechanism in LINKAGE_TYPES else NOT_RECORDED
+        for p in await catalog.products_by_ids(session, product_ids)
+        if p.id is not None
+    }
+
+
 async def _unit_types(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, str]:
     """The type of each order's purchasing unit, for the orders that name one."""
     unit_of = await orders.unit_ids_of_orders(session, order_ids)
@@ -164,6 +175,7 @@ async def consumption_stats(
         legs = await _monitoring_legs(session, legs, monitored)
     unit_types = await _unit_types(session, {leg.order_id for leg in legs}) if group_by == "unit_type" else {}
     linkages = await _linkage_keys(session, legs) if group_by == "linkage" else {}
+    mechanisms = await _mechanisms(session, {leg.product_id for leg in legs}) if group_by == "mechanism" else {}
     groups: dict[str | int, _Figures] = defaultdict(_Figures)
     total = _Figures()
     for index, leg in enumerate(legs):
@@ -174,6 +186,8 @@ async def consumption_stats(
             keys = {leg.channel}
         elif group_by == "unit_type":
             keys = {unit_types.get(leg.order_id, NO_UNIT)}
+        elif group_by == "mechanism":
+            keys = {mechanisms.get(leg.product_id, NOT_RECORDED)}
         else:
             keys = linkages.get(index, set())
         for key in keys:
@@ -205,5 +219,10 @@ async def _items(session: AsyncSession, group_by: str, groups: dict[str | int, _
     if group_by == "linkage":
         return [
             ConsumptionGroup.model_validate({"key": k, "linkage_type": k, **groups.get(k, _Figures()).values()}) for k in LINKAGE_GROUPS
+        ]
+    if group_by == "mechanism":
+        return [
+            ConsumptionGroup.model_validate({"key": k, "linkage_mechanism": k, **groups.get(k, _Figures()).values()})
+            for k in LINKAGE_GROUPS
         ]
     return [ConsumptionGroup.model_validate({"key": t, "unit_type": t, **groups.get(t, _Figures()).values()}) for t in UNIT_TYPES]

@@ -188,8 +188,8 @@ class HouseholdStatement(BaseModel):
 
 class ConsumptionGroup(SalesFigures):
     key: str = Field(
-        description="`county:<id>`, the channel name, the unit type (`none`: orders naming no unit), or the linkage type "
-        "(`not_recorded`: households whose linkage is not recorded)."
+        description="`county:<id>`, the channel name, the unit type (`none`: orders naming no unit), the linkage type "
+        "(`not_recorded`: households whose linkage is not recorded), or the products' linkage mechanism (likewise)."
     )
     county_id: int | None = None
     name: str | None = None
@@ -199,6 +199,11 @@ class ConsumptionGroup(SalesFigures):
         default=None,
         description="By linkage: `production`, `employment`, `dividend`, `other` or `not_recorded`. A household's credit falls "
         "to its own type; a product line's orders, units and gross to each type among the households it credited.",
+    )
+    linkage_mechanism: str | None = Field(
+        default=None,
+        description="By mechanism: the seller's benefit-linkage mechanism recorded on the product (`production`, "
+        "`employment`, `dividend`, `other` or `not_recorded`); each line with all its credits falls to its product's.",
     )
 
 

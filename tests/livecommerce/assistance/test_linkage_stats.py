@@ -152,3 +152,37 @@ class TestScope:
         assert groups(await stats(client, organizer, group_by="linkage", monitored="true"))["production"]["household_fen"] == 2000
         everyone = await stats(client, office.admin, group_by="linkage", monitored="true")
         assert groups(everyone)["production"] == figures(orders=2, units=6, gross_fen=6000, household_fen=3200)
+
+
+class TestByMechanism:
+    async def test_each_line_falls_to_its_products_mechanism_and_the_groups_add_up_to_the_total(
+        self, client: httpx.AsyncClient, make: Factory, office: Office, clock: FrozenClock
+    ) -> None:
+        county = f"county:{office.county_id}"
+        home = await make.household(office.county_id)
+        dividend = await make.product(
+            office.county_id, price_fen=1000, splits=[(f"household:{home.id}", 5000), (county, 5000)], linkage_mechanism="dividend"
+        )
+        unrecorded = await make.product(office.county_id, price_fen=1000, splits=[(f"household:{home.id}", 8000), (county, 2000)])
+        employing = await make.product(office.county_id, price_fen=1000, splits=[(county, 10000)], linkage_mechanism="employment")
+        assert dividend.id is not None and unrecorded.id is not None and employing.id is not None
+        school = await unit(client, office, "school")
+        await subscribe(client, office, school, dividend.id, 2)
+        refunded = await subscribe(client, office, school, unrecorded.id, 1)
+        await subscribe(client, office, school, employing.id, 3)
+        clock.set(local("2025-03-02 10:00"))
+        assert (await client.post(f"/api/orders/{refunded}/refund", headers=office.organizer.headers)).status_code == 200
+        body = await stats(client, office.organizer, group_by="mechanism")
+        assert body["group_by"] == "mechanism"
+        assert [i["linkage_mechanism"] for i in body["items"]] == ["production", "employment", "dividend", "other", "not_recorded"]
+        assert groups(body) == {
+            "production": EMPTY,
+            "employment": figures(orders=1, units=3, gross_fen=3000),
+            "dividend": figures(orders=1, units=2, gross_fen=2000, household_fen=1000),
+            "other": EMPTY,
+            "not_recorded": figures(orders=1, units=1, gross_fen=1000, refunded_fen=1000, household_fen=800, refunded_household_fen=800),
+        }
+        total = body["total"]
+        for figure in FIGURES:
+            assert sum(g[figure] for g in groups(body).values()) == total[figure], figure
+        assert total == (await stats(client, office.organizer, group_by="county"))["total"]
