@@ -50,6 +50,8 @@ COMPUTED_KEYS = (
     N_("linkage.not_recorded"),
     N_("linkage.other"),
     N_("linkage.production"),
+    N_("reports.linkage"),
+    N_("reports.mechanism"),
     N_("reports.monitoring.false"),
     N_("reports.monitoring.true"),
     N_("manage.import.households.checked"),

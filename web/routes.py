@@ -224,7 +224,8 @@ async def reports(
     date_to: Annotated[date | None, Query(alias="to")] = None,
     monitored: Annotated[str, Query(max_length=8)] = "",
 ) -> Response:
-    """Stream reports with CSV export, county statements, consumption statistics as charts, and by benefit linkage."""
+    """Stream reports with CSV export, county statements, consumption statistics as charts, and by benefit linkage (of the
+    households credited, and the products' mechanisms)."""
     if user is None or not user.is_staff:
         return login_redirect(request, need_role=user is not None)
     today = clock.now().astimezone(settings.tz).date()
@@ -239,8 +240,9 @@ async def reports(
         first, last = ledger_reports.period(date_from, date_to, today)
         scope = None if user.is_admin else user.county_ids
         linkage = await assistance_stats.consumption_stats(session, first, last, "linkage", scope, monitored=monitoring)
+        mechanism = await assistance_stats.consumption_stats(session, first, last, "mechanism", scope, monitored=monitoring)
     except LiveCommerceError as exc:
-        linkage, linkage_error = None, exc.render(page.lang)[1]
+        linkage, mechanism, linkage_error = None, None, exc.render(page.lang)[1]
     boot = {"from": date_from.isoformat(), "to": date_to.isoformat(), "counties": [{"id": c.id, "name": c.name} for c in counties]}
     return page.render(
         "reports.html",
@@ -250,6 +252,7 @@ async def reports(
         date_to=date_to,
         boot=boot,
         linkage=linkage,
+        mechanism=mechanism,
         linkage_error=linkage_error,
         monitored="" if monitoring is None else monitored,
     )

@@ -97,6 +97,21 @@ class TestReportsByLinkage:
         assert re.search(r'<tr data-linkage="total">.*?data-fen="3000".*?data-fen="900"', unmonitored, re.S)
         assert "Households not under monitoring" in unmonitored
 
+    async def test_the_reports_page_shows_net_figures_by_the_products_mechanism(self, client: httpx.AsyncClient, make: Factory) -> None:
+        county = await make.county()
+        assert county.id is not None
+        organizer = await make.user(Role.organizer, county_ids=[county.id])
+        home = await make.household(county.id)
+        splits = [(f"household:{home.id}", 6000), (f"county:{county.id}", 4000)]
+        product = await make.product(county.id, price_fen=1000, splits=splits, linkage_mechanism="employment")
+        body = {"unit_id": await _unit(client, organizer, county.id), "items": [{"product_id": product.id, "quantity": 2}]}
+        assert (await client.post("/api/subscriptions", json=body, headers=organizer.headers)).status_code == 201
+        page = (await _as(client, organizer).get("/reports", headers=ZH)).text
+        table = page[page.index('id="mechanism-stats"') :]
+        assert re.search(r'<tr data-linkage="employment"><td>[^<]*就业[^<]*</td>.*?data-fen="2000".*?data-fen="1200"', table, re.S)
+        assert re.search(r'<tr data-linkage="dividend">.*?data-fen="0".*?data-fen="0"', table, re.S)
+        assert "按产品联农带农机制" in page
+
 
 class TestStationRankingPage:
     async def test_an_organizer_sees_its_countys_stations_ranked_with_the_workbook_link(
