@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from livecommerce.kit.types import Instant, StrictInput
 
@@ -35,10 +36,13 @@ class StudioCreate(StrictInput):
 
 
 class StudioUpdate(StrictInput):
-    """A change by an organizer of the studio's county, or by an admin (who alone changes a shared studio)."""
+    """A change by an organizer of the studio's county, or by an admin (who alone changes a shared studio).
 
-    name: str | None = Field(default=None, min_length=1, max_length=128)
-    platform: str | None = Field(default=None, min_length=1, max_length=64)
+    Leave a field out to keep it. It cannot be removed: the schema has no `null` for it, and a `null` is 422.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] | SkipJsonSchema[None] = None
+    platform: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> StudioUpdate:

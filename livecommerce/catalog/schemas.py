@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal, cast, get_args
+from typing import Annotated, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from livecommerce.kit.types import MAX_ID, Instant, StrictInput
 
@@ -50,10 +51,13 @@ class StationCreate(StrictInput):
 
 
 class StationUpdate(StrictInput):
-    """A change by staff of the station's county: its name or village (it stays in its county)."""
+    """A change by staff of the station's county: its name or village (it stays in its county).
 
-    name: str | None = Field(default=None, min_length=1, max_length=128)
-    village: str | None = Field(default=None, min_length=1, max_length=64)
+    Leave a field out to keep it. It cannot be removed: the schema has no `null` for it, and a `null` is 422.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] | SkipJsonSchema[None] = None
+    village: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> StationUpdate:

@@ -17,6 +17,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecommerce.kit.i18n import LANG_COOKIE, LazyMessage, _l, negotiate
+from livecommerce.kit.query import state_bounds
 from livecommerce.kit.types import MAX_ID
 
 PROBLEM_JSON = "application/problem+json"
@@ -374,6 +375,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            state_bounds(operation)
             _bound_ids(operation)
             responses = operation.setdefault("responses", {})
             for status, description in DOCUMENTED_PROBLEMS.items():

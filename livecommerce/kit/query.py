@@ -55,3 +55,21 @@ def flag(description: str) -> str:
 def number(description: str) -> str:
     """A number's description, saying how it is written."""
     return f"{description} {NUMBER_NOTE}"
+
+
+# pydantic writes a bound that applies after a before-validator (as `Query(ge=1)` does on these
+# types) under its Python name, `ge`, which no JSON Schema reader knows: the schema would say
+# nothing of the bound the server enforces. `state_bounds` renames them to JSON Schema's words.
+_JSON_SCHEMA_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def state_bounds(operation: dict[str, Any]) -> None:
+    """Rename the Python-named bounds of an OpenAPI operation's numeric parameters to JSON Schema's (in place)."""
+    for parameter in operation.get("parameters", []):
+        param_schema = parameter.get("schema", {})
+        for variant in [param_schema, *param_schema.get("anyOf", [])]:  # `int | None` is anyOf integer, null
+            if variant.get("type") not in ("integer", "number"):
+                continue
+            for python_name, json_name in _JSON_SCHEMA_BOUNDS.items():
+                if python_name in variant:
+                    variant.setdefault(json_name, variant.pop(python_name))
