@@ -17,6 +17,7 @@ from typing import Any
 
 import fastapi.dependencies.models as fastapi_dependencies
 import httpx
+import hypothesis
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy import create_engine as sa_create_engine
@@ -33,6 +34,13 @@ from tests.databases import BACKEND, scratch_database
 REDIS_URL = os.environ.get("LIVECOMMERCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-not-for-production"
 LEFTOVER_GRACE_SECONDS = 5.0
+
+
+# Properties are about correctness, never speed: no example may fail for taking longer than
+# hypothesis's default 200 ms deadline, or be refused as slow to generate, on a loaded CI machine
+# (an XLSX round trip per example once exceeded it while both backends' passes ran).
+hypothesis.settings.register_profile("livecommerce", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("livecommerce")
 
 
 def pytest_report_header() -> str:

@@ -24,6 +24,7 @@ from livecommerce.ledger import service as ledger_service
 from livecommerce.ledger.books import check_books
 from livecommerce.ledger.models import LedgerAccount, LedgerTransaction
 from livecommerce.ledger.scheduled import settle_due_orders
+from livecommerce.ledger.service import REPORTING_ZONE
 from livecommerce.ledger.settlement import settlement_status
 from schedulers.jobs import JobContext, auto_receive_orders, settle_orders
 from schedulers.notify import LogNotifier
@@ -229,8 +230,9 @@ class TestStatements:
         clock.advance(timedelta(days=settings.settlement_days))
         async with db.transaction() as session:
             assert await ledger_service.settle_sale(session, first["id"], now=clock.now(), days=settings.settlement_days)
-        today = clock.now().date().isoformat()
-        start = (clock.now() - timedelta(days=10)).date().isoformat()
+        # Statements go by days in Asia/Shanghai, which after 16:00 UTC is already the next day.
+        today = clock.now().astimezone(REPORTING_ZONE).date().isoformat()
+        start = (clock.now() - timedelta(days=10)).astimezone(REPORTING_ZONE).date().isoformat()
         r = await client.get(
             f"/api/households/{world.shop.household_id}/statement?from={start}&to={today}", headers=world.shop.organizer.headers
         )
