@@ -121,6 +121,21 @@ class TokenPrincipals:
                 self._cache.popitem(last=False)
         return principal
 
+    def peek(self, token: str) -> Principal | None:
+        """The principal of `token` when memory alone can answer as `from_token` would; None when it would have to look.
+
+        Only a token whose signature was checked before, of a user cached at that token's
+        version, still fresh, while notices are heard: the same conditions `from_token` answers
+        from memory under, so the two never disagree.
+        """
+        verified = self._verified.get(token)
+        if verified is None or verified[2] <= time.time() or not (self._notices.healthy and self._ttl > 0):
+            return None
+        cached = self._cache.get(verified[0])
+        if cached is None or cached.version != verified[1] or cached.until <= time.monotonic():
+            return None
+        return cached.principal
+
     def _claims(self, token: str) -> tuple[int, Any]:
         verified = self._verified.get(token)
         if verified is not None and verified[2] > time.time():

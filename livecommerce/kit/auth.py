@@ -28,6 +28,10 @@ class PrincipalSource(Protocol):
         """The principal of `token`."""
         ...
 
+    def peek(self, token: str) -> Principal | None:
+        """The principal of `token` if it can be told without any I/O (None: ask `from_token`)."""
+        ...
+
 
 def principal_source(request: Request) -> PrincipalSource:
     """The app's principal source."""

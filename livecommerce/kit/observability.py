@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,8 +50,9 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", _UNMATCHED)
             method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(route, method, f"{status // 100}xx").inc()
-            HTTP_LATENCY.labels(route, method).observe(elapsed)
+            counted, timed = _series(route, method, status)
+            counted.inc()
+            timed.observe(elapsed)
             _count_outcome(route, method, status)
             if status == 503:
                 # A backend is unreachable: expected during an outage, logged where the error was translated.
@@ -67,6 +69,22 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
         finally:
             structlog.contextvars.unbind_contextvars("request_id", "stream_id")
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
+    """The request counter's and the latency histogram's series for an answer (looked up once per kind of answer).
+
+    `labels()` validates and locks on every call; routes are templates, so the kinds of
+    answer are few and their series can be kept.
+    """
+    key = (route, method, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = (HTTP_REQUESTS.labels(route, method, f"{status // 100}xx"), HTTP_LATENCY.labels(route, method))
+    return found
 
 
 _ORDER_ROUTE = "/api/streams/{stream_id}/orders"

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     relay_fast_path: bool = True  # write pre-encoded frames straight to uvicorn's websocket transports
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)  # outbox safety-net poll
     relay_coalesce_interval_seconds: float = Field(default=0.4, gt=0)  # sales.updated / viewers.updated at most this often
+    # Stream orders that need no more than memory to authenticate skip the framework's dependency solving (orders/fast_path.py).
+    order_fast_path: bool = True
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     # Household and product spreadsheets: a few thousand rows fit in well under this.
     import_max_bytes: int = Field(default=4 * 1024 * 1024, gt=0)

@@ -46,6 +46,7 @@ from livecommerce.main.registry import load_models
 from livecommerce.orders.availability import Availability
 from livecommerce.orders.bulk_endpoints import router as bulk_orders_router
 from livecommerce.orders.endpoints import router as orders_router
+from livecommerce.orders.fast_path import OrderFastRoute
 from livecommerce.orders.fulfillment_endpoints import router as fulfillment_router
 from livecommerce.review.endpoints import router as review_router
 from schedulers import bookings
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         lifespan=lifespan,
         docs_url=None,  # served by _add_docs_routes from vendored assets: FastAPI's default loads a CDN
         redoc_url=None,
+        # Metrics are Prometheus's (/metrics); FastAPI's OpenTelemetry hooks would only ask, per request, whether they are wanted.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.clock = clock or Clock()
@@ -202,6 +205,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app.add_middleware(ObservabilityMiddleware)
     for router in _routers():
         app.include_router(router)
+    if settings.order_fast_path:
+        # First in the router: it takes the common stream order and hands every other request on.
+        app.router.routes.insert(0, OrderFastRoute(app.state, app.router))
     _add_health_routes(app)
     _add_docs_routes(app)
     return app

@@ -11,9 +11,10 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import BigInteger, String, Table, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.catalog import stock
@@ -29,12 +30,19 @@ from livecommerce.orders.models import Channel, Order
 from livecommerce.orders.placement import Ask, Item, Outcome, Placed, Placer, Scope
 from livecommerce.orders.schemas import OrderCreate, OrderItemIn, StationSaleCreate, SubscriptionCreate
 
+_REFUSED_FROM_MEMORY = ORDERS.labels("refused_from_memory")
 _ORDERS: Table = Order.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 # The pairs among a batch's buyers and keys that have an order (the unique index on
 # (buyer_id, idempotency_key) answers it; the cross product is filtered back to the pairs asked).
 _KEYS_USED = select(_ORDERS.c.buyer_id, _ORDERS.c.idempotency_key).where(
     _ORDERS.c.buyer_id.in_(bindparam("buyer_ids", expanding=True)),
     _ORDERS.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+)
+# The same on PostgreSQL with two array parameters: one statement text whatever the batch's size,
+# so it is compiled and prepared once (an expanding IN is rewritten for every size of batch).
+_KEYS_USED_PG = select(_ORDERS.c.buyer_id, _ORDERS.c.idempotency_key).where(
+    _ORDERS.c.buyer_id == any_(bindparam("buyer_ids", type_=ARRAY(BigInteger))),
+    _ORDERS.c.idempotency_key == any_(bindparam("keys", type_=ARRAY(String))),
 )
 
 
@@ -66,17 +74,17 @@ class OrderDesk:
 
     async def order_in_stream(self, buyer: Principal, stream_id: int, body: OrderCreate, *, key: str, now: datetime) -> Placed:
         """A viewer's order in a live stream (from flash deals where its items say so)."""
-        scope = Scope(Channel.live, stream_id=stream_id)
-        ask = Ask(buyer=buyer, scope=scope, items=items_of(body.items), key=key, now=now, address_id=body.address_id)
-        refused = self.availability.refusal(ask.items, now)
+        items = tuple(sorted(items_of(body.items), key=lambda i: i.product_id))  # as a placement takes them
+        refused = self.availability.refusal(items, now)
         if isinstance(refused, STALE):
             await self.availability.refresh(refused, self._reread)
-            refused = self.availability.refusal(ask.items, now)
+            refused = self.availability.refusal(items, now)
         if refused is not None and not isinstance(refused, STALE) and not await self.keys.used(buyer.id, key):
             self.availability.refused_from_memory += 1
-            ORDERS.labels("refused_from_memory").inc()
+            _REFUSED_FROM_MEMORY.inc()
             raise refused
-        return await self.placer.place(ask)
+        scope = Scope(Channel.live, stream_id=stream_id)
+        return await self.placer.place(Ask(buyer=buyer, scope=scope, items=items, key=key, now=now, address_id=body.address_id))
 
     async def subscribe(self, buyer: Principal, body: SubscriptionCreate, *, key: str | None, now: datetime) -> Placed:
         """A unit's bulk purchase, paid and credited at once."""
@@ -109,6 +117,14 @@ class OrderDesk:
     async def _reread(self, product_ids: Sequence[int], deal_ids: Sequence[int]) -> tuple[dict[int, ProductState], dict[int, DealState]]:
         async with self.db.read_sessionmaker() as session:
             return await stock.read_products(session, product_ids), await stock.read_deals(session, deal_ids)
+
+
+def desk_of(state: Any) -> OrderDesk:
+    """The order desk of an app (its `app.state`), made on first use for the app's current database."""
+    desk: OrderDesk | None = getattr(state, "order_desk", None)
+    if desk is None or desk.db is not state.db:
+        desk = state.order_desk = OrderDesk(state.db, state.settings, state.availability, getattr(state, "units", None))
+    return desk
 
 
 class KeyChecks:
@@ -155,8 +171,14 @@ class KeyChecks:
     async def _read(self, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
         self.reads += 1
         params = {"buyer_ids": sorted({b for b, _ in pairs}), "keys": sorted({k for _, k in pairs})}
-        async with self.db.read_sessionmaker() as session:
-            rows = (await session.execute(_KEYS_USED, params)).all()
+        # A Core connection, not a session; on PostgreSQL in autocommit, so the read is one
+        # round trip without BEGIN and ROLLBACK around it (SQLite's deferred BEGIN costs nothing).
+        async with self.db.read_engine.connect() as conn:
+            if self.db.is_sqlite:
+                rows = (await conn.execute(_KEYS_USED, params)).all()
+            else:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                rows = (await conn.execute(_KEYS_USED_PG, params)).all()
         return {(int(b), str(k)) for b, k in rows} & pairs
 
 

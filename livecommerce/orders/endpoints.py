@@ -18,8 +18,7 @@ from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import checkout, deals, reconciliation, service
-from livecommerce.orders.availability import Availability
-from livecommerce.orders.desk import OrderDesk
+from livecommerce.orders.desk import OrderDesk, desk_of
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -45,12 +44,7 @@ log = structlog.get_logger(__name__)
 
 async def get_order_desk(request: Request) -> OrderDesk:
     """The app's order desk (made on first use, for the app's current database)."""
-    state = request.app.state
-    desk: OrderDesk | None = getattr(state, "order_desk", None)
-    if desk is None or desk.db is not state.db:
-        availability: Availability = state.availability
-        desk = state.order_desk = OrderDesk(state.db, state.settings, availability, getattr(state, "units", None))
-    return desk
+    return desk_of(request.app.state)
 
 
 OrderDeskDep = Annotated[OrderDesk, Depends(get_order_desk)]
