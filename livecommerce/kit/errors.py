@@ -271,10 +271,11 @@ def _unstorable_text(exc: BaseException) -> bool:
 
 
 def _out_of_range_response(request: Request) -> JSONResponse:
-    return _answer(request, InvalidInput(_l("A number in the request is out of range."), extra={"errors": []}))
+    return problem_answer(request, InvalidInput(_l("A number in the request is out of range."), extra={"errors": []}))
 
 
-def _answer(request: Request, exc: LiveCommerceError) -> JSONResponse:
+def problem_answer(request: Request, exc: LiveCommerceError) -> JSONResponse:
+    """The problem+json answer to a domain error, in the request's language (what the app's handler sends)."""
     lang = request_language(request)
     return problem_response(exc.status, error_problem(exc, lang), {**exc.headers, "Content-Language": lang})
 
@@ -405,7 +406,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LiveCommerceError)
     async def _domain_error(request: Request, exc: LiveCommerceError) -> JSONResponse:
-        return _answer(request, exc)
+        return problem_answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -433,7 +434,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", error=type(exc).__name__)
-        return _answer(request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"}))
+        unreachable = ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"})
+        return problem_answer(request, unreachable)
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
@@ -446,7 +448,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _backend_unreachable(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg raises plain OSError subclasses when the server is down or restarting.
         log.warning("backend_unreachable", error=type(exc).__name__)
-        return _answer(
+        return problem_answer(
             request, ServiceUnavailable(_l("A backing service is not reachable; try again shortly."), headers={"Retry-After": "2"})
         )
 
@@ -459,25 +461,25 @@ def install_error_handlers(app: FastAPI) -> None:
         if _unstorable_text(exc):
             log.warning("unstorable_text", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
             text = _l("A text in the request contains a character that cannot be stored (NUL).")
-            return _answer(request, InvalidInput(text, extra={"errors": []}))
+            return problem_answer(request, InvalidInput(text, extra={"errors": []}))
         if exc.connection_invalidated or _is_connection_error(exc):
-            return _answer(
+            return problem_answer(
                 request, ServiceUnavailable(_l("The database is not reachable; try again shortly."), headers={"Retry-After": "2"})
             )
         if _sqlstate(exc) in _TRANSIENT_SQLSTATES:
             # A serialization failure, deadlock or lock/statement timeout rolled the work back:
             # nothing changed, and the client may retry (with the same Idempotency-Key).
             log.warning("database_contention", sqlstate=_sqlstate(exc))
-            return _answer(
+            return problem_answer(
                 request, ServiceUnavailable(_l("The database was too busy to finish this; retry it."), headers={"Retry-After": "1"})
             )
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        return _answer(request, InternalError(_l("An unexpected database error occurred.")))
+        return problem_answer(request, InternalError(_l("An unexpected database error occurred.")))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug; Starlette re-raises it after this response, so it is still logged with its traceback.
-        return _answer(request, InternalError(_l("An unexpected error occurred.")))
+        return problem_answer(request, InternalError(_l("An unexpected error occurred.")))
 
 
 # serialization_failure, deadlock_detected, lock_not_available, query_canceled (statement timeout)

@@ -8,12 +8,13 @@ of an order placed before the product sold out must still get its order back.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, String, Table, any_, bindparam, select
+from sqlalchemy import BigInteger, String, Table, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,12 +35,14 @@ _REFUSED_FROM_MEMORY = ORDERS.labels("refused_from_memory")
 _ORDERS: Table = Order.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 # The pairs among a batch's buyers and keys that have an order (the unique index on
 # (buyer_id, idempotency_key) answers it; the cross product is filtered back to the pairs asked).
+# One statement text whatever the batch's size, so it is compiled (and prepared) once: an
+# expanding IN would be rewritten for every size of batch. SQLite takes the lists as JSON arrays.
+_IDS = func.json_each(bindparam("buyer_ids")).table_valued("value")
+_KEYS = func.json_each(bindparam("keys")).table_valued("value")
 _KEYS_USED = select(_ORDERS.c.buyer_id, _ORDERS.c.idempotency_key).where(
-    _ORDERS.c.buyer_id.in_(bindparam("buyer_ids", expanding=True)),
-    _ORDERS.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+    _ORDERS.c.buyer_id.in_(select(_IDS.c.value)),
+    _ORDERS.c.idempotency_key.in_(select(_KEYS.c.value)),
 )
-# The same on PostgreSQL with two array parameters: one statement text whatever the batch's size,
-# so it is compiled and prepared once (an expanding IN is rewritten for every size of batch).
 _KEYS_USED_PG = select(_ORDERS.c.buyer_id, _ORDERS.c.idempotency_key).where(
     _ORDERS.c.buyer_id == any_(bindparam("buyer_ids", type_=ARRAY(BigInteger))),
     _ORDERS.c.idempotency_key == any_(bindparam("keys", type_=ARRAY(String))),
@@ -175,7 +178,8 @@ class KeyChecks:
         # round trip without BEGIN and ROLLBACK around it (SQLite's deferred BEGIN costs nothing).
         async with self.db.read_engine.connect() as conn:
             if self.db.is_sqlite:
-                rows = (await conn.execute(_KEYS_USED, params)).all()
+                as_json = {name: json.dumps(values) for name, values in params.items()}
+                rows = (await conn.execute(_KEYS_USED, as_json)).all()
             else:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 rows = (await conn.execute(_KEYS_USED_PG, params)).all()

@@ -27,11 +27,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import URLPath
-from starlette.requests import cookie_parser
+from starlette.requests import Request, cookie_parser
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livecommerce.kit.errors import Unauthorized
+from livecommerce.kit.errors import LiveCommerceError, Unauthorized, problem_answer
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders.desk import desk_of
@@ -99,7 +99,12 @@ class OrderFastRoute(BaseRoute):
         limiter = state.rate_limiter
         await limiter.check("orders_buyer", principal.id)
         await limiter.check("orders_stream", stream_id)
-        placed = await desk_of(state).order_in_stream(principal, stream_id, order, key=asked.key, now=state.clock.now())
+        try:
+            placed = await desk_of(state).order_in_stream(principal, stream_id, order, key=asked.key, now=state.clock.now())
+        except LiveCommerceError as exc:
+            # Sold out, not live, ...: answered here as the app's handler answers, without a raise through every layer.
+            await problem_answer(Request(scope), exc)(scope, receive, send)
+            return
         content = placed_public(placed).model_dump_json(by_alias=True).encode()
         headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
         if not placed.created:
