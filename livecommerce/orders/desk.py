@@ -138,19 +138,22 @@ class KeyChecks:
     instead of one per caller (the Placer's group commit, for reads).
     """
 
-    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 200, readers: int = 2) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.readers = readers
         self.reads = 0
         self._waiting: list[tuple[int, str, asyncio.Future[bool]]] = []
-        self._reader: asyncio.Task[None] | None = None
+        self._reading: set[asyncio.Task[None]] = set()
 
     async def used(self, buyer_id: int, key: str) -> bool:
         """True when `buyer_id` has an order under `key`."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((buyer_id, key, future))
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read_all(), name="idempotency-key-checks")
+        # Up to `readers` reads in flight: a question that arrives just after a read went out
+        # need not wait for its answer before its own read leaves.
+        if len(self._reading) < self.readers:
+            self._reading.add(asyncio.create_task(self._read_all(), name="idempotency-key-checks"))
         return await future
 
     async def _read_all(self) -> None:
@@ -169,7 +172,11 @@ class KeyChecks:
                     if not future.done():
                         future.set_result((buyer_id, key) in found)
         finally:
-            self._reader = None
+            # At once, with no await since the last look at `_waiting`: a question asked from
+            # now on starts a reader of its own.
+            task = asyncio.current_task()
+            if task is not None:
+                self._reading.discard(task)
 
     async def _read(self, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
         self.reads += 1
