@@ -15,7 +15,16 @@ from the `sent` stamp the producer puts in each event (before the commit, for ou
     python -m bench.relay --quick    # about 3 minutes
     python -m bench.relay --quick --no-fast-path   # ours through the per-client ASGI send
     python -m bench.relay --scale    # 10,000 viewers at 5 events/s, with resident memory per connection
-                                     # (writes bench/results/relay-scale.json)
+                                     # (writes bench/results/relay-scale.json); --viewers 2000 for a smoke
+    python -m bench.relay --instances 2   # the same over two app instances through Redis, viewers split
+                                          # evenly, each against a yardstick process (relay-scale-2.json)
+    python -m bench.relay --chat-burst    # 5,000 viewers, order-path events at 5/s and 200 chat messages/s
+                                          # from 600 signed-in senders (relay-chat-burst.json)
+
+The scale modes' goal is p99 < 200 ms (issue #12). Viewer processes open at most 200 handshakes at a
+time each. In --chat-burst the senders post `chat.send` over their own websockets (they are viewers
+too) within the deployment's default limits, and the order-path events are `stock.changed` as the
+catalog emits them for an order; the yardstick gets the same chat messages published to Redis.
 """
 
 from __future__ import annotations
