@@ -504,6 +504,10 @@ class Relay:
         WS_CONNECTIONS.inc()
         return viewer
 
+    def relays(self, stream_id: int) -> bool:
+        """True while this instance has a hub for the stream (it was admitted before, so it exists)."""
+        return stream_id in self.hubs
+
     def _new_hub(self, stream_id: int) -> Hub:
         hub = self.hubs[stream_id] = Hub(self, stream_id)
         return hub

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livecommerce.broadcasts.events import append_event
@@ -156,6 +157,47 @@ class TestRefusedHandshake:
             async with websockets.connect(f"{server}/ws/streams/{stream.id}?since={since}"):
                 pass
         assert info.value.response.status_code == 422
+
+
+class TestHandshakeOfARelayedStream:
+    async def test_another_anonymous_viewer_is_admitted_without_a_query(self, server: str, make: Factory, db: Database) -> None:
+        stream = await live_stream(make, db)
+        statements: list[str] = []
+
+        def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        async with connect(server, stream.id) as first:
+            last = await append_events(db, stream.id, 1)
+            await receive_until(first, last, skip_types=COALESCED)
+            engines = {db.engine.sync_engine, db.read_engine.sync_engine}
+            for engine in engines:
+                event.listen(engine, "before_cursor_execute", note)
+            try:
+                async with connect(server, stream.id) as second:
+                    last = await append_events(db, stream.id, 1)
+                    got = await receive_until(second, last, skip_types=COALESCED)
+            finally:
+                for engine in engines:
+                    event.remove(engine, "before_cursor_execute", note)
+        assert got[-1]["seq"] == last
+        assert not [s for s in statements if "FROM streams" in s], statements
+
+    async def test_a_bad_token_is_still_401(self, server: str, make: Factory, db: Database) -> None:
+        stream = await live_stream(make, db)
+        async with connect(server, stream.id):
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(server, stream.id, token="not-a-token"):
+                    pass
+        assert info.value.response.status_code == 401
+
+    async def test_an_unknown_stream_is_still_404_while_another_is_relayed(self, server: str, make: Factory, db: Database) -> None:
+        stream = await live_stream(make, db)
+        async with connect(server, stream.id):
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(server, 999999):
+                    pass
+        assert info.value.response.status_code == 404
 
 
 class TestSlowConsumer:
