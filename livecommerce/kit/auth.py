@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from livecommerce.kit.db import Database
 from livecommerce.kit.deps import SessionDep
 from livecommerce.kit.errors import Forbidden, Unauthorized
 from livecommerce.kit.i18n import _l
@@ -26,6 +27,10 @@ class PrincipalSource(Protocol):
 
     async def from_token(self, session: AsyncSession, token: str) -> Principal:
         """The principal of `token`."""
+        ...
+
+    async def from_token_in(self, db: Database, token: str) -> Principal:
+        """The principal of `token`, reading what it must from `db` (in batches with other callers)."""
         ...
 
     def peek(self, token: str) -> Principal | None:

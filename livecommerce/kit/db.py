@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from livecommerce.kit.settings import Settings
@@ -169,6 +169,15 @@ class Database:
         """Run the before-commit hooks in the session's transaction."""
         for hook in self._before_commit:
             await hook(session)
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for one small read, no session: on PostgreSQL in autocommit, so the
+        read is one round trip without BEGIN and ROLLBACK around it (SQLite's deferred BEGIN costs nothing)."""
+        async with self.read_engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

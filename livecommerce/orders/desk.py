@@ -7,7 +7,6 @@ of an order placed before the product sold out must still get its order back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from livecommerce.catalog import stock
 from livecommerce.catalog.stock import DealState, ProductState
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import InvalidInput
+from livecommerce.kit.group_read import GroupRead
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.metrics import ORDERS
 from livecommerce.kit.principal import Principal
@@ -133,64 +133,34 @@ def desk_of(state: Any) -> OrderDesk:
 class KeyChecks:
     """Whether a buyer's idempotency key already has an order, asked for many callers in one read.
 
-    During a sell-out every refused caller asks; the questions that arrive while one read is
-    running are answered together by the next, so the database sees one query per batch
-    instead of one per caller (the Placer's group commit, for reads).
+    During a sell-out every refused caller asks; the questions are answered in batches
+    (`kit.group_read`), so the database sees one query per batch instead of one per caller.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 200, readers: int = 2) -> None:
         self.db = db
-        self.max_batch = max_batch
-        self.readers = readers
-        self.reads = 0
-        self._waiting: list[tuple[int, str, asyncio.Future[bool]]] = []
-        self._reading: set[asyncio.Task[None]] = set()
+        self._group: GroupRead[tuple[int, str], bool] = GroupRead(
+            lambda pairs: self._read(pairs), missing=False, name="idempotency-key-checks", max_batch=max_batch, readers=readers
+        )
+
+    @property
+    def reads(self) -> int:
+        """Reads made so far."""
+        return self._group.reads
 
     async def used(self, buyer_id: int, key: str) -> bool:
         """True when `buyer_id` has an order under `key`."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((buyer_id, key, future))
-        # Up to `readers` reads in flight: a question that arrives just after a read went out
-        # need not wait for its answer before its own read leaves.
-        if len(self._reading) < self.readers:
-            self._reading.add(asyncio.create_task(self._read_all(), name="idempotency-key-checks"))
-        return await future
+        return await self._group.ask((buyer_id, key))
 
-    async def _read_all(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
-                try:
-                    found = await self._read({(buyer_id, key) for buyer_id, key, _ in batch})
-                except Exception as exc:
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for buyer_id, key, future in batch:
-                    if not future.done():
-                        future.set_result((buyer_id, key) in found)
-        finally:
-            # At once, with no await since the last look at `_waiting`: a question asked from
-            # now on starts a reader of its own.
-            task = asyncio.current_task()
-            if task is not None:
-                self._reading.discard(task)
-
-    async def _read(self, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
-        self.reads += 1
+    async def _read(self, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], bool]:
         params = {"buyer_ids": sorted({b for b, _ in pairs}), "keys": sorted({k for _, k in pairs})}
-        # A Core connection, not a session; on PostgreSQL in autocommit, so the read is one
-        # round trip without BEGIN and ROLLBACK around it (SQLite's deferred BEGIN costs nothing).
-        async with self.db.read_engine.connect() as conn:
+        async with self.db.read_connection() as conn:
             if self.db.is_sqlite:
                 as_json = {name: json.dumps(values) for name, values in params.items()}
                 rows = (await conn.execute(_KEYS_USED, as_json)).all()
             else:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 rows = (await conn.execute(_KEYS_USED_PG, params)).all()
-        return {(int(b), str(k)) for b, k in rows} & pairs
+        return dict.fromkeys({(int(b), str(k)) for b, k in rows} & pairs, True)
 
 
 def _auto_key() -> str:

@@ -119,8 +119,7 @@ class OrderFastRoute(BaseRoute):
         if principal is not None:
             return principal
         try:
-            async with self.state.db.read_sessionmaker() as session:
-                found: Principal = await source.from_token(session, asked.token)
+            found: Principal = await source.from_token_in(self.state.db, asked.token)
         except Unauthorized:
             if asked.by_cookie:
                 raise Unauthorized() from None  # a stale cookie makes the caller anonymous, and ordering needs a caller

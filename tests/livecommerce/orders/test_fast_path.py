@@ -7,6 +7,7 @@ headers that carry meaning, and the body (ids and times aside, which differ betw
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import uuid
@@ -256,3 +257,13 @@ async def test_links_to_named_routes_pass_over_the_fast_route(app: Any) -> None:
     route = _fast_route(app)
     assert app.router.routes[0] is route
     assert app.url_path_for("reminders_ics", user_id=7) == "/api/users/7/reminders.ics"
+
+
+async def test_new_buyers_ordering_at_once_are_read_together(world: World, db: Database, make: Factory, app: Any) -> None:
+    buyers = await make_buyers(db, make, 12)
+    answers = await asyncio.gather(*(_post(world, b, _body(world.shop.product_id)) for b in buyers))
+    assert [r.status_code for r in answers] == [201] * 12
+    assert len({r.json()["id"] for r in answers}) == 12
+    principals = app.state.principals
+    assert principals.loads == 12
+    assert principals._group[1].reads < 12  # the batching is what is under test
