@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ from livecommerce.kit.tables import table_of
 from livecommerce.ledger.service import Sale, SaleLine, credit_sales
 from livecommerce.orders import repository
 from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
+from livecommerce.orders.placement import Placed, PlacedLine
 from livecommerce.payments.base import CURRENCY, PaymentNotice
 
 MAX_BATCH = 64
@@ -50,11 +51,16 @@ _PAYMENTS: Table = table_of(Payment)
 
 @dataclass(frozen=True)
 class Settlement:
-    """The order a payment notice concerned, as it stands after it; `replayed` when the notice had been applied before."""
+    """The order a payment notice concerned, as it stands after it; `replayed` when the notice had been applied before.
+
+    An order this notice paid comes with its view (`paid`, as the batch wrote it), so the
+    caller answers without reading it again.
+    """
 
     order_id: int
     status: str
     replayed: bool
+    paid: Placed | None = field(default=None, compare=False)
 
 
 class Payable(Protocol):
@@ -150,6 +156,39 @@ async def settle_payments(session: AsyncSession, tenders: Sequence[Tender]) -> N
     for o in in_streams:
         events[o.stream_id].append((EventType.order_paid, {"order_id": o.id, "buyer": names[o.buyer_id], "total_fen": o.total_fen}))
     await append_with_stock_changes(session, events, stock.take_pending(session), ts=now)
+    _attach_views(paying, orders, lines, now)
+
+
+def _attach_views(paying: Sequence[Tender], orders: dict[int, Any], lines: Sequence[Any], now: datetime) -> None:
+    """Each paid order's view as this batch leaves it (paid now, no parcels yet)."""
+    by_order: dict[int, list[PlacedLine]] = defaultdict(list)
+    for ln in lines:
+        by_order[ln.order_id].append(PlacedLine(ln.product_id, ln.quantity, ln.unit_price_fen, ln.amount_fen, ln.flash_deal_id))
+    for t in paying:
+        o = orders[t.notice.order_id]
+        view = Placed(
+            id=o.id,
+            status=OrderStatus.paid.value,
+            channel=o.channel,
+            total_fen=o.total_fen,
+            stream_id=o.stream_id,
+            station_id=o.station_id,
+            unit_name=o.unit_name,
+            unit_type=o.unit_type,
+            created_at=o.created_at,
+            expires_at=o.expires_at,
+            paid_at=now,
+            cancelled_at=o.cancelled_at,
+            refunded_at=o.refunded_at,
+            lines=tuple(by_order[o.id]),
+            created=False,
+            address_id=o.address_id,
+            fulfillment=o.fulfillment,
+            shipped_at=o.shipped_at,
+            delivered_at=o.delivered_at,
+        )
+        assert t.result is not None
+        t.result = replace(t.result, paid=view)
 
 
 async def _applied_before(session: AsyncSession, tenders: Sequence[Tender]) -> dict[tuple[str, str], int]:
@@ -269,20 +308,7 @@ class Cashier:
 
 
 # Statements built once, so a batch only binds its values.
-_LOCK_ORDERS = (
-    select(
-        _ORDERS.c.id,
-        _ORDERS.c.status,
-        _ORDERS.c.total_fen,
-        _ORDERS.c.expires_at,
-        _ORDERS.c.buyer_id,
-        _ORDERS.c.stream_id,
-        _ORDERS.c.channel,
-    )
-    .where(_ORDERS.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_ORDERS.c.id)
-    .with_for_update()
-)
+_LOCK_ORDERS = select(_ORDERS).where(_ORDERS.c.id.in_(bindparam("ids", expanding=True))).order_by(_ORDERS.c.id).with_for_update()
 _PAYMENTS_OF_TXNS = select(_PAYMENTS.c.provider, _PAYMENTS.c.provider_txn_id, _PAYMENTS.c.order_id).where(
     _PAYMENTS.c.provider.in_(bindparam("providers", expanding=True)),
     _PAYMENTS.c.provider_txn_id.in_(bindparam("txns", expanding=True)),
@@ -295,7 +321,15 @@ _MARK_PAID = (
     .returning(_ORDERS.c.id)
 )
 _LINES_OF = (
-    select(_LINES.c.id, _LINES.c.order_id, _LINES.c.product_id, _LINES.c.quantity, _LINES.c.amount_fen)
+    select(
+        _LINES.c.id,
+        _LINES.c.order_id,
+        _LINES.c.product_id,
+        _LINES.c.quantity,
+        _LINES.c.unit_price_fen,
+        _LINES.c.amount_fen,
+        _LINES.c.flash_deal_id,
+    )
     .where(_LINES.c.order_id.in_(bindparam("ids", expanding=True)))
     .order_by(_LINES.c.order_id, _LINES.c.product_id)
 )

@@ -213,7 +213,9 @@ async def pay_order(
         # The session only read: let its connection go before waiting for a batch (on SQLite the
         # batch needs the one writer connection).
         await session.close()
-        await cashier.settle(started.notice, now=now, paid_is_done=True)
+        settlement = await cashier.settle(started.notice, now=now, paid_is_done=True)
+        if settlement.paid is not None:
+            return service.placed_public(settlement.paid)  # paid just now: its view as the batch wrote it
     return await _public(session, principal, order_id)
 
 
