@@ -40,7 +40,7 @@ from livecommerce.kit.tables import table_of
 from livecommerce.ledger.service import Sale, SaleLine, credit_sales
 from livecommerce.orders import repository
 from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment
-from livecommerce.orders.placement import Placed, PlacedLine
+from livecommerce.orders.placement import Placed, placed_of
 from livecommerce.payments.base import CURRENCY, PaymentNotice
 
 MAX_BATCH = 64
@@ -160,33 +160,13 @@ async def settle_payments(session: AsyncSession, tenders: Sequence[Tender]) -> N
 
 
 def _attach_views(paying: Sequence[Tender], orders: dict[int, Any], lines: Sequence[Any], now: datetime) -> None:
-    """Each paid order's view as this batch leaves it (paid now, no parcels yet)."""
-    by_order: dict[int, list[PlacedLine]] = defaultdict(list)
-    for ln in lines:
-        by_order[ln.order_id].append(PlacedLine(ln.product_id, ln.quantity, ln.unit_price_fen, ln.amount_fen, ln.flash_deal_id))
+    """Each paid order's view as this batch leaves it (paid now; the rows were read before the update)."""
+    by_order: dict[int, list[Any]] = defaultdict(list)
+    for line in lines:
+        by_order[line.order_id].append(line)
     for t in paying:
-        o = orders[t.notice.order_id]
-        view = Placed(
-            id=o.id,
-            status=OrderStatus.paid.value,
-            channel=o.channel,
-            total_fen=o.total_fen,
-            stream_id=o.stream_id,
-            station_id=o.station_id,
-            unit_name=o.unit_name,
-            unit_type=o.unit_type,
-            created_at=o.created_at,
-            expires_at=o.expires_at,
-            paid_at=now,
-            cancelled_at=o.cancelled_at,
-            refunded_at=o.refunded_at,
-            lines=tuple(by_order[o.id]),
-            created=False,
-            address_id=o.address_id,
-            fulfillment=o.fulfillment,
-            shipped_at=o.shipped_at,
-            delivered_at=o.delivered_at,
-        )
+        row = orders[t.notice.order_id]
+        view = replace(placed_of(row, by_order[row.id], created=False), status=OrderStatus.paid.value, paid_at=now)
         assert t.result is not None
         t.result = replace(t.result, paid=view)
 

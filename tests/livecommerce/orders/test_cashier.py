@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -14,21 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, func, select
 
-from livecommerce.accounts.models import User
-from livecommerce.broadcasts import service as streams_service
-from livecommerce.catalog import service as catalog
-from livecommerce.catalog.schemas import AnchorCreate, CountyCreate, HouseholdCreate, ProductCreate, Split
 from livecommerce.kit.clock import utcnow
-from livecommerce.kit.db import Database, create_nullpool_engine
+from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Conflict, LiveCommerceError
-from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.books import check_books
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from livecommerce.main.app import wire_database
 from livecommerce.orders.cashier import Cashier, Settlement
-from livecommerce.orders.models import Channel, Order, OrderStatus, Payment
-from livecommerce.orders.placement import Ask, Item, Placer, Scope
+from livecommerce.orders.models import Order, OrderStatus, Payment
 from livecommerce.payments.base import PaymentNotice
 from livecommerce.payments.webhook import sign
 from tests.factories import Factory
@@ -178,55 +170,8 @@ class TestWebhookThroughTheCashier:
 # --- a property over batches of mixed notices ---------------------------------------------------
 
 ORDERS = 4
-ROOT = Principal(id=0, username="root", role=Role.admin, display_name="root")
 # One notice: which order, which provider transaction (shared numbers collide across orders on purpose), right amount or not.
 NOTICES = st.lists(st.tuples(st.integers(0, ORDERS - 1), st.integers(0, 5), st.booleans()), min_size=1, max_size=16)
-
-
-async def _world(db: Database) -> list[int]:
-    """A live stream selling one product, and ORDERS unpaid one-unit orders of it by as many buyers."""
-    tag, now = uuid.uuid4().hex[:10], utcnow()
-    async with db.transaction() as session:
-        county = await catalog.create_county(session, CountyCreate(name="Yingde", code=f"C{tag}", city="Qingyuan", province="Guangdong"))
-        assert county.id is not None
-        home = await catalog.create_household(
-            session, ROOT, HouseholdCreate(county_id=county.id, name="陈家", village="Shiling", registration_no=f"R{tag}")
-        )
-        splits = [
-            Split(party=f"household:{home.id}", bp=7000),
-            Split(party=f"county:{county.id}", bp=2000),
-            Split(party="platform", bp=1000),
-        ]
-        data = ProductCreate(name="tea", county_id=county.id, unit="box", price_fen=PRICE, stock=ORDERS, splits=splits)
-        product = await catalog.create_product(session, ROOT, data, now)
-        anchor = await catalog.create_anchor(session, ROOT, AnchorCreate(name="Host", title="County head", county_id=county.id))
-        assert product.id is not None and anchor.id is not None
-        stream = await streams_service.create_stream(
-            session,
-            title="p",
-            scheduled_start=now,
-            scheduled_end=now + timedelta(hours=1),
-            anchor_ids=[anchor.id],
-            product_ids=[product.id],
-        )
-        assert stream.id is not None
-        await streams_service.start_stream(session, stream.id, now=now)
-        users = [User(username=f"c{tag}{i}", password_hash="!", role=Role.viewer, display_name="买家") for i in range(ORDERS)]
-        session.add_all(users)
-        await session.flush()
-    placer = Placer(db, Settings(database_url="sqlite://", secret_key="x"))
-    scope = Scope(Channel.live, stream_id=stream.id)
-    asks = [
-        Ask(
-            buyer=Principal(id=u.id or 0, username=u.username, role=Role.viewer, display_name="买家"),
-            scope=scope,
-            items=(Item(product.id, 1),),
-            key=tag,
-            now=now,
-        )
-        for u in users
-    ]
-    return [p.id for p in await asyncio.gather(*(placer.place(a) for a in asks))]
 
 
 def _expected(sent: list[tuple[int, int, bool]]) -> tuple[list[str], dict[str, int]]:
@@ -247,46 +192,24 @@ def _expected(sent: list[tuple[int, int, bool]]) -> tuple[list[str], dict[str, i
     return answers, applied
 
 
-@pytest.fixture
-def own_loop_db(fresh_database: str) -> Iterator[tuple[asyncio.AbstractEventLoop, Database]]:
-    loop = asyncio.new_event_loop()
-    db = Database(create_nullpool_engine(fresh_database))
-    wire_database(db)
-    try:
-        yield loop, db
-    finally:
-        loop.run_until_complete(db.dispose())
-        loop.close()
-
-
 @pytest.mark.slow
 class TestCashierProperty:
-    def test_any_batch_of_pays_replays_and_wrong_amounts_answers_as_one_by_one(
-        self, own_loop_db: tuple[asyncio.AbstractEventLoop, Database]
+    @given(sent=NOTICES, max_batch=st.integers(1, 8))
+    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    async def test_any_batch_of_pays_replays_and_wrong_amounts_answers_as_one_by_one(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, sent: list[tuple[int, int, bool]], max_batch: int
     ) -> None:
-        loop, db = own_loop_db
-
-        @given(sent=NOTICES, max_batch=st.integers(1, 8))
-        @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        def prop(sent: list[tuple[int, int, bool]], max_batch: int) -> None:
-            loop.run_until_complete(check(sent, max_batch))
-
-        async def check(sent: list[tuple[int, int, bool]], max_batch: int) -> None:
-            ids, run = await _world(db), uuid.uuid4().hex[:8]  # transactions of earlier examples stay in the database
-            notices = [notice(ids[i], txn=f"{run}h{txn}", amount_fen=PRICE if right else PRICE + 1) for i, txn, right in sent]
-            got = await settle_all(Cashier(db, max_batch=max_batch), notices)
-            answers, applied = _expected(sent)
-            assert ["refused" if isinstance(a, LiveCommerceError) else "replayed" if a.replayed else "fresh" for a in got] == answers, (
-                sent,
-                got,
-            )
-            async with db.sessionmaker() as session:
-                paid = (await session.scalars(select(Order.id).where(col(Order.id).in_(ids), col(Order.status) == "paid"))).all()
-                payments = (
-                    await session.execute(select(Payment.provider_txn_id, Payment.order_id).where(col(Payment.order_id).in_(ids)))
-                ).all()
-            assert sorted(paid) == sorted(ids[i] for i in applied.values())
-            assert sorted(payments) == sorted((run + txn, ids[i]) for txn, i in applied.items())
-            await assert_books_hold(db)
-
-        prop()
+        # Each example pays fresh orders of the one shop (20 examples x 4 units of its 100), under transaction numbers of its own.
+        ids, run = await unpaid_orders(client, make, db, shop, ORDERS), uuid.uuid4().hex[:8]
+        notices = [notice(ids[i], txn=f"{run}h{txn}", amount_fen=PRICE if right else PRICE + 1) for i, txn, right in sent]
+        got = await settle_all(Cashier(db, max_batch=max_batch), notices)
+        answers, applied = _expected(sent)
+        kinds = ["refused" if isinstance(a, LiveCommerceError) else "replayed" if a.replayed else "fresh" for a in got]
+        assert kinds == answers, (sent, [getattr(a, "detail", a) for a in got])
+        async with db.sessionmaker() as session:
+            paid = (await session.scalars(select(Order.id).where(col(Order.id).in_(ids), col(Order.status) == "paid"))).all()
+            recorded = select(Payment.provider_txn_id, Payment.order_id).where(col(Payment.order_id).in_(ids))
+            payments = [tuple(row) for row in (await session.execute(recorded)).all()]
+        assert sorted(paid) == sorted(ids[i] for i in applied.values())
+        assert sorted(payments) == sorted((run + txn, ids[i]) for txn, i in applied.items())
+        await assert_books_hold(db)
