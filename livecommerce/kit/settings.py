@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     reservation_ttl_seconds: int = Field(default=900, gt=0)
     max_quantity_per_buyer: int = Field(default=20, gt=0)
+    # How many payment notices the cashier settles in one transaction; 1 settles each alone
+    # (no group commit, as `python -m bench.payments --baseline` measures).
+    payment_batch_max: int = Field(default=64, ge=1, le=1000)
     # How long an instance trusts what it learned of a product's or deal's units before it
     # says "sold out" from memory (events through the bus refresh it sooner).
     # How often the scheduler opens and closes flash deals (orders check a deal's window themselves).

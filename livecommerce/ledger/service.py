@@ -15,7 +15,7 @@ from whichever bucket the order is in (the rule is in `settlement`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -172,24 +172,25 @@ async def _open_transaction(
     return None if tx_id is None else int(tx_id)
 
 
-async def _write_entries(session: AsyncSession, transaction_id: int, legs: list[Leg], now: datetime) -> None:
-    """Move each account's balance and its pending and settled parts once (creating it on first use), then insert the entries."""
+async def _write_entries(session: AsyncSession, postings: list[tuple[int, list[Leg]]], now: datetime) -> None:
+    """Move each account's balance and its pending and settled parts once for all the postings (creating it on first use),
+    then insert every posting's entries.
+
+    The deltas of every posting are summed per account first, so a batch of sales takes each
+    account row (the platform's and the county's, hot in every sale) once, not once per sale.
+    """
     deltas: dict[str, dict[str, int]] = defaultdict(lambda: {"balance_fen": 0, "pending_fen": 0, "settled_fen": 0})
-    for leg in legs:
-        if leg.bucket not in settlement.BUCKETS:
-            raise ValueError(f"unknown bucket {leg.bucket!r}")
-        effect = balance_sign(leg.party, leg.direction) * leg.amount_fen
-        deltas[leg.party]["balance_fen"] += effect
-        deltas[leg.party][f"{leg.bucket}_fen"] += effect
+    for _, legs in postings:
+        for leg in legs:
+            if leg.bucket not in settlement.BUCKETS:
+                raise ValueError(f"unknown bucket {leg.bucket!r}")
+            effect = balance_sign(leg.party, leg.direction) * leg.amount_fen
+            deltas[leg.party]["balance_fen"] += effect
+            deltas[leg.party][f"{leg.bucket}_fen"] += effect
     rows = [{"party": p, "kind": account_kind(p), **deltas[p], "created_at": now} for p in sorted(deltas)]
-    upsert = _upsert(session, ACCOUNTS)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[ACCOUNTS.c.party],
-        set_={c: ACCOUNTS.c[c] + upsert.excluded[c] for c in ("balance_fen", "pending_fen", "settled_fen")},
-    ).returning(ACCOUNTS.c.id, ACCOUNTS.c.party, sort_by_parameter_order=True)
-    # One statement for every account of the posting (executemany, so it compiles once and
+    # One statement for every account of the postings (executemany, so it compiles once and
     # is cached); rows are locked in the sorted order of `rows`.
-    account_ids = {party: account_id for account_id, party in (await session.execute(upsert, rows)).all()}
+    account_ids = {party: account_id for account_id, party in (await session.execute(_upsert_accounts(session), rows)).all()}
     entries = [
         {
             "transaction_id": transaction_id,
@@ -203,9 +204,27 @@ async def _write_entries(session: AsyncSession, transaction_id: int, legs: list[
             "quantity": leg.quantity,
             "created_at": now,
         }
+        for transaction_id, legs in postings
         for leg in legs
     ]
-    await session.execute(insert(ENTRIES), entries)
+    await session.execute(_INSERT_ENTRIES, entries)
+
+
+def _upsert_accounts(session: AsyncSession) -> Any:
+    """The accounts' upsert adding deltas to the running totals, for the session's backend (built once per backend)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _ACCOUNT_UPSERTS.get(dialect)
+    if stmt is None:
+        upsert = _upsert(session, ACCOUNTS)
+        stmt = _ACCOUNT_UPSERTS[dialect] = upsert.on_conflict_do_update(
+            index_elements=[ACCOUNTS.c.party],
+            set_={c: ACCOUNTS.c[c] + upsert.excluded[c] for c in ("balance_fen", "pending_fen", "settled_fen")},
+        ).returning(ACCOUNTS.c.id, ACCOUNTS.c.party, sort_by_parameter_order=True)
+    return stmt
+
+
+_ACCOUNT_UPSERTS: dict[str, Any] = {}
+_INSERT_ENTRIES = insert(ENTRIES)
 
 
 def _counter_names(refund: bool) -> tuple[str, str, str]:
@@ -283,38 +302,107 @@ def floor_minute(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-async def _aggregate(session: AsyncSession, *, channel: str, stream_id: int | None, legs: list[Leg], now: datetime, refund: bool) -> None:
-    """Move the running figures of a posting: the stream's rows, its minute's row, then the day's (always in this order).
+def _summed(rows: Iterable[dict[str, Any]], key: tuple[str, ...], counters: Iterable[str]) -> list[dict[str, Any]]:
+    """Increments of many postings added up per key, in key order (each aggregate row is then taken once)."""
+    names = tuple(counters)
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[c] for c in key)
+        if k in merged:
+            for c in names:
+                merged[k][c] += row[c]
+        else:
+            merged[k] = dict(row)
+    return [merged[k] for k in sorted(merged)]
+
+
+@dataclass(frozen=True)
+class _Posting:
+    """One sale's (or reversal's) legs as the running figures see them."""
+
+    channel: str
+    stream_id: int | None
+    legs: list[Leg]
+
+
+async def _aggregate(session: AsyncSession, postings: list[_Posting], *, now: datetime, refund: bool) -> None:
+    """Move the running figures of the postings: the streams' rows, their minutes' rows, then the days' (always in this order).
 
     Every row is keyed by the stream (or the day and county), so postings of unrelated
     streams never wait on each other here; within a stream the whole-stream aggregate row
-    is taken first, so the minute row adds no wait and no new lock order.
+    is taken first, so the minute row adds no wait and no new lock order. The increments of
+    all the postings are summed per row first: one update per row, whatever the batch.
     """
     counters = _counter_names(refund)
-    if stream_id is not None:
-        await _add_to(
-            session, AGGREGATES, ["stream_id", "product_id", "party"], stream_aggregate_rows(stream_id, legs, refund=refund), counters
-        )
+    in_streams = [p for p in postings if p.stream_id is not None]
+    if in_streams:
+        stream_rows = (row for p in in_streams for row in stream_aggregate_rows(p.stream_id or 0, p.legs, refund=refund))
+        key = ("stream_id", "product_id", "party")
+        await _add_to(session, AGGREGATES, list(key), _summed(stream_rows, key, SALE_COUNTERS + REFUND_COUNTERS), counters)
         minute_counters = ("refunded_orders", "refunded_fen") if refund else ("paid_orders", "gmv_fen")
-        await _add_to(session, MINUTES, ["stream_id", "minute"], [minute_row(stream_id, legs, now=now, refund=refund)], minute_counters)
+        minute_rows = (minute_row(p.stream_id or 0, p.legs, now=now, refund=refund) for p in in_streams)
+        await _add_to(
+            session, MINUTES, ["stream_id", "minute"], _summed(minute_rows, ("stream_id", "minute"), MINUTE_COUNTERS), minute_counters
+        )
     day = now.astimezone(REPORTING_ZONE).date()
     household = "refunded_household_fen" if refund else "household_fen"
-    await _add_to(session, DAILY, ["day", "county_id", "channel"], daily_rows(day, channel, legs, refund=refund), (*counters, household))
+    daily = (row for p in postings for row in daily_rows(day, p.channel, p.legs, refund=refund))
+    day_counters = (*SALE_COUNTERS, *REFUND_COUNTERS, "household_fen", "refunded_household_fen")
+    await _add_to(
+        session,
+        DAILY,
+        ["day", "county_id", "channel"],
+        _summed(daily, ("day", "county_id", "channel"), day_counters),
+        (*counters, household),
+    )
 
 
 async def credit_sale(session: AsyncSession, sale: Sale, *, now: datetime) -> bool:
     """Post the balanced entries of a paid sale; False (and nothing posted) if it was posted before."""
-    legs = sale_legs(sale)
-    tx_id = await _open_transaction(
-        session, kind="sale", order_id=sale.order_id, channel=sale.channel, stream_id=sale.stream_id, reverses_id=None, now=now
-    )
-    if tx_id is None:
-        return False
-    await _write_entries(session, tx_id, legs, now)
-    await settlement.open_settlement(session, sale.order_id, tx_id, delivered_at=sale.delivered_at, now=now)
-    await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=False)
-    LEDGER_POSTINGS.labels("sale").inc()
-    return True
+    return sale.order_id in await credit_sales(session, [sale], now=now)
+
+
+async def credit_sales(session: AsyncSession, sales: Sequence[Sale], *, now: datetime) -> set[int]:
+    """Post the balanced entries of paid sales together; the orders posted now (a sale posted before posts nothing).
+
+    One journal insert for all (ON CONFLICT DO NOTHING on the unique (order, kind): a
+    concurrent duplicate waits on the index until the first commits, then inserts nothing),
+    one balance update per account carrying the summed deltas, one insert of every entry,
+    of every settlement row, and one update per aggregate row.
+    """
+    if not sales:
+        return set()
+    legs = {sale.order_id: sale_legs(sale) for sale in sales}
+    if len(legs) != len(sales):
+        raise ValueError("a batch credits each order once")
+    ordered = sorted(sales, key=lambda s: s.order_id)  # the unique keys are taken in a fixed order
+    rows = [
+        {"kind": "sale", "order_id": s.order_id, "channel": s.channel, "stream_id": s.stream_id, "reverses_id": None, "created_at": now}
+        for s in ordered
+    ]
+    opened = {int(order_id): int(tx_id) for tx_id, order_id in (await session.execute(_open_sales(session), rows)).all()}
+    posted = [s for s in ordered if s.order_id in opened]
+    if not posted:
+        return set()
+    await _write_entries(session, [(opened[s.order_id], legs[s.order_id]) for s in posted], now)
+    await settlement.open_settlements(session, [(s.order_id, opened[s.order_id], s.delivered_at) for s in posted], now=now)
+    await _aggregate(session, [_Posting(s.channel, s.stream_id, legs[s.order_id]) for s in posted], now=now, refund=False)
+    LEDGER_POSTINGS.labels("sale").inc(len(posted))
+    return set(opened)
+
+
+def _open_sales(session: AsyncSession) -> Any:
+    """The journal insert of many sales, returning the ids of the rows it made (built once per backend)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _SALE_INSERTS.get(dialect)
+    if stmt is None:
+        stmt = _SALE_INSERTS[dialect] = (
+            _upsert(session, TRANSACTIONS).on_conflict_do_nothing().returning(TRANSACTIONS.c.id, TRANSACTIONS.c.order_id)
+        )
+    return stmt
+
+
+_SALE_INSERTS: dict[str, Any] = {}
 
 
 async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -> None:
@@ -339,8 +427,8 @@ async def reverse_sale(session: AsyncSession, order_id: int, *, now: datetime) -
     if tx_id is None:
         raise Conflict(_l("Order {order_id} has been refunded already.", order_id=order_id))
     legs = await posted_legs(session, sale.id)
-    await _write_entries(session, tx_id, [leg.mirrored().in_bucket(bucket) for leg in legs], now)
-    await _aggregate(session, channel=sale.channel, stream_id=sale.stream_id, legs=legs, now=now, refund=True)
+    await _write_entries(session, [(tx_id, [leg.mirrored().in_bucket(bucket) for leg in legs])], now)
+    await _aggregate(session, [_Posting(sale.channel, sale.stream_id, legs)], now=now, refund=True)
     LEDGER_POSTINGS.labels("reversal").inc()
 
 
@@ -384,7 +472,7 @@ async def settle_sale(session: AsyncSession, order_id: int, *, now: datetime, da
         # Units are counted once, on the sale's clearing leg; the transfer moves money only.
         moved = replace(leg, quantity=None)
         transfer += [moved.mirrored().in_bucket(settlement.PENDING), moved.in_bucket(settlement.SETTLED)]
-    await _write_entries(session, tx_id, transfer, now)
+    await _write_entries(session, [(tx_id, transfer)], now)
     LEDGER_POSTINGS.labels("settlement").inc()
     return True
 

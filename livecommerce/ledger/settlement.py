@@ -39,20 +39,17 @@ BUCKETS = (PENDING, SETTLED)
 DELIVERED_WHEN_PAID = frozenset({"physical"})
 
 SETTLEMENTS: Table = table_of(SaleSettlement)
+_INSERT_SETTLEMENTS = insert(SETTLEMENTS)
 
 
-async def open_settlement(
-    session: AsyncSession, order_id: int, sale_transaction_id: int, *, delivered_at: datetime | None, now: datetime
-) -> None:
-    """Record a new sale as pending (delivered already when `delivered_at` is given)."""
-    values = {
-        "order_id": order_id,
-        "sale_transaction_id": sale_transaction_id,
-        "status": PENDING,
-        "delivered_at": delivered_at,
-        "created_at": now,
-    }
-    await session.execute(insert(SETTLEMENTS).values(values))
+async def open_settlements(session: AsyncSession, sales: Sequence[tuple[int, int, datetime | None]], *, now: datetime) -> None:
+    """Record new sales, each (order, sale transaction, delivered at or None), as pending, in one insert."""
+    rows = [
+        {"order_id": order_id, "sale_transaction_id": tx_id, "status": PENDING, "delivered_at": delivered_at, "created_at": now}
+        for order_id, tx_id, delivered_at in sales
+    ]
+    if rows:
+        await session.execute(_INSERT_SETTLEMENTS, rows)
 
 
 async def mark_delivered(session: AsyncSession, order_ids: Sequence[int], *, at: datetime) -> int:

@@ -1,8 +1,10 @@
 """Paying orders through the enabled providers: a provider's notification, and asking a provider about a late one.
 
 A provider's notification is verified before anything in it is believed; a verified one is
-applied by `service.settle_payment` in a savepoint, so a refused one (wrong amount or
-currency, an order no longer payable) leaves nothing behind. Every refusal is logged with
+applied by the `Cashier` (with the notices that arrive with it, in one transaction of its
+own), and a refused one (wrong amount or currency, an order no longer payable) leaves
+nothing behind. A late payment found by asking the provider is applied in the caller's
+transaction, in a savepoint. Every refusal is logged with
 the provider, the reason and the order it named, never with a header, a signature or a key.
 """
 
@@ -21,6 +23,7 @@ from livecommerce.kit.errors import LiveCommerceError
 from livecommerce.kit.metrics import PAYMENT_NOTIFICATIONS
 from livecommerce.kit.principal import Principal
 from livecommerce.orders import service
+from livecommerce.orders.cashier import Cashier, Settlement, settle_payment
 from livecommerce.orders.models import Order, OrderStatus
 from livecommerce.payments.base import NotificationRejected, PaymentNotice, PaymentProvider, ProviderReply
 
@@ -28,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 
 async def receive_notification(
-    session: AsyncSession, provider: PaymentProvider, headers: Mapping[str, str], body: bytes, *, now: datetime
+    cashier: Cashier, provider: PaymentProvider, headers: Mapping[str, str], body: bytes, *, now: datetime
 ) -> ProviderReply:
     """Verify a provider's notification and apply the payment it reports; the answer in the provider's format."""
     try:
@@ -46,7 +49,7 @@ async def receive_notification(
         PAYMENT_NOTIFICATIONS.labels(provider.name, "ignored").inc()
         return provider.reply(True, "ok")
     try:
-        settlement = await _settle_in_savepoint(session, verified.notice, now=now)
+        settlement = await cashier.settle(verified.notice, now=now)
     except LiveCommerceError as exc:
         # Genuine, but it does not fit the order: the provider keeps it for a retry, and
         # the log names the order so an operator can return the money.
@@ -68,16 +71,17 @@ async def confirm_payment(session: AsyncSession, principal: Principal, order_id:
         return order
     settlement = await _settle_in_savepoint(session, notice, now=now)
     log.info("payment_confirmed_by_query", **_about(notice), replayed=settlement.replayed)
-    return settlement.order
+    paid, _ = await service.get_order(session, principal, settlement.order_id)
+    return paid
 
 
-async def _settle_in_savepoint(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> service.Settlement:
+async def _settle_in_savepoint(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> Settlement:
     """`settle_payment` in a savepoint; on a refusal its writes and the events it appended are forgotten."""
     pending: list[Any] = session.info.setdefault(PENDING_EVENTS_KEY, [])
     mark = len(pending)
     try:
         async with session.begin_nested():
-            return await service.settle_payment(session, notice, now=now)
+            return await settle_payment(session, notice, now=now)
     except BaseException:
         del pending[mark:]
         raise

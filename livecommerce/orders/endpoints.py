@@ -18,6 +18,7 @@ from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import checkout, deals, reconciliation, service
+from livecommerce.orders.cashier import Cashier
 from livecommerce.orders.desk import OrderDesk, desk_of
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
@@ -48,6 +49,18 @@ async def get_order_desk(request: Request) -> OrderDesk:
 
 
 OrderDeskDep = Annotated[OrderDesk, Depends(get_order_desk)]
+
+
+async def get_cashier(request: Request) -> Cashier:
+    """The app's cashier, batching this instance's payments (made on first use, for the app's current database)."""
+    state = request.app.state
+    cashier: Cashier | None = getattr(state, "cashier", None)
+    if cashier is None or cashier.db is not state.db:
+        cashier = state.cashier = Cashier(state.db, max_batch=state.settings.payment_batch_max)
+    return cashier
+
+
+CashierDep = Annotated[Cashier, Depends(get_cashier)]
 
 
 async def get_payment_providers(request: Request) -> PaymentProviders:
@@ -179,16 +192,25 @@ async def pay_order(
     clock: ClockDep,
     principal: CurrentUser,
     providers: ProvidersDep,
+    cashier: CashierDep,
     order_id: OrderId,
     body: Annotated[PayRequest | None, Body()] = None,
 ) -> OrderPublic | PayParams:
     choice = body or PayRequest()
     provider = providers.get(choice.provider)
     payer = Payer(channel=choice.channel, openid=choice.openid, client_ip=request.client.host if request.client else None)
-    started = await service.start_payment(session, principal, order_id, provider, payer, now=clock.now())
+    now = clock.now()
+    started = await service.start_payment(session, principal, order_id, provider, payer, now=now, settle=False)
     if isinstance(started, PaymentStarted):
-        return PayParams(provider=started.provider, pay_params=started.pay_params)
-    return await _public(session, principal, started.id)
+        if started.notice is None:
+            return PayParams(provider=started.provider, pay_params=started.pay_params)
+        # The session only read: let its connection go before waiting for a batch (on SQLite the
+        # batch needs the one writer connection).
+        await session.close()
+        settlement = await cashier.settle(started.notice, now=now, paid_is_done=True)
+        if settlement.paid is not None:
+            return service.placed_public(settlement.paid)  # paid just now: its view as the batch wrote it
+    return await _public(session, principal, order_id)
 
 
 @router.post(
@@ -270,12 +292,12 @@ NOTIFY_BODY = {
 )
 async def provider_notify(
     request: Request,
-    session: SessionDep,
     clock: ClockDep,
     providers: ProvidersDep,
+    cashier: CashierDep,
     provider: Annotated[str, Path(pattern=r"^[a-z]{1,32}$", description="wechatpay or alipay.")],
 ) -> Response:
-    reply = await checkout.receive_notification(session, providers.get(provider), request.headers, await request.body(), now=clock.now())
+    reply = await checkout.receive_notification(cashier, providers.get(provider), request.headers, await request.body(), now=clock.now())
     return Response(content=reply.body, status_code=reply.status_code, media_type=reply.media_type)
 
 
@@ -289,15 +311,14 @@ async def provider_notify(
 )
 async def payment_webhook(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    cashier: CashierDep,
     signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=256)] = None,
 ) -> PaymentReceipt:
     notice = parse_signed_webhook(settings.payment_webhook_secret, await request.body(), signature)
-    settlement = await service.settle_payment(session, notice, now=clock.now())
-    assert settlement.order.id is not None
-    return PaymentReceipt(order_id=settlement.order.id, status=settlement.order.status, replayed=settlement.replayed)
+    settlement = await cashier.settle(notice, now=clock.now())
+    return PaymentReceipt(order_id=settlement.order_id, status=settlement.status, replayed=settlement.replayed)
 
 
 @router.get(

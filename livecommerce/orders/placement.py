@@ -16,7 +16,6 @@ counters in ascending order. A refusal is decided before anything of its order i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections import defaultdict
@@ -39,10 +38,11 @@ from livecommerce.catalog.service import get_station, splits_of
 from livecommerce.catalog.stock import DealState, ProductState, StockLevel
 from livecommerce.kit.db import Database
 from livecommerce.kit.errors import Conflict, InvalidInput, InvalidState, LiveCommerceError, NotFound, OutOfStock
+from livecommerce.kit.group_commit import GroupCommit
 from livecommerce.kit.i18n import LazyMessage, _l, status_word
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.settings import Settings
-from livecommerce.ledger.service import Sale, SaleLine, credit_sale
+from livecommerce.ledger.service import Sale, SaleLine, credit_sales
 from livecommerce.orders import addresses, repository
 from livecommerce.orders.models import Channel, Order, OrderLine, OrderStatus
 
@@ -573,8 +573,9 @@ async def _move_units(session: AsyncSession, asks: list[Ask], rules: Rules) -> d
 
 
 async def _credit(session: AsyncSession, asks: list[Ask], levels: dict[int, StockLevel]) -> None:
-    """Orders paid when made are credited at once, each as its own sale."""
+    """Orders paid when made are credited at once, each its own sale, all in one posting of the ledger."""
     splits = await splits_of(session, sorted({i.product_id for a in asks for i in a.items}))
+    sales = []
     for ask in asks:
         assert ask.order_id is not None
         lines = tuple(
@@ -590,15 +591,17 @@ async def _credit(session: AsyncSession, asks: list[Ask], levels: dict[int, Stoc
         )
         # A station's over-the-counter sale changes hands as it is made: its settlement days count from now.
         delivered_at = ask.now if ask.scope.channel is Channel.physical else None
-        sale = Sale(
-            order_id=ask.order_id,
-            channel=ask.scope.channel.value,
-            stream_id=None,
-            lines=lines,
-            total_fen=ask.total_fen,
-            delivered_at=delivered_at,
+        sales.append(
+            Sale(
+                order_id=ask.order_id,
+                channel=ask.scope.channel.value,
+                stream_id=None,
+                lines=lines,
+                total_fen=ask.total_fen,
+                delivered_at=delivered_at,
+            )
         )
-        await credit_sale(session, sale, now=ask.now)
+    await credit_sales(session, sales, now=max(a.now for a in asks))
 
 
 async def _announce_placed(session: AsyncSession, asks: list[Ask]) -> None:
@@ -688,12 +691,11 @@ def placed_of(order: Order, lines: Sequence[OrderLine], *, created: bool) -> Pla
 
 
 class Placer:
-    """Places asks in shared transactions, one batch at a time per lane; a single order is a batch of one.
+    """Places asks in shared transactions, one batch at a time per lane (`kit.group_commit`); a single order is a batch of one.
 
     While a lane's batch is being written, the asks that arrive wait for the next one. If a
-    batch fails as a whole (a deadlock victim, the database going away), each of its asks is
-    placed again alone, so one bad order never fails the others and an outage still answers
-    each caller from its own attempt.
+    batch fails as a whole, each of its asks is placed again alone, so one bad order never
+    fails the others and an outage still answers each caller from its own attempt.
     """
 
     def __init__(
@@ -701,13 +703,15 @@ class Placer:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.max_batch = max_batch
         self.live_rules = LiveRules(settings)
         self.bulk_rules = BulkRules()
         self.on_placed = on_placed  # called with (asks, outcome) after each committed batch
-        self._waiting: dict[str, list[tuple[Ask, asyncio.Future[None]]]] = {}
-        self._leaders: dict[str, asyncio.Task[None]] = {}
-        self.batches_written = 0
+        self.batches = GroupCommit(self._write, max_batch=max_batch, name="placement")
+
+    @property
+    def batches_written(self) -> int:
+        """How many transactions placed orders (batches and asks placed alone)."""
+        return self.batches.batches_written
 
     def rules_for(self, scope: Scope) -> Rules:
         """The rules of the scope's channel."""
@@ -715,53 +719,11 @@ class Placer:
 
     async def place(self, ask: Ask) -> Placed:
         """The order placed (or replayed) for `ask`; raises its refusal."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        lane = ask.scope.lane()
-        self._waiting.setdefault(lane, []).append((ask, future))
-        if lane not in self._leaders:
-            # Kept in `_leaders` until it ends; it ends once nobody waits in its lane.
-            self._leaders[lane] = asyncio.create_task(self._lead(lane), name=f"placement-{lane}")
-        await future
-        if ask.again:
-            ask.again = False
-            await self._write([ask])
+        await self.batches.submit(ask.scope.lane(), ask)
         if ask.error is not None:
             raise ask.error
         assert ask.result is not None
         return ask.result
-
-    async def _lead(self, lane: str) -> None:
-        try:
-            while waiting := self._waiting.get(lane):
-                batch = waiting[: self.max_batch]
-                del waiting[: self.max_batch]
-                live = [(ask, future) for ask, future in batch if not future.done()]  # a caller that went away gets no order
-                if live:
-                    await self._run(live)
-        finally:
-            self._leaders.pop(lane, None)
-            if not self._waiting.get(lane):
-                self._waiting.pop(lane, None)
-
-    async def _run(self, batch: list[tuple[Ask, asyncio.Future[None]]]) -> None:
-        asks = [ask for ask, _ in batch]
-        try:
-            await self._write(asks)
-        except Exception as exc:
-            log.warning("placement_batch_failed", orders=len(asks), error=f"{type(exc).__name__}: {exc}")
-            for ask, future in batch:
-                if not future.done():
-                    future.set_result(None)
-                    ask.again = True  # placed alone by its own caller
-            return
-        except BaseException:
-            for _, future in batch:
-                if not future.done():
-                    future.cancel()
-            raise
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
 
     async def _write(self, asks: list[Ask]) -> None:
         for ask in asks:
@@ -769,7 +731,6 @@ class Placer:
         rules = self.rules_for(asks[0].scope)
         async with self.db.transaction() as session:
             outcome = await place_batch(session, asks, rules, self.settings)
-        self.batches_written += 1
         if self.on_placed is not None:
             self.on_placed(asks, outcome)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -26,28 +25,20 @@ from livecommerce.broadcasts import service as streams_service
 from livecommerce.broadcasts.events import PENDING_EVENTS_KEY, EventType
 from livecommerce.broadcasts.stock_events import append_with_stock_changes
 from livecommerce.catalog import stock
-from livecommerce.catalog.service import splits_of
-from livecommerce.kit.errors import Conflict, Forbidden, InvalidState, NotFound
+from livecommerce.kit.errors import Forbidden, InvalidState, NotFound
 from livecommerce.kit.i18n import _l, status_word
 from livecommerce.kit.pagination import PageParams
 from livecommerce.kit.principal import Principal
-from livecommerce.ledger.service import Sale, SaleLine, credit_sale, reverse_sale
+from livecommerce.ledger.service import reverse_sale
 from livecommerce.orders import repository
+from livecommerce.orders.cashier import require_payable, settle_payment
 from livecommerce.orders.models import Order, OrderLine, OrderStatus, Payment, Shipment
 from livecommerce.orders.placement import Placed, placed_of
 from livecommerce.orders.schemas import OrderLinePublic, OrderPublic, ShipmentPublic
-from livecommerce.payments.base import CURRENCY, Charge, Payer, PaymentNotice, PaymentProvider, PaymentStarted, Refund
+from livecommerce.payments.base import Charge, Payer, PaymentProvider, PaymentStarted, Refund
 from livecommerce.payments.registry import REAL_PROVIDERS, PaymentProviders
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """The order a payment notice concerned; `replayed` when that notice had been applied before."""
-
-    order: Order
-    replayed: bool
 
 
 def order_public(order: Order, lines: Sequence[OrderLine], shipments: Sequence[Shipment] = ()) -> OrderPublic:
@@ -164,15 +155,24 @@ async def pay_with_provider(
 
 
 async def start_payment(
-    session: AsyncSession, principal: Principal, order_id: int, provider: PaymentProvider, payer: Payer, *, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    provider: PaymentProvider,
+    payer: Payer,
+    *,
+    now: datetime,
+    settle: bool = True,
 ) -> Order | PaymentStarted:
     """The buyer starts paying: the paid order (a provider that settles at once) or the client's pay parameters.
 
     `payer` carries how the buyer's client pays (channel, openid, address); the amount and
     description are the order's. A real provider's order is created without holding the
     order's row lock across the call; its notification is checked against the order again.
+    With `settle` False a provider that settles at once answers its notice (in `PaymentStarted`)
+    for the caller to apply (through the `Cashier`), and the order is read without a lock.
     """
-    order = await repository.get_order(session, order_id, for_update=provider.settles_at_once)
+    order = await repository.get_order(session, order_id, for_update=provider.settles_at_once and settle)
     if order is None:
         raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
@@ -190,91 +190,11 @@ async def start_payment(
         client_ip=payer.client_ip,
     )
     started = await provider.start(charge)
-    if started.notice is None:
+    if started.notice is None or not settle:
         return started
-    return (await settle_payment(session, started.notice, now=now)).order
-
-
-def require_payable(order: Order, now: datetime) -> None:
-    """InvalidState unless the order waits for its payment and its reservation still holds."""
-    if order.status != OrderStatus.pending_payment:
-        raise InvalidState(_l("Order {order} is {status} and cannot be paid.", order=order.id, status=status_word(order.status)))
-    if order.expires_at is not None and now >= order.expires_at:
-        raise InvalidState(
-            _l(
-                "The reservation of order {order} expired at {expires_at}; place a new order.",
-                order=order.id,
-                expires_at=order.expires_at.isoformat(),
-            )
-        )
-
-
-async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> Settlement:
-    """Apply a provider's payment notice once: reserved units become sold and the sale is credited.
-
-    A notice for a provider transaction applied before is a no-op; an amount that is not
-    the order's total, a currency other than yuan, or an order that can no longer be paid,
-    is refused and changes nothing.
-    """
-    order = await repository.get_order(session, notice.order_id, for_update=True)
-    if order is None:
-        raise NotFound(_l("Order {order_id} does not exist.", order_id=notice.order_id))
-    assert order.id is not None
-    earlier = await repository.payment_by_txn(session, notice.provider, notice.provider_txn_id)
-    if earlier is not None:
-        if earlier.order_id != order.id:
-            raise Conflict(_l("Transaction {provider_txn_id} was applied to another order.", provider_txn_id=notice.provider_txn_id))
-        return Settlement(order=order, replayed=True)
-    if notice.currency != CURRENCY:
-        raise Conflict(
-            _l("The payment is in {currency}; orders are paid in {CURRENCY}.", currency=notice.currency[:8], CURRENCY=CURRENCY),
-            extra={"errors": [{"field": "currency", "message": f"expected {CURRENCY}"}]},
-        )
-    if notice.amount_fen != order.total_fen:
-        raise Conflict(
-            _l(
-                "The amount paid ({amount_fen} fen) is not the order's total ({total_fen} fen).",
-                amount_fen=notice.amount_fen,
-                total_fen=order.total_fen,
-            ),
-            extra={"errors": [{"field": "amount_fen", "message": f"expected {order.total_fen}"}]},
-        )
-    if order.status == OrderStatus.paid:
-        raise Conflict(_l("Order {order} was already paid by another transaction.", order=order.id))
-    require_payable(order, now)
-    session.add(Payment(order_id=order.id, provider=notice.provider, provider_txn_id=notice.provider_txn_id, amount_fen=notice.amount_fen))
-    if not await repository.transition(session, [order.id], OrderStatus.pending_payment, {"status": OrderStatus.paid, "paid_at": now}):
-        raise InvalidState(_l("Order {order} changed while it was being paid.", order=order.id))
-    lines = (await repository.lines_of(session, [order.id]))[order.id]
-    levels = [await stock.settle(session, line.product_id, line.quantity, now=now) for line in sorted(lines, key=lambda ln: ln.product_id)]
-    await credit_sale(session, await _sale_of(session, order, lines, levels), now=now)
-    paid = await repository.get_order(session, order.id)
+    paid = await repository.get_order(session, (await settle_payment(session, started.notice, now=now)).order_id)
     assert paid is not None
-    if paid.stream_id is not None:
-        # After the products' and the ledger's rows, before the stream's sequence row (as placing an order takes them).
-        await repository.note_stream_buyers(session, [(paid.stream_id, paid.buyer_id, True)])
-        await _append_order_events(session, paid, EventType.order_paid, now)
-    return Settlement(order=paid, replayed=False)
-
-
-async def _sale_of(session: AsyncSession, order: Order, lines: Sequence[OrderLine], levels: Sequence[stock.StockLevel]) -> Sale:
-    assert order.id is not None
-    splits = await splits_of(session, [line.product_id for line in lines])
-    county = {level.product_id: level.county_id for level in levels}
-    sale_lines = []
-    for line in lines:
-        assert line.id is not None
-        sale_lines.append(
-            SaleLine(
-                order_line_id=line.id,
-                product_id=line.product_id,
-                county_id=county[line.product_id],
-                quantity=line.quantity,
-                amount_fen=line.amount_fen,
-                splits=tuple((s.party, s.bp) for s in splits[line.product_id]),
-            )
-        )
-    return Sale(order_id=order.id, channel=order.channel, stream_id=order.stream_id, lines=tuple(sale_lines), total_fen=order.total_fen)
+    return paid
 
 
 # --- cancelling, expiring, refunding -----------------------------------------------------------

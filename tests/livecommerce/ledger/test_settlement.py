@@ -342,11 +342,12 @@ class TestCrashAndFailure:
         broken = orders[1]["id"]
         write_entries = ledger_service._write_entries
 
-        async def crash_on_broken(session: Any, transaction_id: int, legs: list[ledger_service.Leg], now: Any) -> None:
+        async def crash_on_broken(session: Any, postings: list[tuple[int, list[ledger_service.Leg]]], now: Any) -> None:
             # Dies after the settlement row was claimed and the journal transaction opened: a crash between the steps.
-            if any(leg.bucket == "settled" for leg in legs) and await _order_of(session, transaction_id) == broken:
-                raise RuntimeError("the machine fell over")
-            await write_entries(session, transaction_id, legs, now)
+            for transaction_id, legs in postings:
+                if any(leg.bucket == "settled" for leg in legs) and await _order_of(session, transaction_id) == broken:
+                    raise RuntimeError("the machine fell over")
+            await write_entries(session, postings, now)
 
         monkeypatch.setattr(ledger_service, "_write_entries", crash_on_broken)
         clock.advance(timedelta(days=settings.settlement_days))
