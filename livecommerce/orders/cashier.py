@@ -117,13 +117,13 @@ async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: d
 async def settle_payments(session: AsyncSession, tenders: Sequence[Tender]) -> None:
     """Apply the notices in the caller's transaction; each tender ends with a result or an error.
 
-    The batch settles at one moment, its latest `now`: every order is checked against it
-    and paid at it, as the moment the batch's transaction makes the payments.
+    The batch pays at one moment, its latest `now` (when its transaction makes the payments);
+    whether a reservation still held is judged at each notice's own `now`.
     """
     now = max(t.now for t in tenders)
     orders = {row.id: row for row in (await session.execute(_LOCK_ORDERS, {"ids": sorted({t.notice.order_id for t in tenders})})).all()}
     earlier = await _applied_before(session, tenders)
-    paying = _decide(tenders, orders, earlier, now)
+    paying = _decide(tenders, orders, earlier)
     if not paying:
         return
     await session.execute(
@@ -179,7 +179,7 @@ async def _applied_before(session: AsyncSession, tenders: Sequence[Tender]) -> d
     return {(p, txn): order_id for p, txn, order_id in found if (p, txn) in wanted}
 
 
-def _decide(tenders: Sequence[Tender], orders: dict[int, Any], earlier: dict[tuple[str, str], int], now: datetime) -> list[Tender]:
+def _decide(tenders: Sequence[Tender], orders: dict[int, Any], earlier: dict[tuple[str, str], int]) -> list[Tender]:
     """Answer every tender that pays nothing (replays, refusals) and return, in arrival order, those that pay."""
     status = {order_id: row.status for order_id, row in orders.items()}
     taken = dict(earlier)  # transaction -> order, including those this batch applies
@@ -197,7 +197,9 @@ def _decide(tenders: Sequence[Tender], orders: dict[int, Any], earlier: dict[tup
         elif status[n.order_id] == OrderStatus.paid and t.paid_is_done:
             t.result = Settlement(order_id=n.order_id, status=OrderStatus.paid.value, replayed=True)
         else:
-            t.error = _refusal(n, order, status[n.order_id], now)
+            # Whether the reservation still held is judged at the notice's own arrival, not at
+            # the batch's latest moment: a notice that came in time is not refused for the batch's wait.
+            t.error = _refusal(n, order, status[n.order_id], t.now)
             if t.error is None:
                 status[n.order_id] = OrderStatus.paid.value
                 taken[key] = n.order_id

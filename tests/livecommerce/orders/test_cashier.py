@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from livecommerce.kit.errors import Conflict, LiveCommerceError
 from livecommerce.kit.settings import Settings
 from livecommerce.ledger.books import check_books
 from livecommerce.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from livecommerce.orders.cashier import Cashier, Settlement
+from livecommerce.orders.cashier import Cashier, Settlement, Tender, settle_payments
 from livecommerce.orders.models import Order, OrderStatus, Payment
 from livecommerce.payments.base import PaymentNotice
 from livecommerce.payments.webhook import sign
@@ -139,6 +140,21 @@ class TestCashier:
         await assert_books_hold(db)
         # The refused order can still be paid by a right notice.
         assert await cashier.settle(notice(ids[1], txn="wx-again"), now=utcnow()) == Settlement(ids[1], "paid", False)
+
+    async def test_a_notice_that_came_in_time_is_not_refused_for_its_batchs_wait(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop
+    ) -> None:
+        first, second = await unpaid_orders(client, make, db, shop, 2)
+        async with db.sessionmaker() as session:
+            expires_at = (await session.get(Order, first)).expires_at  # type: ignore[union-attr]
+        assert expires_at is not None
+        in_time, late = expires_at - timedelta(seconds=1), expires_at + timedelta(seconds=1)
+        tenders = [Tender(notice(first), in_time), Tender(notice(second), late)]  # the batch's latest moment is past both
+        async with db.transaction() as session:
+            await settle_payments(session, tenders)
+        assert tenders[0].error is None and tenders[0].result is not None and not tenders[0].result.replayed
+        assert tenders[1].error is not None and tenders[1].error.status == 409
+        await assert_books_hold(db)
 
     async def test_a_notice_for_an_unknown_order_is_refused_alone(
         self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop
