@@ -809,131 +809,86 @@ def _ratio(value: float | None, yardstick: float | None) -> float | None:
     return round(value / yardstick, 3) if value is not None and yardstick else None
 
 
+def _row(
+    metric: str,
+    value: Any,
+    unit: str | None,
+    yardstick: Any,
+    *,
+    ratio: float | None = None,
+    goal: str | None = None,
+    met: bool | None = None,
+) -> dict[str, Any]:
+    """One row of the summary table."""
+    return {"metric": metric, "value": value, "unit": unit, "yardstick": yardstick, "ratio": ratio, "goal": goal, "met": met}
+
+
+def _compared(metric: str, mine: dict[str, Any], theirs: dict[str, Any], key: str, unit: str) -> dict[str, Any]:
+    """A row of one figure beside the yardstick's, with their ratio and no goal."""
+    return _row(metric, mine[key], unit, theirs[key], ratio=_ratio(mine[key], theirs[key]))
+
+
 def _summary(
     ours: list[dict[str, Any]], yardstick: list[dict[str, Any]], knees: dict[str, int | None], goal_p99_ms: float = GOAL_P99_MS
 ) -> list[dict[str, Any]]:
     goal, yard = ours[0], yardstick[0]
     load = f"{goal['viewers']}x{goal['events_per_second']}/s"
     ratio = _ratio(goal["deliveries_per_second"], yard["deliveries_per_second"])
+    p99_met = goal["p99_ms"] is not None and goal["p99_ms"] < goal_p99_ms
     rows = [
-        {
-            "metric": f"deliveries/s at {load}",
-            "value": goal["deliveries_per_second"],
-            "unit": "msg/s",
-            "yardstick": yard["deliveries_per_second"],
-            "ratio": ratio,
-            "goal": f">= {GOAL_RATIO:.0%} of yardstick",
-            "met": ratio is not None and ratio >= GOAL_RATIO,
-        },
-        {
-            "metric": f"p50 latency at {load}",
-            "value": goal["p50_ms"],
-            "unit": "ms",
-            "yardstick": yard["p50_ms"],
-            "ratio": _ratio(goal["p50_ms"], yard["p50_ms"]),
-            "goal": None,
-            "met": None,
-        },
-        {
-            "metric": f"p99 latency at {load}",
-            "value": goal["p99_ms"],
-            "unit": "ms",
-            "yardstick": yard["p99_ms"],
-            "ratio": _ratio(goal["p99_ms"], yard["p99_ms"]),
-            "goal": f"< {goal_p99_ms:.0f} ms",
-            "met": goal["p99_ms"] is not None and goal["p99_ms"] < goal_p99_ms,
-        },
-        {
-            "metric": f"every event delivered at {load}",
-            "value": goal["every_event_delivered"],
-            "unit": None,
-            "yardstick": yard["every_event_delivered"],
-            "ratio": None,
-            "goal": "all rounds",
-            "met": goal["every_event_delivered"],
-        },
-        {
-            "metric": f"knee (offered deliveries/s where p99 > {goal_p99_ms:.0f} ms)",
-            "value": knees["ours"],
-            "unit": "msg/s",
-            "yardstick": knees["yardstick"],
-            "ratio": _ratio(knees["ours"], knees["yardstick"]),
-            "goal": None,
-            "met": None,
-        },
+        _row(
+            f"deliveries/s at {load}",
+            goal["deliveries_per_second"],
+            "msg/s",
+            yard["deliveries_per_second"],
+            ratio=ratio,
+            goal=f">= {GOAL_RATIO:.0%} of yardstick",
+            met=ratio is not None and ratio >= GOAL_RATIO,
+        ),
+        _compared(f"p50 latency at {load}", goal, yard, "p50_ms", "ms"),
+        {**_compared(f"p99 latency at {load}", goal, yard, "p99_ms", "ms"), "goal": f"< {goal_p99_ms:.0f} ms", "met": p99_met},
+        _row(
+            f"every event delivered at {load}",
+            goal["every_event_delivered"],
+            None,
+            yard["every_event_delivered"],
+            goal="all rounds",
+            met=goal["every_event_delivered"],
+        ),
+        _row(
+            f"knee (offered deliveries/s where p99 > {goal_p99_ms:.0f} ms)",
+            knees["ours"],
+            "msg/s",
+            knees["yardstick"],
+            ratio=_ratio(knees["ours"], knees["yardstick"]),
+        ),
     ]
     for index, (mine, theirs) in enumerate(zip(goal.get("instances", []), yard.get("instances", []), strict=True)):
         ratio = _ratio(mine["deliveries_per_second"], theirs["deliveries_per_second"])
         rows.append(
             {
-                "metric": f"instance {index + 1}: deliveries/s at {load}",
-                "value": mine["deliveries_per_second"],
-                "unit": "msg/s",
-                "yardstick": theirs["deliveries_per_second"],
-                "ratio": ratio,
+                **_compared(f"instance {index + 1}: deliveries/s at {load}", mine, theirs, "deliveries_per_second", "msg/s"),
                 "goal": f">= {GOAL_RATIO:.0%} of yardstick process {index + 1}",
                 "met": ratio is not None and ratio >= GOAL_RATIO,
             }
         )
         rows.append(
             {
-                "metric": f"instance {index + 1}: p99 latency at {load}",
-                "value": mine["p99_ms"],
-                "unit": "ms",
-                "yardstick": theirs["p99_ms"],
-                "ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
+                **_compared(f"instance {index + 1}: p99 latency at {load}", mine, theirs, "p99_ms", "ms"),
                 "goal": f"< {goal_p99_ms:.0f} ms, every event delivered",
                 "met": mine["p99_ms"] is not None and mine["p99_ms"] < goal_p99_ms and mine["every_event_delivered"],
             }
         )
     if "chat" in goal and "chat" in yard:
         mine, theirs = goal["chat"], yard["chat"]
+        rows.append(_compared(f"chat p99 at {mine['messages_per_second']:g} messages/s", mine, theirs, "p99_ms", "ms"))
         rows.append(
-            {
-                "metric": f"chat p99 at {mine['messages_per_second']:g} messages/s",
-                "value": mine["p99_ms"],
-                "unit": "ms",
-                "yardstick": theirs["p99_ms"],
-                "ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
-                "goal": None,
-                "met": None,
-            }
-        )
-        rows.append(
-            {
-                "metric": "chat: every message delivered, none refused",
-                "value": mine["every_message_delivered"],
-                "unit": None,
-                "yardstick": theirs["every_message_delivered"],
-                "ratio": None,
-                "goal": None,
-                "met": None,
-            }
+            _row("chat: every message delivered, none refused", mine["every_message_delivered"], None, theirs["every_message_delivered"])
         )
     for mine, theirs in zip(ours[1:], yardstick[1:], strict=True):
         at = f"{mine['viewers']}x{mine['events_per_second']}/s"
-        rows.append(
-            {
-                "metric": f"p99 latency at {at}",
-                "value": mine["p99_ms"],
-                "unit": "ms",
-                "yardstick": theirs["p99_ms"],
-                "ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
-                "goal": None,
-                "met": None,
-            }
-        )
-        rows.append(
-            {
-                "metric": f"deliveries/s at {at}",
-                "value": mine["deliveries_per_second"],
-                "unit": "msg/s",
-                "yardstick": theirs["deliveries_per_second"],
-                "ratio": _ratio(mine["deliveries_per_second"], theirs["deliveries_per_second"]),
-                "goal": None,
-                "met": None,
-            }
-        )
+        rows.append(_compared(f"p99 latency at {at}", mine, theirs, "p99_ms", "ms"))
+        rows.append(_compared(f"deliveries/s at {at}", mine, theirs, "deliveries_per_second", "msg/s"))
     return rows
 
 
