@@ -143,14 +143,13 @@ class TokenPrincipals:
 
     async def _principal(self, token: str, load: Callable[[int, int | None], Awaitable[tuple[Principal, int]]]) -> Principal:
         user_id, version = self._claims(token)
-        now = time.monotonic()
-        use_cache = self._notices.healthy and self._ttl > 0
-        cached = self._cache.get(user_id) if use_cache else None
-        if cached is not None and cached.version == version and cached.until > now:
-            return cached.principal
+        remembered = self._remembered(user_id, version)
+        if remembered is not None:
+            return remembered
         self.loads += 1
+        now, caching = time.monotonic(), self._caching()  # before the read: one made while notices were unheard is not kept
         principal, current = await load(user_id, version)
-        if use_cache:
+        if caching:
             self._cache[user_id] = _Cached(principal, current, now + self._ttl)
             self._cache.move_to_end(user_id)
             while len(self._cache) > self._max:
@@ -165,10 +164,17 @@ class TokenPrincipals:
         from memory under, so the two never disagree.
         """
         verified = self._verified.get(token)
-        if verified is None or verified[2] <= time.time() or not (self._notices.healthy and self._ttl > 0):
+        if verified is None or verified[2] <= time.time():
             return None
-        cached = self._cache.get(verified[0])
-        if cached is None or cached.version != verified[1] or cached.until <= time.monotonic():
+        return self._remembered(verified[0], verified[1])
+
+    def _caching(self) -> bool:
+        return self._notices.healthy and self._ttl > 0
+
+    def _remembered(self, user_id: int, version: Any) -> Principal | None:
+        """The user's principal from memory, when cached at `version`, still fresh, and notices are heard."""
+        cached = self._cache.get(user_id) if self._caching() else None
+        if cached is None or cached.version != version or cached.until <= time.monotonic():
             return None
         return cached.principal
 

@@ -38,5 +38,10 @@ async def order_placement_limit(
     stream_id: Annotated[int, Path(gt=0, le=MAX_ID, description="The stream.")],
 ) -> None:
     """Count an order attempt against the buyer and against the stream (after authentication, so 401 comes first)."""
-    await limiter.check("orders_buyer", buyer.id)
+    await check_order_placement(limiter, buyer.id, stream_id)
+
+
+async def check_order_placement(limiter: RateLimiter, buyer_id: int, stream_id: int) -> None:
+    """The order placement limits (the dependency's, and the order fast route's)."""
+    await limiter.check("orders_buyer", buyer_id)
     await limiter.check("orders_stream", stream_id)

@@ -104,9 +104,17 @@ class Tender:
     again: bool = False  # to be settled alone after its batch (see `kit.group_commit`)
 
 
-async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> Settlement:
+def cashier_of(state: Any) -> Cashier:
+    """The cashier of an app (its `app.state`), made on first use for the app's current database."""
+    cashier: Cashier | None = getattr(state, "cashier", None)
+    if cashier is None or cashier.db is not state.db:
+        cashier = state.cashier = Cashier(state.db, max_batch=state.settings.payment_batch_max)
+    return cashier
+
+
+async def settle_payment(session: AsyncSession, notice: PaymentNotice, *, now: datetime, paid_is_done: bool = False) -> Settlement:
     """Apply one notice in the caller's transaction (a batch of one); raises its refusal."""
-    tender = Tender(notice, now)
+    tender = Tender(notice, now, paid_is_done=paid_is_done)
     await settle_payments(session, [tender])
     if tender.error is not None:
         raise tender.error

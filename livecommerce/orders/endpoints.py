@@ -18,7 +18,7 @@ from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import checkout, deals, reconciliation, service
-from livecommerce.orders.cashier import Cashier
+from livecommerce.orders.cashier import Cashier, cashier_of
 from livecommerce.orders.desk import OrderDesk, desk_of
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
@@ -53,11 +53,7 @@ OrderDeskDep = Annotated[OrderDesk, Depends(get_order_desk)]
 
 async def get_cashier(request: Request) -> Cashier:
     """The app's cashier, batching this instance's payments (made on first use, for the app's current database)."""
-    state = request.app.state
-    cashier: Cashier | None = getattr(state, "cashier", None)
-    if cashier is None or cashier.db is not state.db:
-        cashier = state.cashier = Cashier(state.db, max_batch=state.settings.payment_batch_max)
-    return cashier
+    return cashier_of(request.app.state)
 
 
 CashierDep = Annotated[Cashier, Depends(get_cashier)]
@@ -200,7 +196,7 @@ async def pay_order(
     provider = providers.get(choice.provider)
     payer = Payer(channel=choice.channel, openid=choice.openid, client_ip=request.client.host if request.client else None)
     now = clock.now()
-    started = await service.start_payment(session, principal, order_id, provider, payer, now=now, settle=False)
+    started = await service.start_payment(session, principal, order_id, provider, payer, now=now)
     if isinstance(started, PaymentStarted):
         if started.notice is None:
             return PayParams(provider=started.provider, pay_params=started.pay_params)

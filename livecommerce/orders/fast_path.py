@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecommerce.kit.errors import LiveCommerceError, Unauthorized, problem_answer
 from livecommerce.kit.principal import Principal
+from livecommerce.kit.ratelimit_deps import check_order_placement
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders.desk import desk_of
 from livecommerce.orders.schemas import IDEMPOTENCY_KEY_PATTERN, OrderCreate
@@ -96,9 +97,7 @@ class OrderFastRoute(BaseRoute):
         stream_id: int = scope["path_params"]["stream_id"]
         state = self.state
         scope.setdefault("state", {})["principal"] = principal
-        limiter = state.rate_limiter
-        await limiter.check("orders_buyer", principal.id)
-        await limiter.check("orders_stream", stream_id)
+        await check_order_placement(state.rate_limiter, principal.id, stream_id)
         try:
             placed = await desk_of(state).order_in_stream(principal, stream_id, order, key=asked.key, now=state.clock.now())
         except LiveCommerceError as exc:

@@ -149,9 +149,14 @@ async def pay_with_provider(
 ) -> Order:
     """The buyer pays through a provider that settles at once (the sandbox); paying a paid order changes nothing."""
     started = await start_payment(session, principal, order_id, provider, Payer(), now=now)
-    if isinstance(started, PaymentStarted):
+    if not isinstance(started, PaymentStarted):
+        return started  # paid already
+    if started.notice is None:
         raise InvalidState(_l("{name} does not settle at once; the order is paid when its notification arrives.", name=provider.name))
-    return started
+    settled = await settle_payment(session, started.notice, now=now, paid_is_done=True)
+    paid = await repository.get_order(session, settled.order_id)
+    assert paid is not None
+    return paid
 
 
 async def start_payment(
@@ -162,17 +167,17 @@ async def start_payment(
     payer: Payer,
     *,
     now: datetime,
-    settle: bool = True,
 ) -> Order | PaymentStarted:
     """The buyer starts paying: the paid order (a provider that settles at once) or the client's pay parameters.
 
     `payer` carries how the buyer's client pays (channel, openid, address); the amount and
     description are the order's. A real provider's order is created without holding the
     order's row lock across the call; its notification is checked against the order again.
-    With `settle` False a provider that settles at once answers its notice (in `PaymentStarted`)
-    for the caller to apply (through the `Cashier`), and the order is read without a lock.
+    A provider that settles at once answers its notice (in `PaymentStarted`) for the caller to
+    apply (through the `Cashier`, or `pay_with_provider` in the caller's transaction), which
+    locks the order and decides again; the order is read here without a lock.
     """
-    order = await repository.get_order(session, order_id, for_update=provider.settles_at_once and settle)
+    order = await repository.get_order(session, order_id)
     if order is None:
         raise NotFound(_l("Order {order_id} does not exist.", order_id=order_id))
     if order.buyer_id != principal.id:
@@ -189,12 +194,7 @@ async def start_payment(
         openid=payer.openid,
         client_ip=payer.client_ip,
     )
-    started = await provider.start(charge)
-    if started.notice is None or not settle:
-        return started
-    paid = await repository.get_order(session, (await settle_payment(session, started.notice, now=now)).order_id)
-    assert paid is not None
-    return paid
+    return await provider.start(charge)
 
 
 # --- cancelling, expiring, refunding -----------------------------------------------------------
