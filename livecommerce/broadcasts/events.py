@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -48,6 +49,22 @@ class EventType(StrEnum):
     chat_hidden = "chat.hidden"
 
 
+@dataclass(frozen=True, slots=True)
+class AppendedEvent:
+    """An event as `append_events` wrote it: the outbox row's fields, made without building an ORM object per event."""
+
+    id: int
+    stream_id: int
+    seq: int
+    type: str
+    ts: datetime
+    data: dict[str, Any]
+
+    def envelope(self) -> dict[str, Any]:
+        """The wire form of the event (as `OutboxEvent.envelope` gives it)."""
+        return {"seq": self.seq, "type": self.type, "stream_id": self.stream_id, "ts": self.ts.isoformat(), "data": self.data}
+
+
 async def ensure_stream_sequence(session: AsyncSession, stream_id: int) -> None:
     """Create the stream's counter (call once, when the stream is created)."""
     exists = await session.scalar(select(col(StreamSequence.stream_id)).where(col(StreamSequence.stream_id) == stream_id))
@@ -57,7 +74,7 @@ async def ensure_stream_sequence(session: AsyncSession, stream_id: int) -> None:
 
 async def append_event(
     session: AsyncSession, stream_id: int, type: EventType | str, data: dict[str, Any], *, ts: datetime | None = None
-) -> OutboxEvent:
+) -> AppendedEvent:
     """Write one event to the outbox in the caller's transaction and return it.
 
     Call it last in a transaction (after the stock and order rows are locked) so the lock
@@ -80,7 +97,7 @@ _INSERT_EVENTS = insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order
 
 async def append_events(
     session: AsyncSession, stream_id: int, events: Sequence[tuple[EventType | str, dict[str, Any]]], *, ts: datetime | None = None
-) -> list[OutboxEvent]:
+) -> list[AppendedEvent]:
     """Write several events of one stream to the outbox, in order, with consecutive seqs; return them.
 
     One counter update takes all the seqs (`last_seq = last_seq + n`) and one multi-row
@@ -98,14 +115,11 @@ async def append_events(
     last, epoch = int(taken[0]), str(taken[1])
     when = ts or utcnow()
     first = last - len(events) + 1
-    rows = [OutboxEvent(stream_id=stream_id, seq=first + i, type=str(type), ts=when, data=data) for i, (type, data) in enumerate(events)]
-    ids = (
-        await session.execute(
-            _INSERT_EVENTS, [{"stream_id": r.stream_id, "seq": r.seq, "type": r.type, "ts": r.ts, "data": r.data} for r in rows]
-        )
-    ).scalars()
-    for row, event_id in zip(rows, ids, strict=True):
-        row.id = event_id
+    values: list[dict[str, Any]] = [
+        {"stream_id": stream_id, "seq": first + i, "type": str(type), "ts": when, "data": data} for i, (type, data) in enumerate(events)
+    ]
+    ids = (await session.execute(_INSERT_EVENTS, values)).scalars()
+    rows = [AppendedEvent(event_id, stream_id, v["seq"], v["type"], when, v["data"]) for v, event_id in zip(values, ids, strict=True)]
     await _count_audience(session, stream_id, [r for r in rows if r.type == EventType.viewers_updated.value])
     session.info.setdefault(PENDING_EVENTS_KEY, []).extend(row.envelope() for row in rows)
     session.info.setdefault(PENDING_EPOCHS_KEY, {})[stream_id] = epoch
@@ -127,7 +141,7 @@ def floor_minute(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-async def _count_audience(session: AsyncSession, stream_id: int, counts: Sequence[OutboxEvent]) -> None:
+async def _count_audience(session: AsyncSession, stream_id: int, counts: Sequence[AppendedEvent]) -> None:
     """Fold appended viewer counts into the stream's per-minute rows and its peak, in the append's transaction.
 
     The caller holds the stream's sequence row, so these rows (the stream's own) are only ever

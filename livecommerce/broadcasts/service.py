@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -282,20 +282,25 @@ class StreamOffer:
     title: str = ""  # read in the same query, so a refusal can name the stream
 
 
+# Built once, so an order batch only binds its values (an expanding IN keeps one cache entry).
+_STREAM_OFFER = (
+    select(col(Stream.status), col(StreamProduct.product_id), col(Stream.title))
+    .select_from(Stream)
+    .outerjoin(
+        StreamProduct,
+        (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(bindparam("product_ids", expanding=True)),
+    )
+    .where(col(Stream.id) == bindparam("stream_id"))
+)
+
+
 async def stream_offer(session: AsyncSession, stream_id: int, product_ids: Sequence[int]) -> StreamOffer | None:
     """The stream's status and the price of each of `product_ids` it features (None for an unknown stream)."""
-    stmt = (
-        select(col(Stream.status), col(StreamProduct.product_id), col(Stream.title))
-        .select_from(Stream)
-        .outerjoin(StreamProduct, (col(StreamProduct.stream_id) == col(Stream.id)) & col(StreamProduct.product_id).in_(list(product_ids)))
-        .where(col(Stream.id) == stream_id)
-    )
-    rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(_STREAM_OFFER, {"stream_id": stream_id, "product_ids": list(product_ids)})).all()
     if not rows:
         return None
     featured = [pid for _, pid, _ in rows if pid is not None]
     return StreamOffer(status=rows[0][0], prices=await catalog.prices_of(session, featured), title=rows[0][2])
-    return StreamOffer(status=rows[0][0], prices={pid: price for _, pid, price in rows if pid is not None})
 
 
 async def stream_titles(session: AsyncSession, stream_ids: Sequence[int]) -> dict[int, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, or_
+from sqlalchemy import Select, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -174,12 +174,15 @@ async def find_product(session: AsyncSession, county_id: int, name: str) -> Prod
     return (await session.scalars(stmt)).first()
 
 
+_PRICES = select(col(Product.id), col(Product.price_fen)).where(col(Product.id).in_(bindparam("product_ids", expanding=True)))
+
+
 async def prices_of(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, int]:
     """The price in fen of each of these products that exists."""
     wanted = _ids(product_ids)
     if not wanted:
         return {}
-    rows = await session.execute(select(col(Product.id), col(Product.price_fen)).where(col(Product.id).in_(wanted)))
+    rows = await session.execute(_PRICES, {"product_ids": wanted})
     return {i: int(p) for i, p in rows.all() if i is not None}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
 
@@ -88,17 +88,23 @@ async def addresses_by_id(session: AsyncSession, address_ids: Iterable[int]) -> 
     return {a.id: a for a in (await session.scalars(select(Address).where(col(Address.id).in_(ids)))).all() if a.id is not None}
 
 
+# Built once, so an order batch only binds its values.
+_FOR_ORDERS = select(col(Address.id), col(Address.buyer_id), col(Address.is_default)).where(
+    or_(
+        col(Address.buyer_id).in_(bindparam("buyers", expanding=True)) & col(Address.is_default).is_(True),
+        col(Address.id).in_(bindparam("wanted", expanding=True)),
+    )
+)
+
+
 async def for_orders(session: AsyncSession, buyer_ids: Iterable[int], address_ids: Iterable[int]) -> tuple[dict[int, int], dict[int, int]]:
     """For a batch of orders, in one read: each buyer's default address, and the buyer of each address asked for."""
     buyers, wanted = sorted(set(buyer_ids)), sorted(set(address_ids))
     if not buyers:
         return {}, {}
-    stmt = select(col(Address.id), col(Address.buyer_id), col(Address.is_default)).where(
-        or_(col(Address.buyer_id).in_(buyers) & col(Address.is_default).is_(True), col(Address.id).in_(wanted))
-    )
     defaults: dict[int, int] = {}
     owners: dict[int, int] = {}
-    for address_id, buyer_id, is_default in (await session.execute(stmt)).all():
+    for address_id, buyer_id, is_default in (await session.execute(_FOR_ORDERS, {"buyers": buyers, "wanted": wanted})).all():
         assert address_id is not None
         owners[address_id] = buyer_id
         if is_default:
