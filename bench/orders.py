@@ -11,8 +11,9 @@ reports the rows written and transactions committed per answer (from `pg_stat_*`
 For SQLite and for PostgreSQL: a fresh database with one live stream featuring one product
 with ample stock and a few hundred buyers; the app runs as one process started the way the
 operator starts it (`livecommerce serve`); a closed-loop load generator in this process
-keeps a fixed number of keep-alive connections busy, each request a new order (new
-Idempotency-Key) of one unit by a rotating buyer. The floor is a bare FastAPI app under the
+keeps a fixed number of keep-alive connections busy (32, as the issue measured; set with
+`--concurrency N`), each request a new order (new Idempotency-Key) of one unit by a
+rotating buyer. The floor is a bare FastAPI app under the
 same uvicorn whose endpoint only validates the same body and header and returns 201: what
 the framework and server cost with no database at all. The three servers run side by side
 and are measured in interleaved rounds (the machine is shared); figures are medians over
@@ -59,7 +60,9 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-key-not-for-production"
 ROOT = Principal(id=0, username="bench", role=Role.admin, display_name="bench")
 BUYERS = 400
-CONCURRENCY = 8
+# The issue's setting (32 keep-alive connections): a flash sale is many buyers at once, and a
+# batch can only be as large as the callers waiting for it. `--concurrency` changes it.
+CONCURRENCY = 32
 GOAL_RATIO = 0.30
 GOAL_P99_MS = 50.0
 
@@ -376,9 +379,9 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
-def _measure(target: Target, scenario: str, seconds: float) -> dict[str, Any]:
+def _measure(target: Target, scenario: str, seconds: float, concurrency: int) -> dict[str, Any]:
     before = pg_writes(target.pg_name) if target.pg_name and scenario == "sold_out" else None
-    figures = asyncio.run(load(target.port, target.world, seconds, CONCURRENCY, sold_out=scenario == "sold_out"))
+    figures = asyncio.run(load(target.port, target.world, seconds, concurrency, sold_out=scenario == "sold_out"))
     if before is not None and target.pg_name:
         after = pg_writes(target.pg_name)
         answers = max(figures["requests"], 1)
@@ -388,7 +391,7 @@ def _measure(target: Target, scenario: str, seconds: float) -> dict[str, Any]:
     return figures
 
 
-def run(quick: bool, baseline: str | None = None) -> dict[str, Any]:
+def run(quick: bool, baseline: str | None = None, concurrency: int = CONCURRENCY) -> dict[str, Any]:
     """Measure the floor and the app on SQLite and PostgreSQL (and the baseline's) in interleaved rounds.
 
     The machine is shared, so its background load drifts: every round measures the floor and
@@ -411,17 +414,17 @@ def run(quick: bool, baseline: str | None = None) -> dict[str, Any]:
                 targets.append(start_app(backend, tree=tree))
         for target in targets:  # warm-up: imports, pools, statement caches; and the sold-out product is known
             for scenario in SCENARIOS:
-                asyncio.run(load(target.port, target.world, 1.0, CONCURRENCY, sold_out=scenario == "sold_out"))
+                asyncio.run(load(target.port, target.world, 1.0, concurrency, sold_out=scenario == "sold_out"))
         for i in range(rounds):
             for scenario in SCENARIOS:
                 for target in targets[i % len(targets) :] + targets[: i % len(targets)]:
-                    target.rounds[scenario].append(_measure(target, scenario, seconds))
+                    target.rounds[scenario].append(_measure(target, scenario, seconds, concurrency))
     finally:
         for target in targets:
             stop(target)
         if tree is not None:
             cleanup_tree()
-    results: dict[str, Any] = {"concurrency": CONCURRENCY, "seconds_per_round": seconds, "rounds": rounds, "baseline": baseline}
+    results: dict[str, Any] = {"concurrency": concurrency, "seconds_per_round": seconds, "rounds": rounds, "baseline": baseline}
     for scenario in SCENARIOS:
         floor_rates = [r["rate_per_s"] for r in floor.rounds[scenario]]
         per: dict[str, Any] = {}
@@ -496,8 +499,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--baseline", metavar="REV", help="also run the app as of this git revision, side by side")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help=f"keep-alive connections (default {CONCURRENCY})")
     args = parser.parse_args()
-    results = run(quick=args.quick, baseline=args.baseline)
+    results = run(quick=args.quick, baseline=args.baseline, concurrency=args.concurrency)
     for scenario in SCENARIOS:
         print(f"{scenario:24} {'rate/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}  {'writes/ans':>10}  statuses")
         for name, r in results[scenario].items():
