@@ -3,9 +3,9 @@
 A provider's notification is verified before anything in it is believed; a verified one is
 applied by the `Cashier` (with the notices that arrive with it, in one transaction of its
 own), and a refused one (wrong amount or currency, an order no longer payable) leaves
-nothing behind. A late payment found by asking the provider is applied in the caller's
-transaction, in a savepoint. Every refusal is logged with
-the provider, the reason and the order it named, never with a header, a signature or a key.
+nothing behind. A late payment found by asking the provider goes through the cashier too.
+Every refusal is logged with the provider, the reason and the order it named, never with a
+header, a signature or a key.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from livecommerce.broadcasts.events import PENDING_EVENTS_KEY
 from livecommerce.kit.errors import LiveCommerceError
 from livecommerce.kit.metrics import PAYMENT_NOTIFICATIONS
 from livecommerce.kit.principal import Principal
 from livecommerce.orders import service
-from livecommerce.orders.cashier import Cashier, Settlement, settle_payment
-from livecommerce.orders.models import Order, OrderStatus
+from livecommerce.orders.cashier import Cashier, Settlement
+from livecommerce.orders.models import OrderStatus
 from livecommerce.payments.base import NotificationRejected, PaymentNotice, PaymentProvider, ProviderReply
 
 log = structlog.get_logger(__name__)
@@ -61,30 +60,19 @@ async def receive_notification(
     return provider.reply(True, "ok")
 
 
-async def confirm_payment(session: AsyncSession, principal: Principal, order_id: int, provider: PaymentProvider, *, now: datetime) -> Order:
-    """Ask the provider whether an unpaid order was paid (its notification is late) and apply the payment if it was."""
+async def late_notice(session: AsyncSession, principal: Principal, order_id: int, provider: PaymentProvider) -> PaymentNotice | None:
+    """Ask the provider whether the caller's unpaid order was paid (its notification is late): the notice to apply, if so."""
     order, _ = await service.get_order(session, principal, order_id)
     if order.status != OrderStatus.pending_payment:
-        return order
-    notice = await provider.query(order_id)
-    if notice is None:
-        return order
-    settlement = await _settle_in_savepoint(session, notice, now=now)
+        return None
+    return await provider.query(order_id)
+
+
+async def confirm_payment(cashier: Cashier, notice: PaymentNotice, *, now: datetime) -> Settlement:
+    """Apply a payment found by asking the provider, through the cashier as a notification is."""
+    settlement = await cashier.settle(notice, now=now, paid_is_done=True)
     log.info("payment_confirmed_by_query", **_about(notice), replayed=settlement.replayed)
-    paid, _ = await service.get_order(session, principal, settlement.order_id)
-    return paid
-
-
-async def _settle_in_savepoint(session: AsyncSession, notice: PaymentNotice, *, now: datetime) -> Settlement:
-    """`settle_payment` in a savepoint; on a refusal its writes and the events it appended are forgotten."""
-    pending: list[Any] = session.info.setdefault(PENDING_EVENTS_KEY, [])
-    mark = len(pending)
-    try:
-        async with session.begin_nested():
-            return await settle_payment(session, notice, now=now)
-    except BaseException:
-        del pending[mark:]
-        raise
+    return settlement
 
 
 def _about(notice: PaymentNotice) -> dict[str, Any]:

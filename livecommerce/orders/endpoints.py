@@ -219,10 +219,21 @@ async def pay_order(
     },
 )
 async def confirm_payment(
-    session: SessionDep, clock: ClockDep, principal: CurrentUser, providers: ProvidersDep, order_id: OrderId, body: ProviderChoice
+    session: SessionDep,
+    clock: ClockDep,
+    principal: CurrentUser,
+    providers: ProvidersDep,
+    cashier: CashierDep,
+    order_id: OrderId,
+    body: ProviderChoice,
 ) -> OrderPublic:
-    order = await checkout.confirm_payment(session, principal, order_id, providers.get(body.provider), now=clock.now())
-    return await _public(session, principal, order.id)
+    notice = await checkout.late_notice(session, principal, order_id, providers.get(body.provider))
+    if notice is not None:
+        await session.close()  # as in `pay_order`: the batch may need the one writer connection
+        settlement = await checkout.confirm_payment(cashier, notice, now=clock.now())
+        if settlement.paid is not None:
+            return service.placed_public(settlement.paid)
+    return await _public(session, principal, order_id)
 
 
 WEBHOOK_BODY_SCHEMA = PaymentWebhook.model_json_schema()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING
@@ -249,6 +250,20 @@ class TestLateNotification:
         assert f"GET /v3/pay/transactions/out-trade-no/LC{order_id}" in wechat.requests
         assert (await notify(client, wechat.notification(f"LC{order_id}"))).status_code == 200
         assert await payments_count(db) == 1
+
+    async def test_a_status_query_and_its_notification_at_once_pay_the_order_once(
+        self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay
+    ) -> None:
+        # Both go through the cashier: whichever is applied first pays, the other is its replay.
+        buyer, order_id = await paid_at_wechat(client, make, db, shop, wechat)
+        confirmed, notified = await asyncio.gather(
+            client.post(f"/api/orders/{order_id}/pay/confirm", json={"provider": "wechatpay"}, headers=buyer.headers),
+            notify(client, wechat.notification(f"LC{order_id}")),
+        )
+        assert confirmed.status_code == 200 and confirmed.json()["status"] == "paid", confirmed.text
+        assert notified.status_code == 200
+        assert await payments_count(db) == 1
+        assert await balance(db, "platform") > 0
 
     async def test_status_query_of_an_unpaid_order_changes_nothing(
         self, client: httpx.AsyncClient, make: Factory, db: Database, shop: Shop, wechat: FakeWeChatPay
