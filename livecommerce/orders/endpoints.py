@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from livecommerce.kit.auth import CurrentUser
 from livecommerce.kit.deps import ClockDep, SessionDep, SettingsDep
 from livecommerce.kit.errors import ServiceUnavailable
 from livecommerce.kit.i18n import _l
 from livecommerce.kit.pagination import Page, PageDep
+from livecommerce.kit.principal import Principal
 from livecommerce.kit.query import QueryInt, number
 from livecommerce.kit.ratelimit_deps import order_placement_limit
 from livecommerce.kit.types import MAX_ID
 from livecommerce.orders import checkout, deals, reconciliation, service
-from livecommerce.orders.cashier import Cashier, cashier_of
+from livecommerce.orders.cashier import Cashier, Settlement, cashier_of
 from livecommerce.orders.desk import OrderDesk, desk_of
 from livecommerce.orders.models import OrderStatus
 from livecommerce.orders.schemas import (
@@ -200,12 +203,18 @@ async def pay_order(
     if isinstance(started, PaymentStarted):
         if started.notice is None:
             return PayParams(provider=started.provider, pay_params=started.pay_params)
-        # The session only read: let its connection go before waiting for a batch (on SQLite the
-        # batch needs the one writer connection).
-        await session.close()
-        settlement = await cashier.settle(started.notice, now=now, paid_is_done=True)
-        if settlement.paid is not None:
-            return service.placed_public(settlement.paid)  # paid just now: its view as the batch wrote it
+        return await _settled(session, principal, order_id, cashier.settle(started.notice, now=now, paid_is_done=True))
+    return await _public(session, principal, order_id)
+
+
+async def _settled(session: AsyncSession, principal: Principal, order_id: int, settling: Awaitable[Settlement]) -> OrderPublic:
+    """The order after the cashier applied its payment: as the batch wrote it when it paid just now."""
+    # The session only read: let its connection go before waiting for a batch (on SQLite the
+    # batch needs the one writer connection).
+    await session.close()
+    settlement = await settling
+    if settlement.paid is not None:
+        return service.placed_public(settlement.paid)
     return await _public(session, principal, order_id)
 
 
@@ -229,10 +238,7 @@ async def confirm_payment(
 ) -> OrderPublic:
     notice = await checkout.late_notice(session, principal, order_id, providers.get(body.provider))
     if notice is not None:
-        await session.close()  # as in `pay_order`: the batch may need the one writer connection
-        settlement = await checkout.confirm_payment(cashier, notice, now=clock.now())
-        if settlement.paid is not None:
-            return service.placed_public(settlement.paid)
+        return await _settled(session, principal, order_id, checkout.confirm_payment(cashier, notice, now=clock.now()))
     return await _public(session, principal, order_id)
 
 
