@@ -44,7 +44,8 @@ from livecommerce.kit.i18n import LazyMessage, _l
 from livecommerce.kit.principal import Principal
 from livecommerce.kit.security import same_origin_websocket
 from livecommerce.kit.settings import Settings
-from streams.chat.service import ChatRefused, ChatRules, Refusal, post_message
+from streams.chat.poster import ChatPoster
+from streams.chat.service import ChatRefused, ChatRules, Refusal
 from streams.relay.fastpath import fast_socket
 from streams.relay.hub import Relay
 
@@ -249,14 +250,10 @@ async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id
     if not isinstance(message, dict) or message.get("type") != "chat.send":
         return  # nothing else is a request; unknown messages are ignored (they still count against the limits)
     text = message.get("text")
-    db: Database = websocket.app.state.db
     try:
         if not isinstance(text, str):
             raise ChatRefused(Refusal.invalid, _l("text must be a string."))
-        async with db.transaction() as session:
-            await post_message(
-                session, stream_id, principal, text, rules=_chat_rules(websocket, settings), now=websocket.app.state.clock.now()
-            )
+        await _chat_poster(websocket, settings).post(stream_id, principal, text)
     except ChatRefused as refused:
         await websocket.send_text(json.dumps({"type": "chat.refused", "stream_id": stream_id, "reason": refused.reason.value}))
     except LiveCommerceError as exc:
@@ -264,9 +261,10 @@ async def _on_client_message(websocket: WebSocket, settings: Settings, stream_id
         await websocket.send_text(json.dumps({"type": "chat.refused", "stream_id": stream_id, "reason": Refusal.invalid.value}))
 
 
-def _chat_rules(websocket: WebSocket, settings: Settings) -> ChatRules:
+def _chat_poster(websocket: WebSocket, settings: Settings) -> ChatPoster:
+    # One per app: concurrent messages of a stream share its batches (`streams/chat/poster.py`).
     state = websocket.app.state
-    rules: ChatRules | None = getattr(state, "chat_rules", None)
-    if rules is None:
-        rules = state.chat_rules = ChatRules.from_settings(settings)
-    return rules
+    poster: ChatPoster | None = getattr(state, "chat_poster", None)
+    if poster is None:
+        poster = state.chat_poster = ChatPoster(state.db, ChatRules.from_settings(settings), state.clock)
+    return poster

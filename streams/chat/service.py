@@ -7,9 +7,11 @@ stream's log, so every viewer gets it in seq order and a resume replays it. A re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +19,7 @@ from sqlmodel import col, select
 
 from livecommerce.audit import service as audit
 from livecommerce.broadcasts import service as broadcasts
-from livecommerce.broadcasts.events import EventType, append_event
+from livecommerce.broadcasts.events import EventType, append_event, append_events
 from livecommerce.broadcasts.schemas import StreamStatus
 from livecommerce.kit.errors import InvalidInput, LiveCommerceError, NotFound
 from livecommerce.kit.i18n import LazyMessage, _l
@@ -63,10 +65,8 @@ class ChatRules:
         return cls(settings.chat_messages_per_window, settings.chat_window_seconds, words)
 
 
-async def post_message(
-    session: AsyncSession, stream_id: int, principal: Principal | None, text: str, *, rules: ChatRules, now: datetime
-) -> ChatMessage:
-    """Post a viewer's message to a live stream, or raise ChatRefused."""
+def screen(principal: Principal | None, text: str, rules: ChatRules) -> str:
+    """The message's text as it will be posted, or ChatRefused for what needs no database: the sender, the length, the words."""
     if principal is None:
         raise ChatRefused(Refusal.anonymous, _l("Sign in to chat."))
     text = text.strip()
@@ -75,40 +75,106 @@ async def post_message(
     folded = text.casefold()
     if any(word in folded for word in rules.blocked_words):
         raise ChatRefused(Refusal.blocked_word, _l("The message contains a word that is not allowed here."))
+    return text
+
+
+@dataclass
+class Post:
+    """One screened message of a batch, and what came of it: the message, or the refusal."""
+
+    principal: Principal
+    text: str
+    message: ChatMessage | None = None
+    refusal: ChatRefused | None = None
+
+
+async def post_message(
+    session: AsyncSession, stream_id: int, principal: Principal | None, text: str, *, rules: ChatRules, now: datetime
+) -> ChatMessage:
+    """Post a viewer's message to a live stream, or raise ChatRefused (a batch of one)."""
+    text = screen(principal, text, rules)
+    assert principal is not None  # screen refuses anonymous senders
+    post = Post(principal, text)
+    await post_messages(session, stream_id, [post], rules=rules, now=now)
+    if post.refusal is not None:
+        raise post.refusal
+    assert post.message is not None
+    return post.message
+
+
+async def post_messages(session: AsyncSession, stream_id: int, posts: Sequence[Post], *, rules: ChatRules, now: datetime) -> None:
+    """Post screened messages of one stream together, each decided on its own in arrival order.
+
+    Three reads for the whole batch (the stream's status, the senders' mutes, their messages in
+    the rate window), one insert of the accepted messages and one append of their events, which
+    take consecutive seqs under a single hold of the stream's counter.
+    """
     stream = await broadcasts.get_stream(session, stream_id)
     if stream.status != StreamStatus.live:
-        raise ChatRefused(Refusal.not_live, _l("Chat is open only while the stream is live."))
-    muted_until = await session.scalar(
-        select(col(ChatMute.until)).where(col(ChatMute.stream_id) == stream_id, col(ChatMute.user_id) == principal.id)
+        for post in posts:
+            post.refusal = ChatRefused(Refusal.not_live, _l("Chat is open only while the stream is live."))
+        return
+    user_ids = sorted({post.principal.id for post in posts})
+    mutes = dict(
+        (
+            await session.execute(
+                select(col(ChatMute.user_id), col(ChatMute.until)).where(
+                    col(ChatMute.stream_id) == stream_id, col(ChatMute.user_id).in_(user_ids)
+                )
+            )
+        ).all()
     )
-    if muted_until is not None and muted_until > now:
-        raise ChatRefused(Refusal.muted, _l("You are muted in this stream until {muted_until}.", muted_until=muted_until.isoformat()))
-    recent = await session.scalar(
-        select(func.count())
-        .select_from(ChatMessage)
-        .where(
-            col(ChatMessage.user_id) == principal.id,
-            col(ChatMessage.stream_id) == stream_id,
-            col(ChatMessage.created_at) > now - timedelta(seconds=rules.window_seconds),
-        )
+    recent: dict[int, int] = dict(
+        (
+            await session.execute(
+                select(col(ChatMessage.user_id), func.count())
+                .where(
+                    col(ChatMessage.user_id).in_(user_ids),
+                    col(ChatMessage.stream_id) == stream_id,
+                    col(ChatMessage.created_at) > now - timedelta(seconds=rules.window_seconds),
+                )
+                .group_by(col(ChatMessage.user_id))
+            )
+        ).all()
     )
-    if int(recent or 0) >= rules.messages_per_window:
-        raise ChatRefused(
-            Refusal.too_fast,
-            _l(
-                "At most {messages_per_window} messages per {window_seconds} s.",
-                messages_per_window=rules.messages_per_window,
-                window_seconds=format(rules.window_seconds, "g"),
-            ),
-        )
-    message = ChatMessage(stream_id=stream_id, user_id=principal.id, author=principal.display_name, text=text, created_at=now)
-    session.add(message)
+    accepted: list[Post] = []
+    for post in posts:
+        user_id = post.principal.id
+        muted_until = mutes.get(user_id)
+        if muted_until is not None and muted_until > now:
+            post.refusal = ChatRefused(
+                Refusal.muted, _l("You are muted in this stream until {muted_until}.", muted_until=muted_until.isoformat())
+            )
+        elif recent.get(user_id, 0) >= rules.messages_per_window:
+            post.refusal = _too_fast(rules)
+        else:
+            recent[user_id] = recent.get(user_id, 0) + 1  # an earlier message of the batch counts against a later one
+            post.message = ChatMessage(
+                stream_id=stream_id, user_id=user_id, author=post.principal.display_name, text=post.text, created_at=now
+            )
+            accepted.append(post)
+    if not accepted:
+        return
+    session.add_all([post.message for post in accepted if post.message is not None])
     await session.flush()
-    assert message.id is not None
-    # The author in full and the user id are for staff; the relay masks and drops them for everyone else.
-    data = {"message_id": message.id, "author": principal.display_name, "user_id": principal.id, "text": text}
-    await append_event(session, stream_id, EventType.chat_message, data, ts=now)
-    return message
+    events: list[tuple[EventType | str, dict[str, Any]]] = []
+    for post in accepted:
+        assert post.message is not None and post.message.id is not None
+        # The author in full and the user id are for staff; the relay masks and drops them for everyone else.
+        data = {"message_id": post.message.id, "author": post.principal.display_name, "user_id": post.principal.id, "text": post.text}
+        events.append((EventType.chat_message, data))
+    await append_events(session, stream_id, events, ts=now)
+
+
+def _too_fast(rules: ChatRules) -> ChatRefused:
+    return ChatRefused(
+        Refusal.too_fast,
+        _l(
+            "At most {messages_per_window} messages per {window_seconds} s.",
+            messages_per_window=rules.messages_per_window,
+            window_seconds=format(rules.window_seconds, "g"),
+        ),
+    )
 
 
 async def hide_message(session: AsyncSession, principal: Principal, stream_id: int, message_id: int, *, now: datetime) -> ChatMessage:

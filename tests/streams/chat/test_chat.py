@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from livecommerce.kit.clock import Clock, utcnow
 from livecommerce.kit.db import Database
-from livecommerce.kit.principal import Role
+from livecommerce.kit.principal import Principal, Role
 from livecommerce.kit.settings import Settings
+from streams.chat.models import ChatMessage, ChatMute
+from streams.chat.poster import ChatPoster
+from streams.chat.service import ChatRefused, ChatRules, Refusal
 from streams.relay.outbox import outbox_after
 from tests import factories
 from tests.factories import Factory
@@ -219,3 +225,58 @@ class TestMutes:
         admin = await make.user(Role.admin)
         r = await client.post(f"/api/streams/{stream.id}/mutes", json={"user_id": 1, "minutes": minutes}, headers=admin.headers)
         assert r.status_code == 422
+
+
+class TestBurst:
+    async def test_concurrent_messages_get_contiguous_seqs_and_reach_everyone(
+        self, server: str, db: Database, make: Factory, stream: LiveStream
+    ) -> None:
+        senders = [await chatter(make, f"观众{i}") for i in range(12)]
+        async with contextlib.AsyncExitStack() as stack:
+            watcher = await stack.enter_async_context(connect(server, stream.id))
+            sockets = [await stack.enter_async_context(connect(server, stream.id, token=s.token)) for s in senders]
+            await asyncio.gather(*(say(ws, f"第{i}条") for i, ws in enumerate(sockets)))
+            got = [await next_of(watcher, "chat.message") for _ in senders]
+        assert sorted(m["data"]["text"] for m in got) == sorted(f"第{i}条" for i in range(len(senders)))
+        seqs = [m["seq"] for m in got]
+        assert seqs == list(range(seqs[0], seqs[0] + len(senders)))
+        assert len({m["data"]["message_id"] for m in got}) == len(senders)
+        logged = [e for e in await outbox_after(db, stream.id, seqs[0] - 1, seqs[-1]) if e["type"] == "chat.message"]
+        assert [e["seq"] for e in logged] == seqs
+
+
+class TestPoster:
+    """Messages of one stream posted together share transactions, each still decided on its own."""
+
+    @staticmethod
+    def principal(user: factories.TestUser) -> Principal:
+        return Principal(id=user.id, username=user.username, role=Role.viewer, display_name="李四")
+
+    async def test_a_batch_takes_contiguous_seqs_in_fewer_transactions(self, db: Database, make: Factory, stream: LiveStream) -> None:
+        poster = ChatPoster(db, ChatRules(messages_per_window=5, window_seconds=10), Clock())
+        users = [self.principal(await chatter(make)) for _ in range(30)]
+        messages = await asyncio.gather(*(poster.post(stream.id, user, f"hello {i}") for i, user in enumerate(users)))
+        assert len({m.id for m in messages}) == len(users)
+        assert poster.batches_written < len(users)
+        chats = [e for e in await outbox_after(db, stream.id, 0) if e["type"] == "chat.message"]
+        assert [e["data"]["message_id"] for e in chats] == [m.id for m in messages]
+        assert [e["seq"] for e in chats] == list(range(chats[0]["seq"], chats[0]["seq"] + len(users)))
+
+    async def test_the_rate_limit_counts_earlier_messages_of_the_same_batch(self, db: Database, make: Factory, stream: LiveStream) -> None:
+        poster = ChatPoster(db, ChatRules(messages_per_window=3, window_seconds=60), Clock())
+        alice, bob = self.principal(await chatter(make)), self.principal(await chatter(make))
+        posts = [poster.post(stream.id, alice, f"a{i}") for i in range(5)] + [poster.post(stream.id, bob, "b")]
+        results = await asyncio.gather(*posts, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ChatRefused)]
+        assert [r.reason for r in refused] == [Refusal.too_fast, Refusal.too_fast]
+        assert [r.text for r in results if not isinstance(r, BaseException)] == ["a0", "a1", "a2", "b"]
+        assert poster.batches_written < len(posts)
+
+    async def test_a_muted_sender_is_refused_without_holding_up_the_batch(self, db: Database, make: Factory, stream: LiveStream) -> None:
+        poster = ChatPoster(db, ChatRules(), Clock())
+        alice, bob = self.principal(await chatter(make)), self.principal(await chatter(make))
+        async with db.transaction() as session:
+            session.add(ChatMute(stream_id=stream.id, user_id=alice.id, until=utcnow() + timedelta(minutes=5)))
+        results = await asyncio.gather(poster.post(stream.id, alice, "x"), poster.post(stream.id, bob, "y"), return_exceptions=True)
+        assert isinstance(results[0], ChatRefused) and results[0].reason is Refusal.muted
+        assert isinstance(results[1], ChatMessage) and results[1].text == "y"
