@@ -265,6 +265,6 @@ def _chat_poster(websocket: WebSocket, settings: Settings) -> ChatPoster:
     # One per app: concurrent messages of a stream share its batches (`streams/chat/poster.py`).
     state = websocket.app.state
     poster: ChatPoster | None = getattr(state, "chat_poster", None)
-    if poster is None:
+    if poster is None or poster.db is not state.db:  # made for the app's current database, as the order desk is
         poster = state.chat_poster = ChatPoster(state.db, ChatRules.from_settings(settings), state.clock)
     return poster
